@@ -1,0 +1,21 @@
+// Lint rules: typescript-eslint's recommended set plus the project's conventions
+// (no default exports, no stray console outside the CLI and benchmarks).
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.cairn-dev/**', 'bench/out/**', 'src/ui/vendor/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      'no-console': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' }]
+    }
+  },
+  {
+    files: ['src/cli/**', 'bench/**', 'test/**', 'bin/**', 'src/daemon/main.ts'],
+    rules: { 'no-console': 'off' }
+  }
+)
