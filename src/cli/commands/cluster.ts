@@ -1,0 +1,126 @@
+/**
+ * `cairn cluster --nodes N --dir D [--k K --m M]`: a local cluster of N nodes
+ * on loopback, each a separate OS process with its own data directory
+ * D/node-1 … D/node-N. When every node is up and connected to every other it
+ * writes D/cluster.json and prints a line containing `ready`; SIGINT or
+ * SIGTERM stops every node cleanly. Run again on an existing D, it reuses the
+ * nodes' data.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, openSync, rmSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { numberFlag, parseArgs } from '../args.ts'
+import { connect } from '../client.ts'
+import { initNode, joinNode, nodeAddress, offlineInvite } from './setup.ts'
+import { isNodeDir, loadNodeFiles, saveNodeConfig, writeFileAtomic } from '../../daemon/config.ts'
+import { CairnError } from '../../util/errors.ts'
+
+/** Longest wait for all nodes to be up and fully connected. */
+export const CLUSTER_READY_TIMEOUT_MS = 120_000
+/** Poll interval while waiting. */
+export const CLUSTER_POLL_MS = 250
+/** Longest wait for nodes to stop after SIGTERM before SIGKILL. */
+export const CLUSTER_STOP_TIMEOUT_MS = 15_000
+/** Most nodes a local cluster may have. */
+export const MAX_LOCAL_NODES = 64
+
+const BIN = fileURLToPath(new URL('../../../bin/cairn.js', import.meta.url))
+
+async function createNodes (base: string, count: number, k: number, m: number): Promise<string[]> {
+  const dirs = Array.from({ length: count }, (_, i) => join(base, `node-${i + 1}`))
+  const first = dirs[0] as string
+  if (!isNodeDir(first)) await initNode(['--dir', first, '--name', 'node-1', '--k', String(k), '--m', String(m)])
+  const token = offlineInvite(loadNodeFiles(first))
+  for (let i = 1; i < count; i++) {
+    const dir = dirs[i] as string
+    if (!isNodeDir(dir)) await joinNode([token, '--dir', dir, '--name', `node-${i + 1}`])
+  }
+  // Every node bootstraps from every other, so any subset can restart.
+  const addrs = dirs.map((d) => nodeAddress(loadNodeFiles(d)))
+  for (const dir of dirs) {
+    const files = loadNodeFiles(dir)
+    const own = nodeAddress(files)
+    saveNodeConfig(dir, { ...files.node, bootstrap: [...new Set([...files.node.bootstrap, ...addrs])].filter((a) => a !== own) })
+  }
+  return dirs
+}
+
+function spawnNode (dir: string): ChildProcess {
+  const log = openSync(join(dir, 'node.log'), 'a')
+  rmSync(join(dir, 'api.json'), { force: true })
+  return spawn(process.execPath, [BIN, 'start', '--node', dir], { stdio: ['ignore', log, log] })
+}
+
+async function waitReady (dirs: string[], children: ChildProcess[], signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS
+  const pending = new Set(dirs)
+  while (pending.size > 0) {
+    signal.throwIfAborted()
+    children.forEach((c, i) => {
+      if (c.exitCode !== null) throw new CairnError('INTERNAL', `node-${i + 1} exited with code ${c.exitCode} during start-up`, `see ${join(dirs[i] as string, 'node.log')}`)
+    })
+    if (Date.now() > deadline) throw new CairnError('TIMEOUT', `nodes not ready after ${CLUSTER_READY_TIMEOUT_MS / 1000} s: ${[...pending].join(', ')}`, 'see node.log in each node directory')
+    for (const dir of [...pending]) {
+      if (!existsSync(join(dir, 'api.json'))) continue
+      try {
+        const s = await connect(dir).json<{ online: number, nodes: unknown[] }>('GET', '/status')
+        if (s.online === dirs.length && s.nodes.length === dirs.length) pending.delete(dir)
+      } catch { /* not up yet */ }
+    }
+    await new Promise((r) => setTimeout(r, CLUSTER_POLL_MS))
+  }
+}
+
+async function stopAll (children: ChildProcess[]): Promise<void> {
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null)
+  await Promise.all(running.map(async (c) => {
+    await new Promise<void>((res) => {
+      const kill = setTimeout(() => { c.kill('SIGKILL') }, CLUSTER_STOP_TIMEOUT_MS)
+      c.once('exit', () => { clearTimeout(kill); res() })
+      c.kill('SIGTERM')
+    })
+  }))
+}
+
+export async function cluster (argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ['nodes', 'dir', 'k', 'm'], booleans: [] })
+  const count = numberFlag(args, 'nodes', 6, { min: 1, max: MAX_LOCAL_NODES, integer: true })
+  const k = numberFlag(args, 'k', 4, { min: 1, max: 32, integer: true })
+  const m = numberFlag(args, 'm', 2, { min: 0, max: 16, integer: true })
+  const dirArg = args.values.get('dir')
+  if (dirArg === undefined) throw new CairnError('BAD_INPUT', 'no directory given', 'pass --dir D; nodes go to D/node-1 … D/node-N')
+  const base = resolve(dirArg)
+  mkdirSync(base, { recursive: true })
+  const dirs = await createNodes(base, count, k, m)
+  const children = dirs.map(spawnNode)
+  const ac = new AbortController()
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => { ac.abort(); await stopAll(children) })()
+    return stopping
+  }
+  process.once('SIGINT', () => { void stop() })
+  process.once('SIGTERM', () => { void stop() })
+  try {
+    await waitReady(dirs, children, ac.signal)
+  } catch (err) {
+    await stop()
+    if (ac.signal.aborted && !(err instanceof CairnError)) return 130
+    throw err
+  }
+  const nodes = dirs.map((dir, i) => ({ name: `node-${i + 1}`, dir, pid: children[i]?.pid as number, api: connectUrl(dir) }))
+  writeFileAtomic(join(base, 'cluster.json'), JSON.stringify({ nodes }, null, 2))
+  console.log(`cairn cluster ready: ${count} nodes, ${loadNodeFiles(dirs[0] as string).cluster.k}+${loadNodeFiles(dirs[0] as string).cluster.m} coding, data in ${base}`)
+  console.log(`try: npx cairn put FILE demo/hello.txt --node ${dirs[0]}   |   npx cairn ls demo --node ${dirs[0]}   |   npx cairn status --node ${dirs[0]}`)
+  console.log(`dashboard: ${nodes[0]?.api}/  (token in ${join(dirs[0] as string, 'api.json')}); Ctrl-C stops every node`)
+  // Stay in the foreground until SIGINT/SIGTERM has stopped every node.
+  await new Promise<void>((resolve) => { ac.signal.addEventListener('abort', () => { resolve() }, { once: true }) })
+  await stopping
+  return 0
+}
+
+function connectUrl (dir: string): string {
+  return connect(dir).api.url
+}

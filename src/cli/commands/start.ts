@@ -1,0 +1,32 @@
+/**
+ * `cairn start --node DIR`: run one node in the foreground until SIGINT or
+ * SIGTERM, then stop it cleanly.
+ */
+import { parseArgs } from '../args.ts'
+import { nodeDir } from '../node-dir.ts'
+import { Daemon } from '../../daemon/daemon.ts'
+import { errorMessage } from '../../util/errors.ts'
+
+/** Longest a clean stop may take before the process exits anyway. */
+export const STOP_TIMEOUT_MS = 10_000
+
+export async function start (argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ['node'], booleans: ['quiet'] })
+  const quiet = args.booleans.has('quiet')
+  const log = (message: string): void => { if (!quiet) process.stderr.write(`${new Date().toISOString()} ${message}\n`) }
+  // A bug in a background task is logged; it never takes stored data down with it.
+  process.on('unhandledRejection', (reason) => { log(`unhandled rejection: ${errorMessage(reason)} ${(reason as Error)?.stack ?? ''}`) })
+  const daemon = await Daemon.start(nodeDir(args), log)
+  console.log(`cairn node ${daemon.files.node.name} running (pid ${process.pid}); stop with Ctrl-C`)
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log(`${signal}: stopping`)
+      const force = setTimeout(() => { log('stop timed out; exiting'); process.exit(1) }, STOP_TIMEOUT_MS)
+      force.unref()
+      void daemon.stop().finally(resolve)
+    }
+    process.once('SIGINT', () => { stop('SIGINT') })
+    process.once('SIGTERM', () => { stop('SIGTERM') })
+  })
+  return 0
+}

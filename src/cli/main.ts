@@ -1,0 +1,54 @@
+/**
+ * The `cairn` command line: dispatches to one module per command group and
+ * turns every error into one clear line on stderr and a non-zero exit code.
+ */
+import { CairnError } from '../util/errors.ts'
+
+type Command = (argv: string[]) => Promise<number>
+
+/** Every command, loaded lazily so `cairn put` does not load libp2p. */
+const COMMANDS: Record<string, { run: () => Promise<Command>, help: string }> = {
+  init: { run: async () => (await import('./commands/setup.ts')).init, help: 'init --dir DIR [--k 4 --m 2 --name N --host H --quota 10GiB]   create a cluster and its first node' },
+  invite: { run: async () => (await import('./commands/setup.ts')).invite, help: 'invite --node DIR                     print a join token (a secret)' },
+  join: { run: async () => (await import('./commands/setup.ts')).join, help: 'join TOKEN --dir DIR                  create a new member node' },
+  start: { run: async () => (await import('./commands/start.ts')).start, help: 'start --node DIR                      run a node in the foreground' },
+  cluster: { run: async () => (await import('./commands/cluster.ts')).cluster, help: 'cluster --nodes N --dir D [--k K --m M]   run a local N-node cluster' },
+  put: { run: async () => (await import('./commands/objects.ts')).put, help: 'put FILE BUCKET/KEY --node DIR         store a file (FILE may be -)' },
+  get: { run: async () => (await import('./commands/objects.ts')).get, help: 'get BUCKET/KEY OUT --node DIR [--version ID]   read an object (OUT may be -)' },
+  ls: { run: async () => (await import('./commands/objects.ts')).ls, help: 'ls [BUCKET[/PREFIX]] --node DIR [--json]   list buckets or objects' },
+  rm: { run: async () => (await import('./commands/objects.ts')).rm, help: 'rm BUCKET/KEY --node DIR              delete (writes a delete marker)' },
+  versions: { run: async () => (await import('./commands/objects.ts')).versions, help: 'versions BUCKET/KEY --node DIR [--json]   list versions, newest first' },
+  status: { run: async () => (await import('./commands/status.ts')).status, help: 'status --node DIR [--json]            nodes, online state, usage' },
+  plan: { run: async () => (await import('./commands/plan.ts')).run, help: 'plan --nodes N --availability A [--k K --m M | --target T] [--json]   readability and durability' },
+  sim: { run: async () => (await import('./commands/sim.ts')).run, help: 'sim [--model office|independent] [--nodes N --objects O --days D] [--json]   churn simulation' }
+}
+
+function usage (): string {
+  return ['usage: cairn COMMAND [ARGS]   (CAIRN_NODE=DIR may replace --node DIR)', '', ...Object.values(COMMANDS).map((c) => `  cairn ${c.help}`)].join('\n')
+}
+
+/** Run the CLI with `argv` (without node and script) and exit. */
+export async function main (argv: string[]): Promise<void> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    console.log(usage())
+    process.exit(name === undefined ? 2 : 0)
+  }
+  const command = COMMANDS[name]
+  if (command === undefined) {
+    console.error(`cairn: unknown command ${JSON.stringify(name)}; run \`cairn help\` for the list`)
+    process.exit(2)
+  }
+  try {
+    const code = await (await command.run())(rest)
+    process.exitCode = code
+    if (name !== 'start' && name !== 'cluster') process.exit(code)
+  } catch (err) {
+    if (err instanceof CairnError) {
+      console.error(`cairn ${name}: ${err.oneLine()}`)
+      process.exit(err.exitCode)
+    }
+    console.error(`cairn ${name}: internal error: ${(err as Error)?.stack ?? String(err)}`)
+    process.exit(1)
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The daemon: the composition root that wires one node's layers together —
+ * shard store, metadata replica, libp2p node, replication, engine and the
+ * HTTP API — and runs them until stopped.
+ */
+import { join } from 'node:path'
+import type { Server } from 'node:http'
+import { startApi } from '../gateway/api.ts'
+import { Engine } from '../engine/engine.ts'
+import { MetaStore } from '../meta/store.ts'
+import { Replicator } from '../meta/replicator.ts'
+import type { MetaRecord, NodeBody } from '../meta/types.ts'
+import { createNetNode } from '../net/node.ts'
+import { nodeKeyFromBytes } from '../net/keys.ts'
+import { PROTOCOLS } from '../net/rpc.ts'
+import type { NetNode } from '../net/types.ts'
+import { createShardStore } from '../store/index.ts'
+import type { ShardStore } from '../store/types.ts'
+import { errorMessage } from '../util/errors.ts'
+import { HybridClock } from '../util/hlc.ts'
+import { loadNodeFiles, writeApiConfig } from './config.ts'
+import type { NodeFiles } from './config.ts'
+import { encodeInvite } from './invite.ts'
+import { Membership } from './membership.ts'
+import { createShardIO, serveShards } from './shard-io.ts'
+import { buildStatus } from './status.ts'
+
+/** How often every peer is reconciled by anti-entropy, besides on connect. */
+export const ANTI_ENTROPY_INTERVAL_MS = 15_000
+/** How often peers' free space is refreshed. */
+export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
+
+/** A log line sink (stderr by default). */
+export type Log = (message: string) => void
+
+/** A running node. */
+export class Daemon {
+  readonly files: NodeFiles
+  readonly log: Log
+  readonly clock = new HybridClock()
+  meta!: MetaStore
+  store!: ShardStore
+  net!: NetNode
+  membership!: Membership
+  replicator!: Replicator
+  engine!: Engine
+  private server: Server | undefined
+  private readonly timers: NodeJS.Timeout[] = []
+  private readonly syncing = new Set<string>()
+  private readonly badShardReports: Array<{ hash: string, atMs: number, by: string }> = []
+  private stopped = false
+
+  constructor (files: NodeFiles, log: Log) {
+    this.files = files
+    this.log = log
+  }
+
+  /** Load DIR and start every component. */
+  static async start (dir: string, log: Log): Promise<Daemon> {
+    const daemon = new Daemon(loadNodeFiles(dir), log)
+    await daemon.run()
+    return daemon
+  }
+
+  private async run (): Promise<void> {
+    const { node, cluster, secret, dir } = this.files
+    this.store = createShardStore({
+      dir,
+      quotaBytes: node.quotaBytes,
+      onCorrupt: (hash) => {
+        this.badShardReports.push({ hash, atMs: Date.now(), by: 'local-check' })
+        this.log(`corrupt shard ${hash} detected on ${node.name}: quarantined, it will not be served`)
+      }
+    })
+    await this.store.open()
+    this.meta = MetaStore.open(join(dir, 'meta.db'))
+    const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
+    this.net = await createNetNode({
+      privateKey,
+      clusterKey: Buffer.from(secret.clusterKey, 'base64'),
+      listen: [`/ip4/${node.host}/tcp/${node.listenPort}`],
+      bootstrap: this.bootstrapAddrs(),
+      mdns: node.mdns,
+      logger: { info: (m) => this.log(m), warn: (m) => this.log(`warning: ${m}`) }
+    })
+    this.membership = new Membership({
+      selfId: this.net.peerId,
+      selfName: node.name,
+      k: cluster.k,
+      m: cluster.m,
+      meta: this.meta,
+      connected: () => this.net.connectedPeers(),
+      selfCapacity: () => ({ ...this.store.stats(), corruptShards: this.store.stats().corruptCount, atMs: Date.now() })
+    })
+    this.replicator = new Replicator(this.meta, {
+      onlinePeers: () => this.memberPeers(),
+      call: async (peer, header, body, signal) => await this.net.call(peer, PROTOCOLS.metaSync, header, body, signal === undefined ? {} : { signal })
+    }, (records) => { this.observe(records) })
+    this.engine = new Engine({
+      cluster: this.membership,
+      shards: createShardIO(this.net.peerId, this.store, this.net),
+      meta: this.meta,
+      committer: this.replicator,
+      clock: this.clock,
+      masterKey: Buffer.from(secret.masterKey, 'base64'),
+      onBadShard: (holder, hash) => { this.log(`shard ${hash.slice(0, 12)} from ${this.membership.nodeName(holder)} failed its hash check`) }
+    })
+    await this.registerProtocols()
+    await this.net.start()
+    this.net.onPeer((peer, connected) => {
+      if (connected) { void this.onPeerConnected(peer) }
+    })
+    await this.publishSelf()
+    const { server, port } = await startApi({
+      engine: this.engine,
+      token: this.files.apiToken,
+      status: async () => await buildStatus(this),
+      invite: () => this.invite(),
+      log: this.log
+    }, node.apiPort)
+    this.server = server
+    writeApiConfig(dir, { url: `http://127.0.0.1:${port}`, token: this.files.apiToken, pid: process.pid })
+    this.timers.push(setInterval(() => { void this.antiEntropyRound() }, ANTI_ENTROPY_INTERVAL_MS))
+    this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
+    for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
+    this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
+  }
+
+  /** Bootstrap addresses: the configured ones plus every known member's (so any live member brings a restarted node back in). */
+  private bootstrapAddrs (): string[] {
+    const own = `/ip4/${this.files.node.host}/tcp/${this.files.node.listenPort}`
+    const known = this.meta.live('node').flatMap((r) => (r.body as NodeBody).addrs)
+    return [...new Set([...this.files.node.bootstrap, ...known])].filter((a) => !a.startsWith(own + '/'))
+  }
+
+  /** Connected peers that are roster members. */
+  memberPeers (): string[] {
+    const members = new Set(this.meta.live('node').map((r) => r.pk))
+    return this.net.connectedPeers().filter((p) => members.has(p))
+  }
+
+  private observe (records: MetaRecord[]): void {
+    for (const r of records) this.clock.observe(r.hlc)
+    // Members learnt from the roster are dialled, so the mesh stays full.
+    for (const r of records) {
+      if (r.table === 'node' && !r.tombstone && r.pk !== this.net.peerId && !this.net.connectedPeers().includes(r.pk)) {
+        const addr = (r.body as NodeBody).addrs[0]
+        if (addr !== undefined) void this.net.dial(addr).catch(() => {})
+      }
+    }
+  }
+
+  private async registerProtocols (): Promise<void> {
+    await serveShards(this.store, this.net)
+    await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body))
+    await this.net.handle(PROTOCOLS.nodeInfo, async () => {
+      const s = this.store.stats()
+      return { header: { v: 1, name: this.files.node.name, usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount } }
+    })
+  }
+
+  /** Write (or refresh) this node's roster record. */
+  private async publishSelf (): Promise<void> {
+    const { node } = this.files
+    const body: NodeBody = { name: node.name, addrs: this.net.multiaddrs(), zone: node.zone, anchor: node.anchor, quotaBytes: node.quotaBytes, joinedMs: Date.now() }
+    const existing = this.meta.get('node', this.net.peerId)
+    if (existing !== undefined) body.joinedMs = (existing.body as NodeBody).joinedMs
+    const record: MetaRecord = { v: 1, table: 'node', pk: this.net.peerId, hlc: this.clock.now(), origin: this.net.peerId, tombstone: false, body }
+    await this.replicator.commit([record]).catch((err) => { this.log(`roster update not yet replicated: ${errorMessage(err)}`) })
+  }
+
+  private async onPeerConnected (peer: string): Promise<void> {
+    await this.syncPeer(peer)
+    await this.refreshCapacity(peer)
+  }
+
+  private async syncPeer (peer: string): Promise<void> {
+    if (this.syncing.has(peer) || this.stopped) return
+    this.syncing.add(peer)
+    try {
+      const { pulled, pushed } = await this.replicator.syncWith(peer)
+      if (pulled + pushed > 0) this.log(`anti-entropy with ${this.membership.nodeName(peer) || peer}: pulled ${pulled}, pushed ${pushed} records`)
+    } catch (err) {
+      if (!this.stopped) this.log(`anti-entropy with ${peer} failed: ${errorMessage(err)}`)
+    } finally {
+      this.syncing.delete(peer)
+    }
+  }
+
+  private async antiEntropyRound (): Promise<void> {
+    for (const peer of this.net.connectedPeers()) await this.syncPeer(peer)
+  }
+
+  private async refreshCapacity (peer: string): Promise<void> {
+    try {
+      const res = await this.net.call(peer, PROTOCOLS.nodeInfo, { v: 1 }, undefined, { timeoutMs: 5000 })
+      const h = res.header
+      if (typeof h.usedBytes === 'number' && typeof h.quotaBytes === 'number') {
+        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), atMs: Date.now() })
+      }
+    } catch { /* an unreachable peer keeps its last known capacity */ }
+  }
+
+  private async refreshCapacities (): Promise<void> {
+    await Promise.all(this.memberPeers().map(async (p) => { await this.refreshCapacity(p) }))
+  }
+
+  /** A join token naming this node (and every online member) as bootstrap. */
+  invite (): string {
+    const { cluster, secret } = this.files
+    const addrs = [...this.net.multiaddrs(), ...this.membership.roster().filter((m) => m.id !== this.net.peerId && this.membership.isOnline(m.id)).flatMap((m) => m.body.addrs)]
+    return encodeInvite({ v: 1, clusterId: cluster.clusterId, k: cluster.k, m: cluster.m, createdMs: cluster.createdMs, clusterKey: secret.clusterKey, masterKey: secret.masterKey, bootstrap: addrs })
+  }
+
+  /** Local corruption reports, for status. */
+  badShards (): Array<{ hash: string, atMs: number, by: string }> {
+    return [...this.badShardReports]
+  }
+
+  /** Stop everything cleanly. */
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const t of this.timers) clearInterval(t)
+    await new Promise<void>((resolve) => { if (this.server === undefined) resolve(); else { this.server.close(() => { resolve() }); this.server.closeAllConnections() } })
+    await this.net.stop().catch(() => {})
+    await this.store.close().catch(() => {})
+    this.meta.close()
+  }
+}

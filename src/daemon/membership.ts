@@ -1,0 +1,64 @@
+/**
+ * The live membership view of one node: the roster (replicated `node`
+ * records) joined with who is connected right now and how much free space
+ * each member reported. It implements the engine's ClusterView.
+ */
+import type { PlacementNode } from '../cluster/placement.ts'
+import type { ClusterView } from '../engine/types.ts'
+import type { MetaStore } from '../meta/store.ts'
+import type { NodeBody } from '../meta/types.ts'
+
+/** Free/used space a peer reported through the node-info protocol. */
+export interface PeerCapacity { usedBytes: number, quotaBytes: number, corruptShards: number, atMs: number }
+
+/** Membership view backed by the metadata replica and the network. */
+export class Membership implements ClusterView {
+  readonly selfId: string
+  readonly selfName: string
+  readonly k: number
+  readonly m: number
+  private readonly meta: MetaStore
+  private readonly connected: () => string[]
+  private readonly selfCapacity: () => PeerCapacity
+  readonly capacity = new Map<string, PeerCapacity>()
+
+  constructor (init: { selfId: string, selfName: string, k: number, m: number, meta: MetaStore, connected: () => string[], selfCapacity: () => PeerCapacity }) {
+    this.selfId = init.selfId
+    this.selfName = init.selfName
+    this.k = init.k
+    this.m = init.m
+    this.meta = init.meta
+    this.connected = init.connected
+    this.selfCapacity = init.selfCapacity
+  }
+
+  /** Every roster member with its body. */
+  roster (): Array<{ id: string, body: NodeBody }> {
+    return this.meta.live('node').map((r) => ({ id: r.pk, body: r.body as NodeBody }))
+  }
+
+  isOnline (id: string): boolean {
+    return id === this.selfId || this.connected().includes(id)
+  }
+
+  nodeName (id: string): string {
+    if (id === this.selfId) return this.selfName
+    const record = this.meta.get('node', id)
+    return record === undefined ? '' : (record.body as NodeBody).name
+  }
+
+  private weightOf (id: string, body: NodeBody): number {
+    const cap = id === this.selfId ? this.selfCapacity() : this.capacity.get(id)
+    const free = cap === undefined ? body.quotaBytes : cap.quotaBytes - cap.usedBytes
+    // Full nodes keep a tiny weight so they are chosen only when nothing else is left.
+    return Math.max(free, 1)
+  }
+
+  onlineNodes (): PlacementNode[] {
+    const connected = new Set(this.connected())
+    connected.add(this.selfId)
+    return this.roster()
+      .filter((member) => connected.has(member.id))
+      .map((member) => ({ id: member.id, weight: this.weightOf(member.id, member.body), zone: member.body.zone, anchor: member.body.anchor }))
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The get path: manifest → for each stripe, fetch shards in parallel from the
+ * best k holders (local first, data shards before parity, so decoding is a
+ * copy when nothing is missing), verify every shard's SHA-256, fall back to
+ * further holders on any failure, decode, decrypt, and stream out in order.
+ * A bounded number of stripes is fetched ahead, so memory stays flat.
+ */
+import { unwrapDataKey, decryptStripe, sha256Hex } from '../crypto/index.ts'
+import type { Manifest, StripeManifest } from '../meta/types.ts'
+import { CairnError } from '../util/errors.ts'
+import { decodeStripe } from './stripe.ts'
+import type { ClusterView, ShardIO } from './types.ts'
+
+/** Stripes fetched ahead of the one being streamed out. */
+export const GET_STRIPES_AHEAD = 4
+
+/** What a get needs. */
+export interface GetContext {
+  cluster: ClusterView
+  shards: ShardIO
+  masterKey: Buffer
+  /** Called when a holder served bytes that do not match the shard's hash. */
+  onBadShard?: (node: string, hash: string) => void
+}
+
+/** One place a shard can be fetched from. */
+interface Candidate { index: number, hash: string, node: string }
+
+/**
+ * Stream the plaintext of a version described by `manifest`.
+ *
+ * @example
+ * for await (const chunk of readObject(ctx, manifest, 'photos/a.jpg')) out.write(chunk)
+ */
+export async function * readObject (ctx: GetContext, manifest: Manifest, label: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const dataKey = unwrapDataKey(ctx.masterKey, manifest.wrappedKey)
+  const nonceBase = Buffer.from(manifest.nonceBase, 'base64')
+  if (manifest.inline !== undefined) {
+    yield decryptStripe(dataKey, nonceBase, 0, Buffer.from(manifest.inline, 'base64'))
+    return
+  }
+  const ahead: Array<Promise<Buffer>> = []
+  let next = 0
+  const launch = (): void => {
+    const i = next++
+    const p = fetchStripe(ctx, manifest, i, dataKey, nonceBase, label, signal)
+    p.catch(() => {})
+    ahead.push(p)
+  }
+  while (next < manifest.stripes.length && ahead.length < GET_STRIPES_AHEAD) launch()
+  while (ahead.length > 0) {
+    const plain = await (ahead.shift() as Promise<Buffer>)
+    if (next < manifest.stripes.length) launch()
+    yield plain
+  }
+}
+
+function rankCandidates (ctx: GetContext, stripe: StripeManifest, k: number): Candidate[] {
+  const out: Candidate[] = []
+  stripe.shards.forEach((shard, index) => {
+    for (const node of shard.nodes) out.push({ index, hash: shard.hash, node })
+  })
+  const score = (c: Candidate): number =>
+    (c.node === ctx.cluster.selfId ? 0 : 4) + (ctx.cluster.isOnline(c.node) ? 0 : 100) + (c.index < k ? 0 : 1)
+  return out.sort((a, b) => score(a) - score(b) || a.index - b.index)
+}
+
+async function fetchStripe (ctx: GetContext, manifest: Manifest, stripeIndex: number, dataKey: Buffer, nonceBase: Buffer, label: string, signal?: AbortSignal): Promise<Buffer> {
+  const stripe = manifest.stripes[stripeIndex] as StripeManifest
+  const { k, m } = manifest
+  const candidates = rankCandidates(ctx, stripe, k)
+  const got: Array<Buffer | null> = new Array(k + m).fill(null)
+  const failures: string[] = []
+  let have = 0
+  let cursor = 0
+  const tried = new Set<number>()
+  // Each worker takes the next untried shard until k shards are in hand.
+  const worker = async (): Promise<void> => {
+    while (have < k && cursor < candidates.length) {
+      const c = candidates[cursor++] as Candidate
+      if (tried.has(c.index) && got[c.index] !== null) continue
+      tried.add(c.index)
+      try {
+        const bytes = await ctx.shards.get(c.node, c.hash, signal)
+        if (sha256Hex(bytes) !== c.hash) {
+          ctx.onBadShard?.(c.node, c.hash)
+          throw new CairnError('CORRUPT_SHARD', 'hash mismatch')
+        }
+        if (got[c.index] === null && have < k) {
+          got[c.index] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+          have++
+        }
+      } catch (err) {
+        failures.push(`${ctx.cluster.nodeName(c.node) || c.node.slice(-8)}: ${(err as Error).message}`)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: k }, worker))
+  if (have < k) {
+    const reachable = have
+    throw new CairnError('NOT_ENOUGH_SHARDS',
+      `cannot read ${label}: stripe ${stripeIndex} has only ${reachable} of ${k + m} shards reachable and ${k} are needed (${failures.slice(0, 6).join('; ')})`,
+      'bring the offline nodes back (cairn status lists them) and retry', { reachable, needed: k, total: k + m, stripe: stripeIndex })
+  }
+  return decodeStripe(got, { k, m, dataKey, nonceBase, stripeIndex, cipherBytes: stripe.cipherBytes, shardSizeBytes: stripe.shardSizeBytes })
+}

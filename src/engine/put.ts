@@ -1,0 +1,149 @@
+/**
+ * The put path: plaintext stream → stripes → AES-256-GCM → Reed-Solomon k+m
+ * → shards named by SHA-256 → one shard per distinct node (weighted
+ * rendezvous placement over the nodes online now) → manifest committed to
+ * the metadata replicas. A bounded number of stripes is in flight, so memory
+ * stays flat whatever the object size. Tiny objects are encrypted and stored
+ * inline in the manifest instead of being erasure coded.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { placeShards } from '../cluster/placement.ts'
+import type { PlacementNode } from '../cluster/placement.ts'
+import { encryptStripe, generateDataKey, wrapDataKey } from '../crypto/index.ts'
+import type { Manifest, StripeManifest, VersionBody } from '../meta/types.ts'
+import { CairnError } from '../util/errors.ts'
+import { encodeStripe, STRIPE_SIZE_BYTES } from './stripe.ts'
+import { stripes } from './chunker.ts'
+import type { ClusterView, ShardIO } from './types.ts'
+
+/** Objects up to this size are stored inline in metadata (replicated to every node). */
+export const INLINE_MAX_BYTES = 16 * 1024
+/** Stripes encoded and being sent at once: bounds memory at ~this × 1.5 × stripe size. */
+export const PUT_STRIPES_IN_FLIGHT = 4
+/** Largest object accepted by one put (5 TiB, S3's limit). */
+export const MAX_OBJECT_BYTES = 5 * 1024 ** 4
+
+/** What a put needs besides the data. */
+export interface PutContext {
+  cluster: ClusterView
+  shards: ShardIO
+  masterKey: Buffer
+}
+
+/** The result of encoding and placing an object's data. */
+export interface StoredData {
+  size: number
+  sha256: string
+  manifest: Manifest
+  /** Every (node, shard) written, for clean-up when the put fails later. */
+  written: Array<{ node: string, hash: string }>
+}
+
+/** Refuse early, before any data is read, when k+m distinct nodes are not online. */
+export function checkPlacementPossible (cluster: ClusterView): PlacementNode[] {
+  const online = cluster.onlineNodes()
+  const needed = cluster.k + cluster.m
+  if (online.length < needed) {
+    const names = online.map((n) => cluster.nodeName(n.id) || n.id.slice(-8)).join(', ')
+    throw new CairnError('NOT_ENOUGH_NODES',
+      `cannot store: ${online.length} node(s) online (${names}), ${cluster.k}+${cluster.m} coding needs ${needed} distinct nodes`,
+      'bring more nodes online (cairn status shows which are offline) and retry', { online: online.length, needed })
+  }
+  return online
+}
+
+/**
+ * Encode `body` and store its shards; does not commit metadata.
+ *
+ * @example
+ * const data = await storeObjectData(ctx, versionId, fileStream)
+ */
+export async function storeObjectData (ctx: PutContext, versionId: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StoredData> {
+  const { k, m } = ctx.cluster
+  const online = checkPlacementPossible(ctx.cluster)
+  const dataKey = generateDataKey()
+  const nonceBase = randomBytes(8)
+  const manifest: Manifest = { k, m, stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
+  const digest = createHash('sha256')
+  const written: StoredData['written'] = []
+  const inFlight: Array<Promise<void>> = []
+  let size = 0
+  let index = 0
+  let pendingInline: Buffer | undefined
+  try {
+    for await (const plain of stripes(body, STRIPE_SIZE_BYTES, MAX_OBJECT_BYTES)) {
+      signal?.throwIfAborted()
+      digest.update(plain)
+      size += plain.length
+      if (index === 0 && plain.length <= INLINE_MAX_BYTES) {
+        // Possibly a tiny object: decide once we know whether more follows.
+        pendingInline = Buffer.from(plain)
+        index++
+        continue
+      }
+      if (pendingInline !== undefined) {
+        inFlight.push(handled(storeStripe(ctx, online, manifest, dataKey, nonceBase, versionId, 0, pendingInline, written, signal)))
+        pendingInline = undefined
+      }
+      inFlight.push(handled(storeStripe(ctx, online, manifest, dataKey, nonceBase, versionId, index, plain, written, signal)))
+      index++
+      if (inFlight.length >= PUT_STRIPES_IN_FLIGHT) await inFlight.shift()
+    }
+    if (pendingInline !== undefined) {
+      manifest.inline = encryptStripe(dataKey, nonceBase, 0, pendingInline).toString('base64')
+    }
+    await Promise.all(inFlight)
+  } catch (err) {
+    await Promise.allSettled(inFlight)
+    await deleteShards(ctx.shards, written)
+    throw err
+  }
+  return { size, sha256: digest.digest('hex'), manifest, written }
+}
+
+/** Mark a promise as handled now (it is awaited later), so an early rejection never crashes the process. */
+function handled<T> (p: Promise<T>): Promise<T> {
+  p.catch(() => {})
+  return p
+}
+
+async function storeStripe (ctx: PutContext, online: PlacementNode[], manifest: Manifest, dataKey: Buffer, nonceBase: Buffer, versionId: string,
+  stripeIndex: number, plain: Buffer, written: StoredData['written'], signal?: AbortSignal): Promise<void> {
+  const { k, m } = ctx.cluster
+  const encoded = await encodeStripe(plain, { k, m, dataKey, nonceBase, stripeIndex })
+  const targets = placeShards({ key: `${versionId}/${stripeIndex}`, count: k + m }, online)
+  const stripe: StripeManifest = { cipherBytes: encoded.cipherBytes, shardSizeBytes: encoded.shardSizeBytes, shards: [] }
+  manifest.stripes[stripeIndex] = stripe
+  const used = new Set(targets)
+  await Promise.all(encoded.shards.map(async (shard, j) => {
+    const hash = encoded.hashes[j] as string
+    let node = targets[j] as string
+    // A node that fails mid-put is replaced by the next node not yet used by this stripe.
+    for (;;) {
+      try {
+        await ctx.shards.put(node, hash, shard, signal)
+        written.push({ node, hash })
+        stripe.shards[j] = { hash, nodes: [node] }
+        return
+      } catch (err) {
+        if (err instanceof CairnError && (err.code === 'CORRUPT_SHARD' || err.code === 'BAD_INPUT')) throw err
+        const spare = online.find((n) => !used.has(n.id) && ctx.cluster.isOnline(n.id))
+        if (spare === undefined) {
+          throw new CairnError('NOT_ENOUGH_NODES', `cannot store shard ${j} of stripe ${stripeIndex}: node ${ctx.cluster.nodeName(node)} failed (${(err as Error).message}) and no other node is free`, 'bring more nodes online and retry')
+        }
+        used.add(spare.id)
+        node = spare.id
+      }
+    }
+  }))
+}
+
+/** Best-effort removal of shards written by a failed put. */
+export async function deleteShards (io: ShardIO, shards: ReadonlyArray<{ node: string, hash: string }>): Promise<void> {
+  await Promise.allSettled(shards.map(async (s) => { await io.delete(s.node, s.hash) }))
+}
+
+/** The version record body for stored data. */
+export function versionBody (bucket: string, key: string, nodeName: string, data: StoredData): VersionBody {
+  return { bucket, key, size: data.size, timeMs: Date.now(), nodeName, deleteMarker: false, sha256: data.sha256, manifest: data.manifest }
+}

@@ -1,0 +1,134 @@
+/**
+ * The node's JSON API on 127.0.0.1, protected by a bearer token (the token
+ * and URL are in the node's data directory, `api.json`). The CLI uses it.
+ *
+ * Routes (all under /api/v1, all answers JSON unless noted, errors are
+ * `{error:{code,message,hint}}` with the status of the error code):
+ * - GET    /status                               node, cluster and roster state
+ * - PUT    /object?bucket=B&key=K                body = object bytes → version info
+ *          (send `Expect: 100-continue` to learn of a refusal before sending data)
+ * - GET    /object?bucket=B&key=K[&version=V]    → object bytes; headers
+ *          x-cairn-version, x-cairn-sha256, content-length
+ * - DELETE /object?bucket=B&key=K                → delete marker info
+ * - GET    /list?bucket=B[&prefix=P&limit=N&startAfter=S] → ObjectInfo[]
+ * - GET    /versions?bucket=B&key=K               → VersionInfo[] newest first
+ * - GET    /buckets                               → string[]
+ * - POST   /invite                                → {token}
+ * - GET    /health (no token)                     → {ok:true}
+ */
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Engine } from '../engine/engine.ts'
+import { CairnError } from '../util/errors.ts'
+import { hasToken, queryParam, sendError, sendJson } from './http-util.ts'
+
+/** Objects listed per call when the client gives no limit. */
+export const DEFAULT_LIST_LIMIT = 1000
+
+/** What the API serves. */
+export interface ApiInit {
+  engine: Engine
+  token: string
+  status: () => Promise<unknown>
+  invite: () => string
+  log?: (message: string) => void
+}
+
+/**
+ * Start the API server on 127.0.0.1:`port` (0 picks a free port).
+ *
+ * @example
+ * const { server, port } = await startApi(init, 0)
+ */
+export async function startApi (init: ApiInit, port: number, host = '127.0.0.1'): Promise<{ server: Server, port: number }> {
+  const server = createServer((req, res) => { void route(init, req, res) })
+  // A refused put is answered before the client sends its body.
+  server.on('checkContinue', (req, res) => {
+    try {
+      authorize(init, req)
+      const url = new URL(req.url ?? '/', 'http://localhost')
+      if (req.method === 'PUT' && url.pathname === '/api/v1/object') init.engine.checkWritable(queryParam(url, 'bucket'), queryParam(url, 'key'))
+      res.writeContinue()
+      void route(init, req, res)
+    } catch (err) {
+      res.shouldKeepAlive = false
+      sendError(res, err)
+    }
+  })
+  server.keepAliveTimeout = 5000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { server.off('error', reject); resolve() })
+  })
+  const address = server.address()
+  return { server, port: typeof address === 'object' && address !== null ? address.port : port }
+}
+
+function authorize (init: ApiInit, req: IncomingMessage): void {
+  if (!hasToken(req, init.token)) throw new CairnError('UNAUTHORIZED', 'missing or wrong API token', 'use the token from the node directory\'s api.json (the CLI does this with --node DIR)')
+}
+
+async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const ac = new AbortController()
+  res.on('close', () => { if (!res.writableFinished) ac.abort() })
+  try {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname === '/health') return sendJson(res, 200, { ok: true })
+    authorize(init, req)
+    const { engine } = init
+    const method = req.method ?? 'GET'
+    switch (`${method} ${url.pathname}`) {
+      case 'GET /api/v1/status': return sendJson(res, 200, await init.status())
+      case 'PUT /api/v1/object': {
+        const info = await engine.put(queryParam(url, 'bucket'), queryParam(url, 'key'), req, ac.signal)
+        return sendJson(res, 200, info)
+      }
+      case 'GET /api/v1/object': return await sendObject(engine, url, res, ac.signal)
+      case 'DELETE /api/v1/object': return sendJson(res, 200, await engine.delete(queryParam(url, 'bucket'), queryParam(url, 'key'), ac.signal))
+      case 'GET /api/v1/list': {
+        const limit = Number(url.searchParams.get('limit') ?? DEFAULT_LIST_LIMIT)
+        if (!Number.isInteger(limit) || limit < 1) throw new CairnError('BAD_INPUT', `limit ${url.searchParams.get('limit')} is not a positive integer`, 'pass e.g. limit=1000')
+        return sendJson(res, 200, engine.list(queryParam(url, 'bucket'), url.searchParams.get('prefix') ?? '', limit, url.searchParams.get('startAfter') ?? ''))
+      }
+      case 'GET /api/v1/versions': return sendJson(res, 200, engine.versions(queryParam(url, 'bucket'), queryParam(url, 'key')))
+      case 'GET /api/v1/buckets': return sendJson(res, 200, engine.buckets())
+      case 'POST /api/v1/invite': return sendJson(res, 200, { token: init.invite() })
+      default: throw new CairnError('NOT_FOUND', `no API route ${method} ${url.pathname}`, 'see the API list in src/gateway/api.ts or the README')
+    }
+  } catch (err) {
+    if (!(err instanceof CairnError)) init.log?.(`api error: ${(err as Error)?.stack ?? String(err)}`)
+    // Drain an unread request body so the connection is not left hanging.
+    if (!req.complete) req.resume()
+    sendError(res, err)
+  }
+}
+
+async function sendObject (engine: Engine, url: URL, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  const version = url.searchParams.get('version') ?? undefined
+  const reader = engine.open(queryParam(url, 'bucket'), queryParam(url, 'key'), version, signal)
+  // Fetch the first stripe before the headers, so a read that cannot start
+  // answers with a clear error instead of a truncated 200.
+  const first = await reader.body.next()
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-length': reader.info.size,
+    'x-cairn-version': reader.info.id,
+    'x-cairn-sha256': reader.info.sha256
+  })
+  if (first.done !== true) {
+    if (!res.write(first.value)) await waitDrain(res, signal)
+    for await (const chunk of reader.body) {
+      if (!res.write(chunk)) await waitDrain(res, signal)
+    }
+  }
+  res.end()
+}
+
+async function waitDrain (res: ServerResponse, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => { res.off('drain', onDrain); reject(new CairnError('BAD_INPUT', 'client went away')) }
+    const onDrain = (): void => { signal.removeEventListener('abort', onAbort); resolve() }
+    res.once('drain', onDrain)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}

@@ -1,0 +1,39 @@
+/**
+ * Small HTTP helpers of the gateway: JSON answers, error answers mapped from
+ * CairnError codes, bearer-token checks in constant time.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { CairnError } from '../util/errors.ts'
+
+/** Send `value` as JSON with `status`. */
+export function sendJson (res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value)
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+/** Send an error as `{error:{code,message,hint}}` with the code's HTTP status. */
+export function sendError (res: ServerResponse, err: unknown): void {
+  const e = err instanceof CairnError ? err : new CairnError('INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`, 'see the node log; report a bug if it persists')
+  if (res.headersSent) {
+    res.destroy(e)
+    return
+  }
+  sendJson(res, e.httpStatus, e.toJSON())
+}
+
+/** True when the request carries `Authorization: Bearer <token>`. */
+export function hasToken (req: IncomingMessage, token: string): boolean {
+  const header = req.headers.authorization ?? ''
+  const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '')
+  const want = Buffer.from(token)
+  return given.length === want.length && timingSafeEqual(given, want)
+}
+
+/** A required query parameter; BAD_INPUT when absent. */
+export function queryParam (url: URL, name: string): string {
+  const value = url.searchParams.get(name)
+  if (value === null) throw new CairnError('BAD_INPUT', `missing query parameter ${name}`, `add ?${name}=…`)
+  return value
+}

@@ -1,0 +1,50 @@
+/**
+ * Validation of metadata records that arrive from peers or disk: every field
+ * is type- and size-checked before use, anything else is rejected with a clear
+ * PROTOCOL error (a lying or broken peer never corrupts the store).
+ */
+import { CairnError } from '../util/errors.ts'
+import { isHlc } from '../util/hlc.ts'
+import { META_RECORD_VERSION, META_TABLES } from './types.ts'
+import type { MetaRecord, MetaTable } from './types.ts'
+
+/** Largest primary key accepted (a version id or a 1024-byte object key plus room). */
+export const MAX_PK_BYTES = 2048
+/** Largest record body accepted: a manifest of a ~16 GiB object fits (4096 stripes of 6 shards). */
+export const MAX_RECORD_BODY_BYTES = 8 * 1024 * 1024
+
+function fail (what: string): never {
+  throw new CairnError('PROTOCOL', `invalid metadata record: ${what}`, 'the peer runs an incompatible or broken version of Cairn')
+}
+
+/**
+ * Check that `value` is a well-formed MetaRecord and return it typed.
+ *
+ * @example
+ * const record = parseRecord(JSON.parse(text))
+ */
+export function parseRecord (value: unknown): MetaRecord {
+  if (value === null || typeof value !== 'object') fail('not an object')
+  const r = value as Record<string, unknown>
+  if (r.v !== META_RECORD_VERSION) fail(`unsupported record version ${String(r.v)}`)
+  if (typeof r.table !== 'string' || !(META_TABLES as readonly string[]).includes(r.table)) fail(`unknown table ${String(r.table)}`)
+  if (typeof r.pk !== 'string' || r.pk.length === 0 || Buffer.byteLength(r.pk) > MAX_PK_BYTES) fail('bad primary key')
+  if (!isHlc(r.hlc)) fail('bad hlc')
+  if (typeof r.origin !== 'string' || r.origin.length === 0 || r.origin.length > 128) fail('bad origin')
+  if (typeof r.tombstone !== 'boolean') fail('bad tombstone flag')
+  if (r.body === null || typeof r.body !== 'object' || Array.isArray(r.body)) fail('bad body')
+  checkBody(r.table as MetaTable, r.body as Record<string, unknown>)
+  return value as MetaRecord
+}
+
+function checkBody (table: MetaTable, body: Record<string, unknown>): void {
+  if (table === 'version') {
+    if (typeof body.bucket !== 'string' || typeof body.key !== 'string') fail('version without bucket/key')
+    if (typeof body.size !== 'number' || !Number.isSafeInteger(body.size) || body.size < 0) fail('bad version size')
+    if (typeof body.timeMs !== 'number' || typeof body.deleteMarker !== 'boolean') fail('bad version fields')
+  } else if (table === 'node') {
+    if (typeof body.name !== 'string' || !Array.isArray(body.addrs)) fail('bad roster entry')
+  } else if (typeof body.createdMs !== 'number') {
+    fail('bad bucket entry')
+  }
+}

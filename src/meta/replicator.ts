@@ -1,0 +1,281 @@
+/**
+ * Replication of the metadata CRDT between nodes, over an injected transport
+ * (the daemon wires it to libp2p; this module never imports the network).
+ *
+ * Two mechanisms:
+ * 1. Push: `commit(records)` applies records locally and pushes them to every
+ *    online peer, waiting for their acknowledgements (each peer applies them
+ *    in one SQLite transaction before it answers). Pushes to one peer are
+ *    batched: while one push is on the wire, new records queue and go in the
+ *    next one (group commit), so many small puts cost few round trips.
+ * 2. Anti-entropy: `syncWith(peer)` walks a Merkle tree over the records
+ *    (4096 XOR-of-digest leaves, fan-out 16: levels of 1, 16, 256 and 4096
+ *    hashes) top-down, exchanging only the hashes of subtrees that differ,
+ *    then record summaries of the differing leaves, then the records each
+ *    side lacks. Bytes exchanged grow with the difference, not the table.
+ *
+ * Sync requests (`header.op`):
+ * - `hashes` {level, indices[]} → body: 32 bytes per index, in order
+ * - `summaries` {leaves[]} → body: JSON RecordSummary[]
+ * - `fetch` {} body: JSON [table, pk][] → body: JSON MetaRecord[]
+ * - `push` {} body: JSON MetaRecord[] → {applied}
+ */
+import { CairnError, errorMessage } from '../util/errors.ts'
+import { compareRecords } from './crdt.ts'
+import { MERKLE_LEAF_COUNT } from './store.ts'
+import type { MetaStore, RecordSummary } from './store.ts'
+import type { MetaRecord, MetaTable } from './types.ts'
+
+/** Fan-out of the Merkle tree. */
+export const MERKLE_FANOUT = 16
+/** Depth of the leaf level (16^3 = 4096 leaves). */
+export const MERKLE_LEAF_LEVEL = 3
+/** Most records sent in one push or fetch message (keeps bodies well under the 16 MiB frame limit). */
+export const MAX_RECORDS_PER_MESSAGE = 2000
+/** Most leaves whose summaries are asked for in one request. */
+export const MAX_LEAVES_PER_REQUEST = 512
+
+/** How the replicator talks to peers. */
+export interface MetaTransport {
+  /** Peers reachable now. */
+  onlinePeers: () => string[]
+  /** Send one replication message and wait for the answer. */
+  call: (peer: string, header: Record<string, unknown>, body: Uint8Array, signal?: AbortSignal) => Promise<{ header: Record<string, unknown>, body: Uint8Array }>
+}
+
+/** Traffic counters, for status and for the anti-entropy report. */
+export interface ReplicationStats {
+  pushes: number
+  recordsPushed: number
+  syncs: number
+  syncBytesSent: number
+  syncBytesReceived: number
+  recordsPulled: number
+  recordsSentBySync: number
+  lastSyncMs: number
+}
+
+interface PendingPush { records: MetaRecord[], waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> }
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+function jsonBody (value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value))
+}
+
+function parseJson (body: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(body))
+  } catch {
+    throw new CairnError('PROTOCOL', 'replication message body is not valid JSON', 'the peer runs an incompatible or broken version of Cairn')
+  }
+}
+
+/** XOR of the hashes of `count` consecutive leaves from `first`. */
+function xorRange (leaves: Buffer[], first: number, count: number): Buffer {
+  const out = Buffer.alloc(32)
+  for (let i = first; i < first + count; i++) {
+    const leaf = leaves[i] as Buffer
+    for (let b = 0; b < 32; b++) out[b] = (out[b] as number) ^ (leaf[b] as number)
+  }
+  return out
+}
+
+/** The hash of node `index` at `level` (0 = root) of the tree over `leaves`. */
+export function treeHash (leaves: Buffer[], level: number, index: number): Buffer {
+  const span = MERKLE_FANOUT ** (MERKLE_LEAF_LEVEL - level)
+  return xorRange(leaves, index * span, span)
+}
+
+/**
+ * Keeps one node's metadata replica in step with its peers.
+ *
+ * @example
+ * const replicator = new Replicator(meta, transport)
+ * await replicator.commit([record]) // durable here and on every online peer
+ */
+export class Replicator {
+  readonly stats: ReplicationStats = { pushes: 0, recordsPushed: 0, syncs: 0, syncBytesSent: 0, syncBytesReceived: 0, recordsPulled: 0, recordsSentBySync: 0, lastSyncMs: 0 }
+  private readonly meta: MetaStore
+  private readonly transport: MetaTransport
+  private readonly pending = new Map<string, PendingPush>()
+  private readonly sending = new Set<string>()
+  private readonly onChange: ((records: MetaRecord[]) => void) | undefined
+
+  constructor (meta: MetaStore, transport: MetaTransport, onChange?: (records: MetaRecord[]) => void) {
+    this.meta = meta
+    this.transport = transport
+    this.onChange = onChange
+  }
+
+  /** Apply locally, push to every online peer, resolve once at least one peer (when any is online) holds them. */
+  async commit (records: MetaRecord[], _signal?: AbortSignal): Promise<void> {
+    const changed = this.meta.apply(records)
+    if (changed.length > 0) this.onChange?.(changed)
+    const peers = this.transport.onlinePeers()
+    if (peers.length === 0) return
+    const results = await Promise.allSettled(peers.map(async (peer) => { await this.enqueuePush(peer, records) }))
+    const ok = results.filter((r) => r.status === 'fulfilled').length
+    if (ok === 0) {
+      const reason = results.map((r) => (r.status === 'rejected' ? errorMessage(r.reason) : '')).filter(Boolean)[0] ?? 'unknown'
+      throw new CairnError('PEER_ERROR', `the metadata could not be replicated to any other node (${reason})`, 'check that other nodes are online (cairn status) and retry')
+    }
+  }
+
+  private async enqueuePush (peer: string, records: MetaRecord[]): Promise<void> {
+    return await new Promise<void>((resolve, reject) => {
+      let entry = this.pending.get(peer)
+      if (entry === undefined) {
+        entry = { records: [], waiters: [] }
+        this.pending.set(peer, entry)
+      }
+      entry.records.push(...records)
+      entry.waiters.push({ resolve, reject })
+      if (!this.sending.has(peer)) void this.flush(peer)
+    })
+  }
+
+  private async flush (peer: string): Promise<void> {
+    this.sending.add(peer)
+    try {
+      for (let entry = this.pending.get(peer); entry !== undefined; entry = this.pending.get(peer)) {
+        this.pending.delete(peer)
+        try {
+          for (let i = 0; i < entry.records.length; i += MAX_RECORDS_PER_MESSAGE) {
+            const batch = entry.records.slice(i, i + MAX_RECORDS_PER_MESSAGE)
+            await this.transport.call(peer, { op: 'push' }, jsonBody(batch))
+            this.stats.pushes++
+            this.stats.recordsPushed += batch.length
+          }
+          for (const w of entry.waiters) w.resolve()
+        } catch (err) {
+          for (const w of entry.waiters) w.reject(err as Error)
+        }
+      }
+    } finally {
+      this.sending.delete(peer)
+    }
+  }
+
+  /** Serve one replication request from a peer. */
+  handle (header: Record<string, unknown>, body: Uint8Array): { header: Record<string, unknown>, body?: Uint8Array } {
+    const op = header.op
+    if (op === 'push') {
+      const records = parseJson(body)
+      if (!Array.isArray(records) || records.length > MAX_RECORDS_PER_MESSAGE) throw new CairnError('PROTOCOL', 'push body must be an array of at most 2000 records', 'upgrade the peer')
+      const changed = this.meta.apply(records as MetaRecord[])
+      if (changed.length > 0) this.onChange?.(changed)
+      return { header: { applied: changed.length } }
+    }
+    if (op === 'hashes') {
+      const level = header.level
+      const indices = header.indices
+      if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > MERKLE_LEAF_LEVEL || !Array.isArray(indices) || indices.length > MERKLE_LEAF_COUNT) {
+        throw new CairnError('PROTOCOL', 'bad hashes request', 'upgrade the peer')
+      }
+      const leaves = this.meta.merkleLeaves()
+      const max = MERKLE_FANOUT ** level
+      const out = Buffer.alloc(32 * indices.length)
+      indices.forEach((index, i) => {
+        if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= max) throw new CairnError('PROTOCOL', 'bad tree index', 'upgrade the peer')
+        treeHash(leaves, level, index).copy(out, i * 32)
+      })
+      return { header: {}, body: out }
+    }
+    if (op === 'summaries') {
+      const leaves = header.leaves
+      if (!Array.isArray(leaves) || leaves.length > MAX_LEAVES_PER_REQUEST || !leaves.every((l) => Number.isInteger(l) && l >= 0 && l < MERKLE_LEAF_COUNT)) {
+        throw new CairnError('PROTOCOL', 'bad summaries request', 'upgrade the peer')
+      }
+      return { header: {}, body: jsonBody(this.meta.summaries(leaves as number[])) }
+    }
+    if (op === 'fetch') {
+      const keys = parseJson(body)
+      if (!Array.isArray(keys) || keys.length > MAX_RECORDS_PER_MESSAGE) throw new CairnError('PROTOCOL', 'bad fetch request', 'upgrade the peer')
+      const out: MetaRecord[] = []
+      for (const k of keys) {
+        if (!Array.isArray(k) || typeof k[0] !== 'string' || typeof k[1] !== 'string') throw new CairnError('PROTOCOL', 'bad fetch key', 'upgrade the peer')
+        const r = this.meta.get(k[0] as MetaTable, k[1])
+        if (r !== undefined) out.push(r)
+      }
+      return { header: {}, body: jsonBody(out) }
+    }
+    throw new CairnError('PROTOCOL', `unknown replication operation ${String(op)}`, 'upgrade Cairn on both nodes')
+  }
+
+  private async request (peer: string, header: Record<string, unknown>, body: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    const sent = Buffer.byteLength(JSON.stringify(header)) + body.length
+    const res = await this.transport.call(peer, header, body, signal)
+    this.stats.syncBytesSent += sent
+    this.stats.syncBytesReceived += Buffer.byteLength(JSON.stringify(res.header)) + res.body.length
+    return res.body
+  }
+
+  /** Leaves whose hashes differ between this replica and `peer`. */
+  private async differingLeaves (peer: string, signal?: AbortSignal): Promise<number[]> {
+    const local = this.meta.merkleLeaves()
+    let frontier = [0]
+    for (let level = 0; level <= MERKLE_LEAF_LEVEL; level++) {
+      const remote = await this.request(peer, { op: 'hashes', level, indices: frontier }, new Uint8Array(0), signal)
+      if (remote.length !== 32 * frontier.length) throw new CairnError('PROTOCOL', 'peer answered a wrong number of tree hashes', 'upgrade the peer')
+      const differing = frontier.filter((index, i) => !treeHash(local, level, index).equals(Buffer.from(remote.subarray(i * 32, i * 32 + 32))))
+      if (level === MERKLE_LEAF_LEVEL || differing.length === 0) return level === MERKLE_LEAF_LEVEL ? differing : []
+      frontier = differing.flatMap((index) => Array.from({ length: MERKLE_FANOUT }, (_, c) => index * MERKLE_FANOUT + c))
+    }
+    return []
+  }
+
+  /**
+   * One anti-entropy round with `peer`: afterwards both replicas hold the
+   * union of their records. Returns the number of records pulled and pushed.
+   */
+  async syncWith (peer: string, signal?: AbortSignal): Promise<{ pulled: number, pushed: number }> {
+    const leaves = await this.differingLeaves(peer, signal)
+    let pulled = 0
+    let pushed = 0
+    for (let i = 0; i < leaves.length; i += MAX_LEAVES_PER_REQUEST) {
+      const group = leaves.slice(i, i + MAX_LEAVES_PER_REQUEST)
+      const remote = parseJson(await this.request(peer, { op: 'summaries', leaves: group }, new Uint8Array(0), signal)) as RecordSummary[]
+      const local = new Map(this.meta.summaries(group).map((s) => [`${s.table}\u0000${s.pk}`, s]))
+      const want: Array<[string, string]> = []
+      for (const r of remote) {
+        const id = `${r.table}\u0000${r.pk}`
+        const mine = local.get(id)
+        local.delete(id)
+        if (mine === undefined || summaryNewer(r, mine)) want.push([r.table, r.pk])
+        else if (summaryNewer(mine, r)) local.set(id, mine)
+      }
+      pulled += await this.pull(peer, want, signal)
+      // What is left in `local` is missing or older on the peer.
+      const give = [...local.values()].map((s) => this.meta.get(s.table, s.pk)).filter((r): r is MetaRecord => r !== undefined)
+      for (let j = 0; j < give.length; j += MAX_RECORDS_PER_MESSAGE) {
+        await this.request(peer, { op: 'push' }, jsonBody(give.slice(j, j + MAX_RECORDS_PER_MESSAGE)), signal)
+      }
+      pushed += give.length
+    }
+    this.stats.syncs++
+    this.stats.recordsPulled += pulled
+    this.stats.recordsSentBySync += pushed
+    this.stats.lastSyncMs = Date.now()
+    return { pulled, pushed }
+  }
+
+  private async pull (peer: string, want: Array<[string, string]>, signal?: AbortSignal): Promise<number> {
+    let n = 0
+    for (let i = 0; i < want.length; i += MAX_RECORDS_PER_MESSAGE) {
+      const records = parseJson(await this.request(peer, { op: 'fetch' }, jsonBody(want.slice(i, i + MAX_RECORDS_PER_MESSAGE)), signal))
+      if (!Array.isArray(records)) throw new CairnError('PROTOCOL', 'fetch answer is not an array', 'upgrade the peer')
+      const changed = this.meta.apply(records as MetaRecord[])
+      if (changed.length > 0) this.onChange?.(changed)
+      n += changed.length
+    }
+    return n
+  }
+}
+
+function summaryNewer (a: RecordSummary, b: RecordSummary): boolean {
+  const ra = { v: 1 as const, table: a.table, pk: a.pk, hlc: a.hlc, origin: a.origin, tombstone: a.tombstone, body: {} as never }
+  const rb = { ...ra, hlc: b.hlc, origin: b.origin, tombstone: b.tombstone }
+  return compareRecords(ra, rb) > 0
+}

@@ -1,0 +1,49 @@
+/**
+ * The SQLite schema of the metadata replica. Bump SCHEMA_VERSION and add a
+ * migration in store.ts when it changes.
+ */
+
+/** Version of the on-disk schema. */
+export const SCHEMA_VERSION = 1
+
+/** Idempotent DDL. */
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+  tbl TEXT NOT NULL,
+  pk TEXT NOT NULL,
+  hlc TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  tombstone INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  leaf INTEGER NOT NULL,
+  PRIMARY KEY (tbl, pk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_by_leaf ON records(leaf);
+CREATE TABLE IF NOT EXISTS merkle (
+  leaf INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,
+  count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+  version_id TEXT PRIMARY KEY,
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  node TEXT NOT NULL,
+  node_name TEXT NOT NULL,
+  delete_marker INTEGER NOT NULL,
+  sha256 TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, version_id);
+CREATE TABLE IF NOT EXISTS current (
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  version_id TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  delete_marker INTEGER NOT NULL,
+  PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+`
