@@ -1,0 +1,134 @@
+/**
+ * `cairn plan`: how likely is an object to be readable, and how durable is
+ * it, on this cluster with this code? And which code is cheapest for a
+ * target? The numbers come from src/sim/planner.ts; this module only turns
+ * flags (or, later, a live node's measured availability) into its inputs.
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs, numberFlag } from '../args.ts'
+import type { ParsedArgs } from '../args.ts'
+import { CairnError } from '../../util/errors.ts'
+import { DEFAULT_DEAD_AFTER_MS } from '../../heal/policy.ts'
+import { DEFAULT_PLACEMENT_SAMPLES, planCluster } from '../../sim/planner.ts'
+import type { PlanNode, PlanReport } from '../../sim/planner.ts'
+import { buildModel, MAX_NODES, parseAvailabilityCsv, planNodesFromModel } from '../../sim/scenario.ts'
+
+/** Default code: 4 data + 8 parity shards, readable with two thirds of its holders off. */
+export const DEFAULT_K = 4
+export const DEFAULT_M = 8
+/** Default mean time to permanent failure of an office PC: three years, in days. */
+export const DEFAULT_MTTF_DAYS = 1095
+/** Default time to rebuild once a node is declared dead (waiting for office hours plus transfer), hours. */
+export const DEFAULT_REPAIR_HOURS = 24
+/** Default availability of an anchor server. */
+export const DEFAULT_ANCHOR_AVAILABILITY = 0.999
+
+const SPEC = {
+  values: ['node', 'nodes', 'availability', 'availability-file', 'model', 'trace', 'k', 'm', 'zones', 'anchors', 'anchor-availability',
+    'dead-after-hours', 'repair-threshold', 'mttf-days', 'repair-hours', 'target', 'placements', 'seed'],
+  booleans: ['json']
+} as const
+
+/** The cluster described by the flags, as plain per-node availability. */
+function describedCluster (args: ParsedArgs): PlanNode[] {
+  const seed = numberFlag(args, 'seed', 1, { integer: true })
+  const file = args.values.get('availability-file')
+  const traceFile = args.values.get('trace')
+  const modelName = args.values.get('model')
+  let nodes: PlanNode[]
+  if (file !== undefined) {
+    nodes = parseAvailabilityCsv(readText(file))
+  } else if (traceFile !== undefined || modelName === 'trace') {
+    if (traceFile === undefined) throw new CairnError('BAD_INPUT', '--model trace needs --trace FILE', 'pass --trace FILE')
+    nodes = planNodesFromModel(buildModel({ model: 'trace', nodes: 0, seed, traceCsv: readText(traceFile) }))
+  } else if (modelName === 'office') {
+    const count = numberFlag(args, 'nodes', 300, { integer: true, min: 1, max: MAX_NODES })
+    nodes = planNodesFromModel(buildModel({ model: 'office', nodes: count, seed }))
+  } else {
+    if (modelName !== undefined && modelName !== 'independent') throw new CairnError('BAD_INPUT', `unknown model ${modelName}`, 'use --model independent, office or trace')
+    if (!args.values.has('nodes') || !args.values.has('availability')) {
+      throw new CairnError('BAD_INPUT', 'describe the cluster', 'pass --nodes N --availability A, --availability-file FILE, --model office --nodes N, or --trace FILE')
+    }
+    const count = numberFlag(args, 'nodes', 0, { integer: true, min: 1, max: MAX_NODES })
+    const availability = numberFlag(args, 'availability', 0, { min: 0, max: 1 })
+    nodes = Array.from({ length: count }, () => ({ availability }))
+  }
+  const zones = numberFlag(args, 'zones', 1, { integer: true, min: 1, max: 1000 })
+  if (zones > 1) nodes = nodes.map((node, i) => ({ ...node, zone: `z${i % zones}` }))
+  const anchors = numberFlag(args, 'anchors', 0, { integer: true, min: 0, max: 1000 })
+  const anchorAvailability = numberFlag(args, 'anchor-availability', DEFAULT_ANCHOR_AVAILABILITY, { min: 0, max: 1 })
+  for (let i = 0; i < anchors; i++) nodes.push({ availability: anchorAvailability, anchor: true, zone: zones > 1 ? `z${i % zones}` : '' })
+  return nodes
+}
+
+function readText (path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new CairnError('BAD_INPUT', `cannot read ${path}: ${(err as Error).message}`, 'check the path')
+  }
+}
+
+/**
+ * Plan from plain per-node availability values: the entry point the live
+ * mode (`--node DIR`) will call with measured history.
+ */
+export function planFromFlags (nodes: readonly PlanNode[], args: ParsedArgs): PlanReport {
+  const k = numberFlag(args, 'k', Math.min(DEFAULT_K, nodes.length), { integer: true, min: 1, max: 256 })
+  const m = numberFlag(args, 'm', Math.max(0, Math.min(DEFAULT_M, nodes.length - k)), { integer: true, min: 0, max: 256 })
+  const target = args.values.has('target') ? numberFlag(args, 'target', 0.9999, { min: 0, max: 1 }) : undefined
+  return planCluster({
+    nodes,
+    settings: {
+      k,
+      m,
+      repairThreshold: args.values.has('repair-threshold') ? numberFlag(args, 'repair-threshold', k, { integer: true, min: 1 }) : undefined,
+      deadAfterHours: numberFlag(args, 'dead-after-hours', DEFAULT_DEAD_AFTER_MS / 3600e3, { min: 0 }),
+      repairHours: numberFlag(args, 'repair-hours', DEFAULT_REPAIR_HOURS, { min: 0 }),
+      mttfDays: numberFlag(args, 'mttf-days', DEFAULT_MTTF_DAYS, { min: 0.001 })
+    },
+    target,
+    placementSamples: numberFlag(args, 'placements', DEFAULT_PLACEMENT_SAMPLES, { integer: true, min: 1, max: 100_000 }),
+    seed: numberFlag(args, 'seed', 1, { integer: true })
+  })
+}
+
+const percent = (p: number): string => `${(100 * p).toPrecision(6)}%`
+const days = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
+
+/** The human-readable report. */
+export function formatPlan (report: PlanReport, target?: number): string {
+  const hour = report.worstHour
+  const lines = [
+    `cluster          ${report.nodes} nodes, mean availability ${report.meanAvailability.toFixed(3)} (${report.method})`,
+    `code             k=${report.k} m=${report.m}, storage overhead ${report.overhead.toFixed(2)}x, repair below ${report.repairThreshold} live shards`,
+    `readable         ${percent(report.pReadable)} of the time (${report.nines.toFixed(2)} nines)`,
+    `worst hour       ${percent(report.worstHourUnavailable)} of objects unreadable${report.worstHourUnavailable === report.pUnreadable ? '' : ` (${days[Math.floor(hour / 24)]} ${String(hour % 24).padStart(2, '0')}:00)`}`,
+    `durability       ${report.durabilityNines.toFixed(2)} nines per year (P(loss)/year ${report.lossPerYear.toExponential(2)}, MTTDL ${report.mttdlYears.toExponential(2)} years)`
+  ]
+  if (report.recommended === null) lines.push(`recommended      no code with k <= 32 and k + m <= ${report.nodes} reaches ${target}`)
+  else if (report.recommended !== undefined) {
+    const r = report.recommended
+    lines.push(`recommended      k=${r.k} m=${r.m} for ${target}: overhead ${r.overhead.toFixed(2)}x, readable ${percent(r.pReadable)}`)
+  }
+  return lines.join('\n')
+}
+
+/**
+ * `cairn plan [--nodes N --availability A | --availability-file F | --model office | --trace F] [--k K --m M] [--target T] [--json]`
+ *
+ * @example
+ * await run(['--nodes', '300', '--availability', '0.4', '--target', '0.9999', '--json'])
+ */
+export async function run (argv: string[]): Promise<number> {
+  const args = parseArgs(argv, SPEC)
+  if (args.positionals.length > 0) throw new CairnError('BAD_INPUT', `unexpected argument ${args.positionals[0]}`, 'cairn plan takes only flags')
+  if (args.values.has('node')) {
+    throw new CairnError('BAD_INPUT', 'live planning needs a running node, which this build cannot reach yet',
+      'describe the cluster instead: --nodes N --availability A, or --availability-file FILE exported from the nodes')
+  }
+  const report = planFromFlags(describedCluster(args), args)
+  if (args.booleans.has('json')) console.log(JSON.stringify(report))
+  else console.log(formatPlan(report, args.values.has('target') ? Number(args.values.get('target')) : undefined))
+  return 0
+}
