@@ -15,11 +15,13 @@
  * - GET    /buckets                               → string[]
  * - POST   /invite                                → {token}
  * - GET    /health (no token)                     → {ok:true}
+ * - GET    / (no token; the page asks for it)      → the web dashboard
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Engine } from '../engine/engine.ts'
 import { CairnError } from '../util/errors.ts'
+import { DASHBOARD_HTML } from '../ui/dashboard.ts'
 import { hasToken, queryParam, sendError, sendJson } from './http-util.ts'
 
 /** Objects listed per call when the client gives no limit. */
@@ -74,6 +76,11 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
   try {
     const url = new URL(req.url ?? '/', 'http://localhost')
     if (url.pathname === '/health') return sendJson(res, 200, { ok: true })
+    if (url.pathname === '/' && req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+      res.end(DASHBOARD_HTML)
+      return
+    }
     authorize(init, req)
     const { engine } = init
     const method = req.method ?? 'GET'

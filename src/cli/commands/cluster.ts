@@ -114,7 +114,7 @@ export async function cluster (argv: string[]): Promise<number> {
   writeFileAtomic(join(base, 'cluster.json'), JSON.stringify({ nodes }, null, 2))
   console.log(`cairn cluster ready: ${count} nodes, ${loadNodeFiles(dirs[0] as string).cluster.k}+${loadNodeFiles(dirs[0] as string).cluster.m} coding, data in ${base}`)
   console.log(`try: npx cairn put FILE demo/hello.txt --node ${dirs[0]}   |   npx cairn ls demo --node ${dirs[0]}   |   npx cairn status --node ${dirs[0]}`)
-  console.log(`dashboard: ${nodes[0]?.api}/  (token in ${join(dirs[0] as string, 'api.json')}); Ctrl-C stops every node`)
+  console.log(`dashboard: ${nodes[0]?.api}/#token=${connect(dirs[0] as string).api.token}   (Ctrl-C stops every node)`)
   // Stay in the foreground until SIGINT/SIGTERM has stopped every node.
   await new Promise<void>((resolve) => { ac.signal.addEventListener('abort', () => { resolve() }, { once: true }) })
   await stopping

@@ -17,8 +17,8 @@ import { generateNodeKey, nodeKeyToBytes, nodeKeyFromBytes, peerIdOf } from '../
 import { CairnError } from '../../util/errors.ts'
 
 /** Largest k and m a cluster may be created with. */
-export const MAX_DATA_SHARDS = 32
-export const MAX_PARITY_SHARDS = 16
+export const MAX_DATA_SHARDS = 24
+export const MAX_PARITY_SHARDS = 6
 
 const NODE_FLAGS = ['dir', 'name', 'host', 'port', 'api-port', 'quota', 'zone'] as const
 
