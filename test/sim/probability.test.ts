@@ -1,0 +1,64 @@
+/**
+ * Tests of the exact availability arithmetic: against brute force on small
+ * cases, and precision far in the tail.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import fc from 'fast-check'
+import { binomialUnreadableLog10, logFactorials, poissonBinomialDistribution, poissonBinomialUnreadable, uniformPlacementUnreadable } from '../../src/sim/probability.ts'
+
+/** P(fewer than k of the given nodes online), by enumerating every on/off state. */
+function bruteUnreadable (ps: readonly number[], k: number): number {
+  let sum = 0
+  for (let mask = 0; mask < 1 << ps.length; mask++) {
+    let p = 1
+    let online = 0
+    for (let i = 0; i < ps.length; i++) {
+      const on = (mask >> i) & 1
+      online += on
+      p *= on === 1 ? ps[i] as number : 1 - (ps[i] as number)
+    }
+    if (online < k) sum += p
+  }
+  return sum
+}
+
+test('binomial tail matches a hand value and brute force', () => {
+  // Goal: P(Bin(8, 0.5) <= 3) = 93/256 exactly.
+  assert.ok(Math.abs(10 ** binomialUnreadableLog10(8, 4, 0.5) - 93 / 256) < 1e-14)
+  fc.assert(fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 6 }), fc.double({ min: 0.01, max: 0.99, noNaN: true }), (k, m, p) => {
+    const exact = bruteUnreadable(Array(k + m).fill(p), k)
+    return Math.abs(10 ** binomialUnreadableLog10(k + m, k, p) - exact) <= 1e-12
+  }), { numRuns: 200 })
+})
+
+test('tail nines stay right far beyond 1e-16', () => {
+  // Goal: 40 nodes at 0.999 with k=4: P(unreadable) ~ C(40,3) 0.999^3 0.001^37, about 1e-107.
+  const expected = Math.log10(9880) + 3 * Math.log10(0.999) - 111
+  assert.ok(Math.abs(binomialUnreadableLog10(40, 4, 0.999) - expected) < 1e-3)
+})
+
+test('Poisson-binomial tail equals brute force', () => {
+  // Goal: the truncated DP is exact for per-node probabilities.
+  fc.assert(fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 10 }), fc.integer({ min: 1, max: 10 }), (ps, kRaw) => {
+    const k = Math.min(kRaw, ps.length)
+    return Math.abs(poissonBinomialUnreadable(ps, k) - bruteUnreadable(ps, k)) < 1e-12
+  }), { numRuns: 200 })
+})
+
+test('the all-placements average equals enumeration of every placement', () => {
+  // Goal: the hypergeometric mixture is the exact mean over all n-subsets.
+  const ps = [0.1, 0.9, 0.5, 0.3, 0.75, 0.6, 0.2]
+  const n = 4
+  const k = 2
+  let sum = 0
+  let count = 0
+  for (let mask = 0; mask < 1 << ps.length; mask++) {
+    const chosen = ps.filter((_, i) => (mask >> i) & 1)
+    if (chosen.length !== n) continue
+    sum += bruteUnreadable(chosen, k)
+    count++
+  }
+  const exact = uniformPlacementUnreadable(poissonBinomialDistribution(ps), logFactorials(ps.length + 1), n, k)
+  assert.ok(Math.abs(exact - sum / count) < 1e-12)
+})
