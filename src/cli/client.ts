@@ -19,6 +19,7 @@ export interface ApiClient {
   dir: string
   json: <T>(method: string, path: string, query?: Record<string, string | undefined>) => Promise<T>
   upload: <T>(path: string, query: Record<string, string>, body: Readable) => Promise<T>
+  sendJson: <T>(method: string, path: string, query: Record<string, string>, value: unknown) => Promise<T>
   download: (path: string, query: Record<string, string | undefined>) => Promise<IncomingMessage>
 }
 
@@ -60,14 +61,14 @@ export function connect (dir: string): ApiClient {
   const url = new URL(api.url)
   const base = { host: url.hostname, port: Number(url.port), headers: { authorization: `Bearer ${api.token}` } }
 
-  const send = async (method: string, path: string, opts: { body?: Readable, timeoutMs?: number } = {}): Promise<IncomingMessage> =>
+  const send = async (method: string, path: string, opts: { body?: Readable, json?: string, timeoutMs?: number } = {}): Promise<IncomingMessage> =>
     await new Promise((resolve, reject) => {
       const headers: Record<string, string> = { ...base.headers }
       if (opts.body !== undefined) { headers.expect = '100-continue'; headers['content-type'] = 'application/octet-stream' }
       const req = request({ ...base, method, path, headers }, resolve)
       req.on('error', (err) => { reject(unreachable(dir, err)) })
       if (opts.timeoutMs !== undefined) req.setTimeout(opts.timeoutMs, () => { req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)) })
-      if (opts.body === undefined) { req.end(); return }
+      if (opts.body === undefined) { req.end(opts.json); return }
       const body = opts.body
       // Data is sent only after the node agreed to take it (100 Continue).
       req.on('continue', () => {
@@ -87,6 +88,11 @@ export function connect (dir: string): ApiClient {
     async upload<T> (path: string, query: Record<string, string>, body: Readable): Promise<T> {
       const res = await send('PUT', buildPath(path, query), { body })
       if ((res.statusCode ?? 500) >= 400) { body.destroy(); throw await errorOf(res) }
+      return JSON.parse(await readBody(res)) as T
+    },
+    async sendJson<T> (method: string, path: string, query: Record<string, string>, value: unknown): Promise<T> {
+      const res = await send(method, buildPath(path, query), { json: JSON.stringify(value), timeoutMs: API_TIMEOUT_MS })
+      if ((res.statusCode ?? 500) >= 400) throw await errorOf(res)
       return JSON.parse(await readBody(res)) as T
     },
     async download (path: string, query: Record<string, string | undefined>): Promise<IncomingMessage> {

@@ -9,7 +9,8 @@ import { startApi } from '../gateway/api.ts'
 import { Engine } from '../engine/engine.ts'
 import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
-import type { MetaRecord, NodeBody } from '../meta/types.ts'
+import type { BucketBody, MetaRecord, NodeBody, VersionBody } from '../meta/types.ts'
+import { coordinatorFor } from '../cluster/placement.ts'
 import { createNetNode } from '../net/node.ts'
 import { nodeKeyFromBytes } from '../net/keys.ts'
 import { PROTOCOLS } from '../net/rpc.ts'
@@ -27,6 +28,8 @@ import { buildStatus } from './status.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
+/** How often buckets with a retention setting are swept for expired versions. */
+export const RETENTION_SWEEP_INTERVAL_MS = 60_000
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
 
@@ -122,6 +125,7 @@ export class Daemon {
     writeApiConfig(dir, { url: `http://127.0.0.1:${port}`, token: this.files.apiToken, pid: process.pid })
     this.timers.push(setInterval(() => { void this.antiEntropyRound() }, ANTI_ENTROPY_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
+    this.timers.push(setInterval(() => { void this.retentionSweep() }, RETENTION_SWEEP_INTERVAL_MS))
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
   }
@@ -141,11 +145,38 @@ export class Daemon {
 
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
+    // A version removed by retention: this node deletes the shards it holds.
+    for (const r of records) {
+      if (r.table !== 'version' || !r.tombstone) continue
+      const manifest = (r.body as VersionBody).manifest
+      const mine = (manifest?.stripes ?? []).flatMap((st) => st.shards.filter((sh) => sh.nodes.includes(this.net.peerId)).map((sh) => sh.hash))
+      if (mine.length > 0) void this.deleteLocalShards(mine)
+    }
     // Members learnt from the roster are dialled, so the mesh stays full.
     for (const r of records) {
       if (r.table === 'node' && !r.tombstone && r.pk !== this.net.peerId && !this.net.connectedPeers().includes(r.pk)) {
         const addr = (r.body as NodeBody).addrs[0]
         if (addr !== undefined) void this.net.dial(addr).catch(() => {})
+      }
+    }
+  }
+
+  private async deleteLocalShards (hashes: string[]): Promise<void> {
+    let deleted = 0
+    for (const hash of hashes) {
+      try { if (await this.store.delete(hash)) deleted++ } catch (err) { this.log(`could not delete shard ${hash.slice(0, 12)}: ${errorMessage(err)}`) }
+    }
+    if (deleted > 0) this.log(`retention: deleted ${deleted} shard(s) of expired versions`)
+  }
+
+  /** Expire versions in buckets with retention; run by each bucket's coordinator only. */
+  private async retentionSweep (): Promise<void> {
+    const online = this.membership.onlineNodes()
+    for (const record of this.meta.live('bucket')) {
+      if ((record.body as BucketBody).retention === undefined || coordinatorFor(`retention/${record.pk}`, online) !== this.net.peerId) continue
+      for (const key of this.engine.keysWithHistory(record.pk)) {
+        if (this.stopped) return
+        await this.engine.applyRetention(record.pk, key).catch((err) => { this.log(`retention of ${record.pk}/${key} failed: ${errorMessage(err)}`) })
       }
     }
   }

@@ -5,10 +5,11 @@
  */
 import { createHash } from 'node:crypto'
 import type { MetaStore } from '../meta/store.ts'
-import type { BucketBody, MetaRecord, ObjectInfo, VersionBody, VersionInfo } from '../meta/types.ts'
+import type { BucketBody, MetaRecord, ObjectInfo, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
 import { readObject } from './get.ts'
+import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
 import { checkPlacementPossible, deleteShards, storeObjectData, versionBody } from './put.ts'
 import type { ClusterView, MetaCommitter, ShardIO } from './types.ts'
@@ -71,7 +72,46 @@ export class Engine {
       await deleteShards(this.init.shards, data.written)
       throw err
     }
+    await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ })
     return this.info(versionId, vbody)
+  }
+
+  /** The retention policy of a bucket, if any. */
+  retention (bucket: string): RetentionPolicy | undefined {
+    checkBucketName(bucket)
+    this.requireBucket(bucket)
+    return (this.init.meta.get('bucket', bucket)?.body as BucketBody).retention
+  }
+
+  /** Set (or clear, with an empty policy) a bucket's retention. */
+  async setRetention (bucket: string, policy: RetentionPolicy, signal?: AbortSignal): Promise<void> {
+    checkBucketName(bucket)
+    this.requireBucket(bucket)
+    for (const [name, value] of Object.entries(policy)) {
+      if (value !== undefined && (!Number.isInteger(value) || (value as number) < 1)) throw new CairnError('BAD_INPUT', `retention ${name} must be a positive integer, got ${String(value)}`, 'pass e.g. --keep-versions 10 or --keep-days 30')
+    }
+    const body = { ...(this.init.meta.get('bucket', bucket)?.body as BucketBody) }
+    if (policy.keepVersions === undefined && policy.keepDays === undefined) delete body.retention
+    else body.retention = policy
+    await this.init.committer.commit([this.record('bucket', bucket, body)], signal)
+  }
+
+  /**
+   * Remove the versions of bucket/key that the bucket's retention expires:
+   * each becomes a tombstone carrying its manifest, so every holder deletes
+   * its shards once the tombstone reaches it. Returns how many were removed.
+   */
+  async applyRetention (bucket: string, key: string, signal?: AbortSignal): Promise<number> {
+    const policy = (this.init.meta.get('bucket', bucket)?.body as BucketBody | undefined)?.retention
+    const expired = expiredVersions(this.init.meta.versions(bucket, key), policy, Date.now())
+    const records: MetaRecord[] = []
+    for (const id of expired) {
+      const record = this.init.meta.get('version', id)
+      if (record === undefined || record.tombstone) continue
+      records.push({ ...record, hlc: this.init.clock.now(), origin: this.init.cluster.selfId, tombstone: true })
+    }
+    if (records.length > 0) await this.init.committer.commit(records, signal)
+    return records.length
   }
 
   /** Write a delete marker for bucket/key; its versions stay listed. */
@@ -82,6 +122,7 @@ export class Engine {
     const versionId = this.newVersionId()
     const vbody: VersionBody = { bucket, key, size: 0, timeMs: Date.now(), nodeName: this.init.cluster.selfName, deleteMarker: true, sha256: '' }
     await this.commitVersion(versionId, vbody, signal)
+    await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ })
     return this.info(versionId, vbody)
   }
 
@@ -151,6 +192,11 @@ export class Engine {
     const versions = this.init.meta.versions(bucket, key)
     if (versions.length === 0) throw new CairnError('NOT_FOUND', `object ${bucket}/${key} has no versions`, `list the bucket with \`cairn ls ${bucket}\``)
     return versions
+  }
+
+  /** Keys of `bucket` that have more than one version (retention candidates). */
+  keysWithHistory (bucket: string): string[] {
+    return this.init.meta.keysWithHistory(bucket)
   }
 
   /** Names of every bucket. */

@@ -13,6 +13,7 @@
  * - GET    /list?bucket=B[&prefix=P&limit=N&startAfter=S] → ObjectInfo[]
  * - GET    /versions?bucket=B&key=K               → VersionInfo[] newest first
  * - GET    /buckets                               → string[]
+ * - GET|PUT /retention?bucket=B   (PUT body {keepVersions?, keepDays?}) → the bucket's policy
  * - POST   /invite                                → {token}
  * - GET    /health (no token)                     → {ok:true}
  * - GET    / (no token; the page asks for it)      → the web dashboard
@@ -99,6 +100,12 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
       }
       case 'GET /api/v1/versions': return sendJson(res, 200, engine.versions(queryParam(url, 'bucket'), queryParam(url, 'key')))
       case 'GET /api/v1/buckets': return sendJson(res, 200, engine.buckets())
+      case 'GET /api/v1/retention': return sendJson(res, 200, engine.retention(queryParam(url, 'bucket')) ?? {})
+      case 'PUT /api/v1/retention': {
+        const policy = await readJsonBody(req) as { keepVersions?: number, keepDays?: number }
+        await engine.setRetention(queryParam(url, 'bucket'), { ...(policy.keepVersions === undefined ? {} : { keepVersions: policy.keepVersions }), ...(policy.keepDays === undefined ? {} : { keepDays: policy.keepDays }) }, ac.signal)
+        return sendJson(res, 200, engine.retention(queryParam(url, 'bucket')) ?? {})
+      }
       case 'POST /api/v1/invite': return sendJson(res, 200, { token: init.invite() })
       default: throw new CairnError('NOT_FOUND', `no API route ${method} ${url.pathname}`, 'see the API list in src/gateway/api.ts or the README')
     }
@@ -107,6 +114,26 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
     // Drain an unread request body so the connection is not left hanging.
     if (!req.complete) req.resume()
     sendError(res, err)
+  }
+}
+
+/** Largest JSON request body the API reads. */
+export const MAX_JSON_BODY_BYTES = 64 * 1024
+
+async function readJsonBody (req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const c of req) {
+    size += (c as Buffer).length
+    if (size > MAX_JSON_BODY_BYTES) throw new CairnError('TOO_LARGE', 'request body too large', `send at most ${MAX_JSON_BODY_BYTES} bytes of JSON`)
+    chunks.push(c as Buffer)
+  }
+  try {
+    const value: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object')
+    return value
+  } catch (err) {
+    throw new CairnError('BAD_INPUT', `request body is not a JSON object (${(err as Error).message})`, 'send e.g. {"keepVersions": 10}')
   }
 }
 

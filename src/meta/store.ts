@@ -188,6 +188,12 @@ export class MetaStore {
     return rows.map((r) => ({ key: r.key, size: r.size, version: r.version_id, timeMs: r.time_ms }))
   }
 
+  /** Keys of `bucket` with more than one live version. */
+  keysWithHistory (bucket: string): string[] {
+    const rows = this.stmt('SELECT key FROM versions WHERE bucket = ? GROUP BY key HAVING count(*) > 1').all(bucket) as unknown as Array<{ key: string }>
+    return rows.map((r) => r.key)
+  }
+
   /** Number of live objects, versions and records, for status. */
   counts (): { objects: number, versions: number, records: number } {
     const objects = (this.stmt('SELECT count(*) AS n FROM current WHERE delete_marker = 0').get() as { n: number }).n

@@ -145,3 +145,24 @@ export async function versions (argv: string[]): Promise<number> {
 }
 
 export { NODE_FLAG }
+
+/** `cairn retention BUCKET [--keep-versions N] [--keep-days D] [--clear]` */
+export async function retention (argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ['node', 'keep-versions', 'keep-days'], booleans: ['json', 'clear'] })
+  const [bucket] = args.positionals
+  if (bucket === undefined || args.positionals.length > 1) throw new CairnError('BAD_INPUT', 'retention needs a BUCKET', 'usage: cairn retention BUCKET [--keep-versions N] [--keep-days D] [--clear] --node DIR')
+  const client = connect(nodeDir(args))
+  const keepVersions = args.values.get('keep-versions')
+  const keepDays = args.values.get('keep-days')
+  let policy: { keepVersions?: number, keepDays?: number }
+  if (keepVersions === undefined && keepDays === undefined && !args.booleans.has('clear')) {
+    policy = await client.json('GET', '/retention', { bucket })
+  } else {
+    const body = args.booleans.has('clear') ? {} : { ...(keepVersions === undefined ? {} : { keepVersions: Number(keepVersions) }), ...(keepDays === undefined ? {} : { keepDays: Number(keepDays) }) }
+    policy = await client.sendJson('PUT', '/retention', { bucket }, body)
+  }
+  if (args.booleans.has('json')) console.log(JSON.stringify(policy))
+  else if (policy.keepVersions === undefined && policy.keepDays === undefined) console.log(`${bucket}: every version is kept`)
+  else console.log(`${bucket}: keep ${[policy.keepVersions === undefined ? '' : `the newest ${policy.keepVersions} versions`, policy.keepDays === undefined ? '' : `versions younger than ${policy.keepDays} days`].filter(Boolean).join(' and ')} of each key`)
+  return 0
+}
