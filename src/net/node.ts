@@ -1,0 +1,230 @@
+/**
+ * A Cairn network node: libp2p 3 with TCP, TLS (Noise as the second choice),
+ * Yamux, identify and ping, behind the cluster protector (protector.ts), with
+ * Cairn's RPC layer (rpc.ts) on top. Bootstrap addresses are dialled and kept
+ * connected (bootstrap.ts); mDNS runs only when asked for. Nothing else
+ * discovers or dials peers: no DHT, no public bootstrap, no relay, no UPnP.
+ *
+ * Stream tuning: Yamux windows of YAMUX_INITIAL_STREAM_WINDOW_BYTES growing to
+ * YAMUX_MAX_STREAM_WINDOW_BYTES so one stream fills the link, and
+ * MAX_STREAMS_PER_PROTOCOL concurrent streams per protocol per connection.
+ * Every connected peer passed the cluster key check, so every one is tagged
+ * as a cluster peer and pruned last.
+ */
+
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { CairnError, assert, errorMessage } from '../util/errors.ts'
+import { BootstrapKeeper } from './bootstrap.ts'
+import {
+  CLUSTER_KEY_BYTES, CLUSTER_PEER_TAG_VALUE, DEFAULT_CALL_TIMEOUT_MS, INBOUND_CONNECTIONS_PER_SECOND_PER_HOST,
+  MAX_CONNECTIONS, MAX_INCOMING_PENDING_CONNECTIONS, MAX_MUXED_STREAMS_PER_CONNECTION, STREAM_MAX_READ_BUFFER_BYTES,
+  YAMUX_INITIAL_STREAM_WINDOW_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES
+} from './constants.ts'
+import { ClusterProtector } from './protector.ts'
+import { RPC_STREAM_LIMITS, callOnConnection, serveStream } from './rpc.ts'
+import type { CallOptions, DialOptions, NetNode, NetNodeInit, PeerListener, RpcHandler, RpcResult } from './types.ts'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
+
+/** Peer-store tag marking a peer admitted by the cluster key. */
+const CLUSTER_PEER_TAG = 'cairn-cluster'
+
+type Services = { ping: Ping, identify: unknown }
+
+/** The libp2p-backed NetNode; `libp2p` is exposed for tests and benchmarks only. */
+export class Libp2pNetNode implements NetNode {
+  readonly libp2p: Libp2p<Services>
+  readonly peerId: string
+  readonly #init: NetNodeInit
+  readonly #listeners = new Set<PeerListener>()
+  readonly #bootstrap: BootstrapKeeper
+  #stopController = new AbortController()
+
+  constructor (libp2p: Libp2p<Services>, init: NetNodeInit) {
+    this.libp2p = libp2p
+    this.peerId = libp2p.peerId.toString()
+    this.#init = init
+    this.#bootstrap = new BootstrapKeeper({
+      addresses: init.bootstrap ?? [],
+      dial: async (address, signal) => this.dial(address, { signal }),
+      isConnected: (peerId) => this.libp2p.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open'),
+      ...(init.logger === undefined ? {} : { logger: init.logger })
+    })
+    libp2p.addEventListener('peer:connect', (evt) => { this.#onPeer(evt.detail, true) })
+    libp2p.addEventListener('peer:disconnect', (evt) => { this.#onPeer(evt.detail, false) })
+  }
+
+  async start (): Promise<void> {
+    this.#stopController = new AbortController()
+    await this.libp2p.start()
+    this.#bootstrap.start()
+  }
+
+  async stop (): Promise<void> {
+    this.#bootstrap.stop()
+    this.#stopController.abort(new CairnError('NODE_UNREACHABLE', 'this node is stopping'))
+    await this.libp2p.stop()
+  }
+
+  multiaddrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(ma => ma.toString())
+  }
+
+  connectedPeers (): string[] {
+    return this.libp2p.getPeers().map(peer => peer.toString())
+  }
+
+  async dial (target: string, options: DialOptions = {}): Promise<string> {
+    const dialTarget = target.startsWith('/') ? parseMultiaddr(target) : parsePeerId(target)
+    try {
+      const connection = await this.libp2p.dial(dialTarget, options.signal === undefined ? {} : { signal: options.signal })
+      return connection.remotePeer.toString()
+    } catch (err) {
+      if (options.signal?.aborted === true) throw options.signal.reason
+      // A refused cluster handshake is not an unreachable node: say so.
+      const code = findCairnError(err)?.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'NODE_UNREACHABLE'
+      throw new CairnError(code, `cannot connect to ${target}: ${dialErrorMessage(err)}`, 'check that the node runs, the address is right and both nodes share the cluster key', { target })
+    }
+  }
+
+  async hangUp (peerId: string): Promise<void> {
+    await this.libp2p.hangUp(parsePeerId(peerId))
+  }
+
+  async ping (peerId: string, options: DialOptions = {}): Promise<number> {
+    const connection = this.#connectionTo(peerId)
+    return this.libp2p.services.ping.ping(connection.remoteAddr, options.signal === undefined ? {} : { signal: options.signal })
+  }
+
+  async handle (protocol: string, handler: RpcHandler): Promise<void> {
+    assert(protocol.startsWith('/'), 'protocol ids start with /')
+    await this.libp2p.handle(protocol, async (stream, connection) => {
+      await serveStream(stream, connection, {
+        protocol,
+        handler,
+        nodeSignal: this.#stopController.signal,
+        ...(this.#init.logger === undefined ? {} : { logger: this.#init.logger })
+      })
+    }, { ...RPC_STREAM_LIMITS, force: true })
+  }
+
+  async call (peerId: string, protocol: string, header: Record<string, unknown>, body?: Uint8Array, options: CallOptions = {}): Promise<RpcResult> {
+    const connection = this.#connectionTo(peerId)
+    return callOnConnection(connection, protocol, header, body ?? new Uint8Array(0), {
+      ...options,
+      timeoutMs: options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
+    })
+  }
+
+  onPeer (listener: PeerListener): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
+  }
+
+  #connectionTo (peerId: string): Connection {
+    const connection = this.libp2p.getConnections(parsePeerId(peerId)).find(c => c.status === 'open')
+    if (connection === undefined) {
+      throw new CairnError('NODE_UNREACHABLE', `node ${peerId} is not connected`, 'it may be offline; the cluster reconnects on its own', { peerId })
+    }
+    return connection
+  }
+
+  #onPeer (peer: PeerId, connected: boolean): void {
+    const peerId = peer.toString()
+    if (connected) {
+      // Only cluster members get past the protector, so every peer is one.
+      this.libp2p.peerStore.merge(peer, { tags: { [CLUSTER_PEER_TAG]: { value: CLUSTER_PEER_TAG_VALUE } } })
+        .catch((err: unknown) => { this.#init.logger?.warn('cannot tag cluster peer', { peerId, error: errorMessage(err) }) })
+    }
+    for (const listener of this.#listeners) {
+      try {
+        listener(peerId, connected)
+      } catch (err) {
+        this.#init.logger?.warn('peer listener failed', { peerId, error: errorMessage(err) })
+      }
+    }
+  }
+}
+
+/**
+ * Build a (not yet started) network node.
+ *
+ * @example
+ * const node = await createNetNode({ privateKey, clusterKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
+ * await node.start()
+ */
+export async function createNetNode (init: NetNodeInit): Promise<Libp2pNetNode> {
+  if (init.clusterKey.byteLength !== CLUSTER_KEY_BYTES) {
+    throw new CairnError('CONFIG', `cluster key must be ${CLUSTER_KEY_BYTES} bytes, got ${init.clusterKey.byteLength}`, 'use the cluster key file written by `cairn cluster create`')
+  }
+  for (const address of [...init.listen, ...(init.bootstrap ?? [])]) parseMultiaddr(address)
+  const encrypters = init.encryption === 'noise' ? [noise(), tls()] : [tls(), noise()]
+  const clusterKey = init.clusterKey
+  const libp2p = await createLibp2p({
+    start: false,
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: encrypters,
+    streamMuxers: [yamux({
+      maxInboundStreams: MAX_MUXED_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_MUXED_STREAMS_PER_CONNECTION,
+      streamOptions: {
+        initialStreamWindowSize: YAMUX_INITIAL_STREAM_WINDOW_BYTES,
+        maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES,
+        maxReadBufferLength: STREAM_MAX_READ_BUFFER_BYTES
+      }
+    })],
+    ...(init.unprotected === true ? {} : { connectionProtector: () => new ClusterProtector({ clusterKey }) }),
+    peerDiscovery: init.mdns === true ? [mdns()] : [],
+    connectionManager: {
+      maxConnections: MAX_CONNECTIONS,
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND_PER_HOST,
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS
+    },
+    services: {
+      identify: identify(),
+      ping: ping()
+    }
+  })
+  return new Libp2pNetNode(libp2p, init)
+}
+
+function parseMultiaddr (address: string): ReturnType<typeof multiaddr> {
+  try {
+    return multiaddr(address)
+  } catch (err) {
+    throw new CairnError('CONFIG', `invalid multiaddr ${JSON.stringify(address)}: ${errorMessage(err)}`, 'write addresses like /ip4/192.168.1.10/tcp/7400/p2p/12D3KooW...')
+  }
+}
+
+function parsePeerId (peerId: string): PeerId {
+  try {
+    return peerIdFromString(peerId)
+  } catch {
+    throw new CairnError('BAD_INPUT', `invalid peer id ${JSON.stringify(peerId)}`, 'peer ids look like 12D3KooW...')
+  }
+}
+
+/** The first CairnError in a (possibly nested) dial failure. */
+function findCairnError (err: unknown): CairnError | undefined {
+  if (err instanceof CairnError) return err
+  if (err instanceof AggregateError) return err.errors.map(findCairnError).find(found => found !== undefined)
+  if (err instanceof Error && err.cause !== undefined) return findCairnError(err.cause)
+  return undefined
+}
+
+/** The most specific message of a dial failure (libp2p nests them in AggregateErrors). */
+function dialErrorMessage (err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(dialErrorMessage).join('; ')
+  return errorMessage(err)
+}
