@@ -23,7 +23,7 @@ import { Prng } from './prng.ts'
 import { summarize } from './sim-stats.ts'
 import type { SimResult } from './sim-stats.ts'
 
-/** Best-scored nodes remembered per group, so a repair places without rehashing the roster. */
+/** Best-scored nodes remembered per group (at least), so a repair places without rehashing the roster. */
 const GROUP_CANDIDATES = 64
 
 const TOGGLE = 0
@@ -83,6 +83,7 @@ class Simulation {
   readonly groupState: Uint8Array
   readonly pending: Uint8Array
   readonly candidates: Int32Array
+  readonly perGroupCandidates: number
   readonly eligibleInZone: Int32Array
   readonly placementNodes: PlacementNode[]
   readonly roster: EligibleRoster
@@ -120,7 +121,8 @@ class Simulation {
     this.objectsIn = new Int32Array(config.groups)
     this.groupState = new Uint8Array(config.groups)
     this.pending = new Uint8Array(config.groups)
-    this.candidates = new Int32Array(config.groups * Math.min(GROUP_CANDIDATES, nodes))
+    this.perGroupCandidates = Math.min(nodes, Math.max(GROUP_CANDIDATES, 2 * this.n + 16))
+    this.candidates = new Int32Array(config.groups * this.perGroupCandidates)
     this.eligibleInZone = new Int32Array(config.zones)
     this.endHours = config.days * 24
     this.shardBytes = Math.ceil(config.objectBytes / config.k)
@@ -173,7 +175,7 @@ class Simulation {
 
   placeGroups (): void {
     const { groups, objects, k } = this.config
-    const perCandidates = Math.min(GROUP_CANDIDATES, this.nodeCount)
+    const perCandidates = this.perGroupCandidates
     for (let g = 0; g < groups; g++) {
       this.objectsIn[g] = Math.floor(objects / groups) + (g < objects % groups ? 1 : 0)
       const top = topCandidates(`pg/${g}`, this.placementNodes, perCandidates)
@@ -186,7 +188,7 @@ class Simulation {
   }
 
   place (g: number): number[] {
-    const per = Math.min(GROUP_CANDIDATES, this.nodeCount)
+    const per = this.perGroupCandidates
     const request = { key: `pg/${g}`, count: this.n, minAnchors: this.config.anchors > 0 ? this.config.k : 0 }
     const result = placeWithCandidates(request, this.candidates.subarray(g * per, (g + 1) * per), this.roster)
     if (result.fast) this.fastPlacements++
