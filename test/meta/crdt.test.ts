@@ -45,7 +45,9 @@ const opArb = fc.oneof(
   fc.record({ kind: fc.constant('bucket' as const), key: fc.constant('photos'), hlc: hlcArb, origin: originArb, tombstone: fc.boolean(), deleteMarker: fc.constant(false), size: fc.nat(3) })
 )
 
-function toRecord (op: fc.RecordValue<{ kind: 'version' | 'bucket', key: string, hlc: string, origin: string, tombstone: boolean, deleteMarker: boolean, size: number }>): MetaRecord {
+interface Op { kind: 'version' | 'bucket', key: string, hlc: string, origin: string, tombstone: boolean, deleteMarker: boolean, size: number }
+
+function toRecord (op: Op): MetaRecord {
   if (op.kind === 'bucket') return { v: 1, table: 'bucket', pk: 'photos', hlc: op.hlc, origin: op.origin, tombstone: op.tombstone, body: { createdMs: op.size } }
   const body: VersionBody = { bucket: 'photos', key: op.key, size: op.size, timeMs: 1, nodeName: op.origin, deleteMarker: op.deleteMarker, sha256: '' }
   // The version id carries the writer's clock; a tombstone of it comes later.
