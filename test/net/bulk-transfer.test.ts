@@ -19,7 +19,7 @@ const TOTAL_BYTES = Number(process.env.CAIRN_NET_BULK_GIB ?? 4) * 1024 * MIB
 const RPC_BODY_BYTES = 16 * MIB
 const RPC_CALLS = 16
 
-test('4 GiB over one protected connection arrive intact', { timeout: 300_000 }, async (t) => {
+test('4 GiB (CAIRN_NET_BULK_GIB) over one protected connection arrive intact', { timeout: 300_000 }, async (t) => {
   const { a, b } = await startPair()
   t.after(async () => { await stopAll(a, b) })
 
