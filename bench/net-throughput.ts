@@ -25,12 +25,12 @@ const RPC_BODY_BYTES = 16 * 1024 * 1024
 const RPC_CONCURRENCY = 4
 const MIB = 1024 * 1024
 
-interface Case { encryption: 'tls' | 'noise', unprotected: boolean }
+interface Case { encryption: 'tls' | 'noise' | 'plaintext', unprotected: boolean }
 
 interface Result { case: string, mode: 'raw stream' | 'rpc 16 MiB', mib: number, seconds: number, mbPerSecond: number }
 
 async function serve (): Promise<void> {
-  const encryption = process.env.BENCH_ENCRYPTION === 'noise' ? 'noise' : 'tls'
+  const encryption = process.env.BENCH_ENCRYPTION === 'noise' ? 'noise' : process.env.BENCH_ENCRYPTION === 'plaintext' ? 'plaintext' : 'tls'
   const node = await createNetNode({
     privateKey: await generateNodeKey(),
     clusterKey: Buffer.from(process.env.BENCH_CLUSTER_KEY ?? '', 'hex'),
@@ -113,12 +113,15 @@ async function runCase (benchCase: Case, totalBytes: number): Promise<Result[]> 
 async function main (): Promise<void> {
   const mibPerCase = Number(process.argv[2] ?? 2048)
   const totalBytes = mibPerCase * MIB
-  const cases: Case[] = [
+  const only = process.env.BENCH_CASES
+  const all: Case[] = [
+    { encryption: 'plaintext', unprotected: false },
     { encryption: 'tls', unprotected: true },
     { encryption: 'tls', unprotected: false },
     { encryption: 'noise', unprotected: true },
     { encryption: 'noise', unprotected: false }
   ]
+  const cases = only === undefined ? all : all.filter((c) => only.split(',').includes(`${c.encryption}${c.unprotected ? '' : '+p'}`))
   const results: Result[] = []
   for (const benchCase of cases) results.push(...await runCase(benchCase, totalBytes))
   console.log('\ncase                          mode          MiB     s      MB/s')

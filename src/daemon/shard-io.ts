@@ -28,7 +28,7 @@ export function createShardIO (selfId: string, store: ShardStore, net: NetNode):
   return {
     async put (nodeId, hash, bytes, signal) {
       if (nodeId === selfId) return await store.put(hash, bytes, signal === undefined ? {} : { signal })
-      await net.call(nodeId, PROTOCOLS.shardPut, { v: 1, hash }, bytes, { timeoutMs: SHARD_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
+      await net.call(nodeId, PROTOCOLS.shardPut, { v: 1, hash }, bytes, { bulk: true, timeoutMs: SHARD_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
     },
     async get (nodeId, hash, signal) {
       if (nodeId === selfId) {
@@ -36,12 +36,12 @@ export function createShardIO (selfId: string, store: ShardStore, net: NetNode):
         if (bytes === null) throw new CairnError('NOT_FOUND', `shard ${hash.slice(0, 12)} is not on this node`)
         return bytes
       }
-      const res = await net.call(nodeId, PROTOCOLS.shardGet, { v: 1, hash }, undefined, { timeoutMs: SHARD_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
+      const res = await net.call(nodeId, PROTOCOLS.shardGet, { v: 1, hash }, undefined, { bulk: true, timeoutMs: SHARD_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
       return res.body
     },
     async delete (nodeId, hash, signal) {
       if (nodeId === selfId) { await store.delete(hash); return }
-      await net.call(nodeId, PROTOCOLS.shardDelete, { v: 1, hash }, undefined, { timeoutMs: SHARD_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
+      await net.call(nodeId, PROTOCOLS.shardDelete, { v: 1, hash }, undefined, { bulk: true, timeoutMs: SHARD_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
     }
   }
 }

@@ -20,6 +20,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
+import { plaintext } from '@libp2p/plaintext'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CairnError, assert, errorMessage } from '../util/errors.ts'
@@ -31,6 +32,7 @@ import {
 } from './constants.ts'
 import { ClusterProtector } from './protector.ts'
 import { RPC_STREAM_LIMITS, callOnConnection, serveStream } from './rpc.ts'
+import { CHANNEL_PROTOCOL, CHANNELS_PER_PEER, ClientChannel, MAX_INBOUND_CHANNELS, serveChannel } from './channel.ts'
 import type { CallOptions, DialOptions, NetNode, NetNodeInit, PeerListener, RpcHandler, RpcResult } from './types.ts'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
@@ -47,6 +49,9 @@ export class Libp2pNetNode implements NetNode {
   readonly #init: NetNodeInit
   readonly #listeners = new Set<PeerListener>()
   readonly #bootstrap: BootstrapKeeper
+  readonly #handlers = new Map<string, RpcHandler>()
+  readonly #channels = new Map<string, ClientChannel[]>()
+  readonly #opening = new Map<string, Promise<ClientChannel>>()
   #stopController = new AbortController()
 
   constructor (libp2p: Libp2p<Services>, init: NetNodeInit) {
@@ -66,6 +71,9 @@ export class Libp2pNetNode implements NetNode {
   async start (): Promise<void> {
     this.#stopController = new AbortController()
     await this.libp2p.start()
+    await this.libp2p.handle(CHANNEL_PROTOCOL, async (stream, connection) => {
+      await serveChannel(stream, connection, this.#handlers, this.#stopController.signal, this.#init.logger)
+    }, { maxInboundStreams: MAX_INBOUND_CHANNELS, maxOutboundStreams: MAX_INBOUND_CHANNELS, force: true })
     this.#bootstrap.start()
   }
 
@@ -107,6 +115,9 @@ export class Libp2pNetNode implements NetNode {
 
   async handle (protocol: string, handler: RpcHandler): Promise<void> {
     assert(protocol.startsWith('/'), 'protocol ids start with /')
+    this.#handlers.set(protocol, handler)
+    // Bulk calls (shards) still get a stream each: big frames queued on one
+    // shared stream were measured to copy quadratically in the muxer.
     await this.libp2p.handle(protocol, async (stream, connection) => {
       await serveStream(stream, connection, {
         protocol,
@@ -118,11 +129,42 @@ export class Libp2pNetNode implements NetNode {
   }
 
   async call (peerId: string, protocol: string, header: Record<string, unknown>, body?: Uint8Array, options: CallOptions = {}): Promise<RpcResult> {
-    const connection = this.#connectionTo(peerId)
-    return callOnConnection(connection, protocol, header, body ?? new Uint8Array(0), {
-      ...options,
-      timeoutMs: options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS
-    })
+    if (options.bulk === true) {
+      return await callOnConnection(this.#connectionTo(peerId), protocol, header, body ?? new Uint8Array(0), { ...options, timeoutMs: options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS })
+    }
+    const channel = await this.#channelTo(peerId, options.signal)
+    return await channel.call(protocol, header, body ?? new Uint8Array(0), { ...options, timeoutMs: options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS })
+  }
+
+  /** The least busy open channel to `peerId`, opening another while the pool is not full and all are busy. */
+  async #channelTo (peerId: string, signal?: AbortSignal): Promise<ClientChannel> {
+    const pool = (this.#channels.get(peerId) ?? []).filter((c) => !c.closed)
+    this.#channels.set(peerId, pool)
+    const idle = pool.reduce<ClientChannel | undefined>((best, c) => (best === undefined || c.inFlight < best.inFlight ? c : best), undefined)
+    if (idle !== undefined && (idle.inFlight === 0 || pool.length >= CHANNELS_PER_PEER)) return idle
+    let opening = this.#opening.get(peerId)
+    if (opening === undefined) {
+      const connection = this.#connectionTo(peerId)
+      opening = (async () => {
+        try {
+          const stream = await connection.newStream(CHANNEL_PROTOCOL, { maxOutboundStreams: MAX_INBOUND_CHANNELS, ...(signal === undefined ? {} : { signal }) })
+          const channel = new ClientChannel(stream, peerId, () => {
+            this.#channels.set(peerId, (this.#channels.get(peerId) ?? []).filter((c) => c !== channel))
+          })
+          const list = this.#channels.get(peerId)
+          if (list === undefined) this.#channels.set(peerId, [channel])
+          else list.push(channel)
+          return channel
+        } catch (err) {
+          if (idle !== undefined) return idle
+          throw new CairnError('NODE_UNREACHABLE', `cannot open a channel to ${peerId}: ${errorMessage(err)}`, 'the node may have gone offline; the cluster reconnects on its own', { peerId })
+        } finally {
+          this.#opening.delete(peerId)
+        }
+      })()
+      this.#opening.set(peerId, opening)
+    }
+    return await opening
   }
 
   onPeer (listener: PeerListener): () => void {
@@ -167,7 +209,10 @@ export async function createNetNode (init: NetNodeInit): Promise<Libp2pNetNode> 
     throw new CairnError('CONFIG', `cluster key must be ${CLUSTER_KEY_BYTES} bytes, got ${init.clusterKey.byteLength}`, 'use the cluster key file written by `cairn cluster create`')
   }
   for (const address of [...init.listen, ...(init.bootstrap ?? [])]) parseMultiaddr(address)
-  const encrypters = init.encryption === 'noise' ? [noise(), tls()] : [tls(), noise()]
+  // Inside the cluster protector (authenticated encryption with the cluster
+  // key) a second encryption layer only costs throughput; without it, TLS.
+  const mode = init.encryption ?? (init.unprotected === true ? 'tls' : 'plaintext')
+  const encrypters = mode === 'plaintext' ? [plaintext()] : mode === 'noise' ? [noise(), tls()] : [tls(), noise()]
   const clusterKey = init.clusterKey
   const libp2p = await createLibp2p({
     start: false,

@@ -1,8 +1,8 @@
 /**
  * The encrypted byte stream the cluster protector returns: a libp2p
- * MessageStream that AES-256-CTR-encrypts everything it sends into the inner
- * (transport) stream and decrypts everything it receives from it. Wire format
- * and key schedule are specified in protector.ts.
+ * MessageStream that seals everything it sends into AES-256-GCM frames on
+ * the inner (transport) stream and opens and verifies every frame it
+ * receives. Wire format and key schedule are specified in protector.ts.
  *
  * It keeps the inner stream's semantics: `send()` returns false and 'drain'
  * follows when the transport is full; pausing this stream pauses the
@@ -10,13 +10,14 @@
  * the transport's.
  */
 
-import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+import { CairnError } from '../util/errors.ts'
 import { AbstractMessageStream } from '@libp2p/utils'
 import type { DirectionKeys } from './protector.ts'
 import type { AbortOptions, MessageStream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Cipheriv, Decipheriv } from 'node:crypto'
 
 /** The chunk list type libp2p hands to `sendData` (uint8arraylist 3, nested under @libp2p/utils). */
 type ChunkList = Parameters<AbstractMessageStream['sendData']>[0]
@@ -28,13 +29,34 @@ export interface ProtectedStreamInit {
   receiveKeys: DirectionKeys
 }
 
-/** A MessageStream encrypted with AES-256-CTR in each direction. */
+/** Largest plaintext in one sealed frame: big enough that per-frame cost is small, small enough to bound buffering. */
+export const MAX_SEALED_FRAME_BYTES = 256 * 1024
+const LENGTH_BYTES = 4
+const TAG_BYTES = 16
+
+/** The 12-byte GCM nonce of frame `counter`: iv[0..4) || u64be(counter). */
+function frameNonce (iv: Uint8Array, counter: bigint): Buffer {
+  const nonce = Buffer.alloc(12)
+  nonce.set(iv.subarray(0, 4), 0)
+  nonce.writeBigUInt64BE(counter, 4)
+  return nonce
+}
+
+/** A MessageStream sealed with AES-256-GCM frames in each direction. */
 export class ProtectedStream extends AbstractMessageStream {
   /** The transport's remote address, when the inner stream has one. */
   readonly remoteAddr: Multiaddr | undefined
   readonly #inner: MessageStream
-  readonly #encrypt: Cipheriv
-  readonly #decrypt: Decipheriv
+  readonly #sendKeys: DirectionKeys
+  readonly #receiveKeys: DirectionKeys
+  /** Imported once: importing a raw key per frame dominated the CPU profile. */
+  readonly #sendKey: KeyObject
+  readonly #receiveKey: KeyObject
+  #sendCounter = 0n
+  #receiveCounter = 0n
+  /** Received bytes not yet forming a whole frame. */
+  #pending: Buffer[] = []
+  #pendingBytes = 0
 
   constructor (init: ProtectedStreamInit) {
     const inner = init.inner
@@ -46,8 +68,10 @@ export class ProtectedStream extends AbstractMessageStream {
     })
     this.#inner = inner
     this.remoteAddr = (inner as Partial<{ remoteAddr: Multiaddr }>).remoteAddr
-    this.#encrypt = createCipheriv('aes-256-ctr', init.sendKeys.key, init.sendKeys.iv)
-    this.#decrypt = createDecipheriv('aes-256-ctr', init.receiveKeys.key, init.receiveKeys.iv)
+    this.#sendKeys = init.sendKeys
+    this.#receiveKeys = init.receiveKeys
+    this.#sendKey = createSecretKey(init.sendKeys.key)
+    this.#receiveKey = createSecretKey(init.receiveKeys.key)
 
     inner.addEventListener('message', (evt: StreamMessageEvent) => { this.#onCiphertext(evt.data) })
     inner.addEventListener('drain', () => { this.safeDispatchEvent('drain') })
@@ -56,11 +80,82 @@ export class ProtectedStream extends AbstractMessageStream {
   }
 
   #onCiphertext (data: Uint8Array | Iterable<Uint8Array>): void {
-    if (data instanceof Uint8Array) {
-      this.onData(this.#decrypt.update(data))
-      return
+    if (data instanceof Uint8Array) this.#take(data)
+    else for (const chunk of data) this.#take(chunk)
+    try {
+      this.#openFrames()
+    } catch (err) {
+      this.#inner.abort(err as Error)
+      this.abort(err as Error)
     }
-    for (const chunk of data) this.onData(this.#decrypt.update(chunk))
+  }
+
+  #take (chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return
+    this.#pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    this.#pendingBytes += chunk.byteLength
+  }
+
+  /** The first `n` pending bytes as one buffer (copied only when they span chunks). */
+  #peek (n: number): Buffer {
+    const first = this.#pending[0] as Buffer
+    if (first.byteLength >= n) return first.subarray(0, n)
+    // Join just the chunks that hold the first n bytes, and keep the join as
+    // one chunk so the next look does not copy again.
+    let count = 0
+    let bytes = 0
+    while (bytes < n) bytes += (this.#pending[count++] as Buffer).byteLength
+    const joined = Buffer.concat(this.#pending.slice(0, count), bytes)
+    this.#pending.splice(0, count, joined)
+    return joined.subarray(0, n)
+  }
+
+  #consume (n: number): void {
+    this.#pendingBytes -= n
+    while (n > 0) {
+      const first = this.#pending[0] as Buffer
+      if (first.byteLength <= n) { this.#pending.shift(); n -= first.byteLength } else { this.#pending[0] = first.subarray(n); n = 0 }
+    }
+  }
+
+  /** Open and deliver every complete frame. */
+  #openFrames (): void {
+    while (this.#pendingBytes >= LENGTH_BYTES) {
+      const length = this.#peek(LENGTH_BYTES).readUInt32BE(0)
+      if (length === 0 || length > MAX_SEALED_FRAME_BYTES) {
+        throw new CairnError('PROTOCOL', `cluster connection sent a frame of ${length} bytes`, 'the peer is not a genuine Cairn node of this version')
+      }
+      const total = LENGTH_BYTES + length + TAG_BYTES
+      if (this.#pendingBytes < total) return
+      const frame = this.#peek(total)
+      const decipher = createDecipheriv('aes-256-gcm', this.#receiveKey, frameNonce(this.#receiveKeys.iv, this.#receiveCounter++))
+      decipher.setAAD(frame.subarray(0, LENGTH_BYTES))
+      decipher.setAuthTag(frame.subarray(LENGTH_BYTES + length))
+      const plaintext = decipher.update(frame.subarray(LENGTH_BYTES, LENGTH_BYTES + length))
+      try {
+        decipher.final()
+      } catch {
+        throw new CairnError('PROTOCOL', 'cluster connection failed its integrity check (tampered or corrupted data)', 'the connection was dropped; check the network path between the nodes')
+      }
+      this.#consume(total)
+      this.onData(plaintext)
+    }
+  }
+
+  /** Seal `plaintext` as frames of at most MAX_SEALED_FRAME_BYTES. */
+  #seal (plaintext: Uint8Array): Buffer[] {
+    const out: Buffer[] = []
+    for (let offset = 0; offset < plaintext.byteLength; offset += MAX_SEALED_FRAME_BYTES) {
+      const part = plaintext.subarray(offset, Math.min(offset + MAX_SEALED_FRAME_BYTES, plaintext.byteLength))
+      const head = Buffer.allocUnsafe(LENGTH_BYTES)
+      head.writeUInt32BE(part.byteLength, 0)
+      const cipher = createCipheriv('aes-256-gcm', this.#sendKey, frameNonce(this.#sendKeys.iv, this.#sendCounter++))
+      cipher.setAAD(head)
+      const body = cipher.update(part)
+      cipher.final()
+      out.push(head, body, cipher.getAuthTag())
+    }
+    return out
   }
 
   #onInnerClose (evt: StreamCloseEvent): void {
@@ -76,13 +171,14 @@ export class ProtectedStream extends AbstractMessageStream {
   }
 
   /**
-   * Encrypt and hand everything to the transport. CTR state advances with
-   * every byte, so a chunk cannot be half-sent and retried later: the
+   * Seal and hand everything to the transport. The frame counter advances
+   * with every frame, so a chunk cannot be half-sent and retried later: the
    * transport buffers what it cannot write yet and signals 'drain'.
    */
   sendData (data: ChunkList): SendResult {
-    const plaintext = data.byteLength === 0 ? new Uint8Array(0) : data.subarray()
-    const canSendMore = this.#inner.send(this.#encrypt.update(plaintext))
+    if (data.byteLength === 0) return { sentBytes: 0, canSendMore: true }
+    const sealed = this.#seal(data.subarray())
+    const canSendMore = this.#inner.send(sealed.length === 1 ? sealed[0] as Buffer : Buffer.concat(sealed))
     return { sentBytes: data.byteLength, canSendMore }
   }
 

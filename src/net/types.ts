@@ -40,6 +40,8 @@ export type RpcHandler = (request: RpcRequest) => Promise<RpcResponse>
 /** Options of `call`. */
 export interface CallOptions {
   signal?: AbortSignal
+  /** A big transfer (a shard): sent on a stream of its own rather than a shared channel. */
+  bulk?: boolean
   /** Whole-exchange deadline; DEFAULT_CALL_TIMEOUT_MS when absent. */
   timeoutMs?: number
 }
@@ -70,8 +72,8 @@ export interface NetNodeInit {
   bootstrap?: string[]
   /** Discover peers on the LAN with mDNS. Default false. */
   mdns?: boolean
-  /** Connection encrypter tried first; both are offered. Default 'tls'. */
-  encryption?: 'tls' | 'noise'
+  /** Connection encrypter: 'plaintext' (default when protected: the protector already authenticates and encrypts), or 'tls' / 'noise' layered on top. */
+  encryption?: 'tls' | 'noise' | 'plaintext'
   /** Turn the cluster protector off. Only for benchmarks that measure its cost. */
   unprotected?: boolean
   logger?: NetLogger
