@@ -139,12 +139,13 @@ export class Daemon {
 
   /** Connected peers that are roster members. */
   memberPeers (): string[] {
-    const members = new Set(this.meta.live('node').map((r) => r.pk))
+    const members = this.membership.memberIds()
     return this.net.connectedPeers().filter((p) => members.has(p))
   }
 
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
+    if (records.some((r) => r.table === 'node')) this.membership.invalidate()
     // A version removed by retention: this node deletes the shards it holds.
     for (const r of records) {
       if (r.table !== 'version' || !r.tombstone) continue

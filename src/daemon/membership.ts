@@ -32,9 +32,25 @@ export class Membership implements ClusterView {
     this.selfCapacity = init.selfCapacity
   }
 
-  /** Every roster member with its body. */
+  #roster: Array<{ id: string, body: NodeBody }> | undefined
+  #memberIds: Set<string> | undefined
+
+  /** Forget the cached roster (called when roster records change). */
+  invalidate (): void {
+    this.#roster = undefined
+    this.#memberIds = undefined
+  }
+
+  /** Every roster member with its body (cached until the roster changes). */
   roster (): Array<{ id: string, body: NodeBody }> {
-    return this.meta.live('node').map((r) => ({ id: r.pk, body: r.body as NodeBody }))
+    this.#roster ??= this.meta.live('node').map((r) => ({ id: r.pk, body: r.body as NodeBody }))
+    return this.#roster
+  }
+
+  /** Ids of every roster member. */
+  memberIds (): Set<string> {
+    this.#memberIds ??= new Set(this.roster().map((m) => m.id))
+    return this.#memberIds
   }
 
   isOnline (id: string): boolean {
@@ -43,8 +59,7 @@ export class Membership implements ClusterView {
 
   nodeName (id: string): string {
     if (id === this.selfId) return this.selfName
-    const record = this.meta.get('node', id)
-    return record === undefined ? '' : (record.body as NodeBody).name
+    return this.roster().find((m) => m.id === id)?.body.name ?? ''
   }
 
   private weightOf (id: string, body: NodeBody): number {
