@@ -38,6 +38,8 @@ import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 
 /** Peer-store tag marking a peer admitted by the cluster key. */
+/** Largest yamux data frame: 1 MiB instead of 64 KiB cuts per-frame work on shard transfers. */
+const YAMUX_MAX_MESSAGE_BYTES = 1024 * 1024
 const CLUSTER_PEER_TAG = 'cairn-cluster'
 
 type Services = { ping: Ping, identify: unknown }
@@ -226,6 +228,7 @@ export async function createNetNode (init: NetNodeInit): Promise<Libp2pNetNode> 
     transports: [tcp()],
     connectionEncrypters: encrypters,
     streamMuxers: [yamux({
+      maxMessageSize: YAMUX_MAX_MESSAGE_BYTES,
       maxInboundStreams: MAX_MUXED_STREAMS_PER_CONNECTION,
       maxOutboundStreams: MAX_MUXED_STREAMS_PER_CONNECTION,
       streamOptions: {
