@@ -19,6 +19,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { CairnError, errorMessage } from '../util/errors.ts'
 import { MAX_BODY_BYTES, MAX_HEADER_BYTES } from './constants.ts'
+import { ChunkQueue } from './chunk-queue.ts'
 import { encodeFramePrefix, FRAME_VERSION } from './rpc-codec.ts'
 import type { Frame } from './rpc-codec.ts'
 import { errorFromHeader, errorHeader } from './rpc.ts'
@@ -36,47 +37,25 @@ const LENGTH_BYTES = 4
 
 /** Splits a byte stream into frames; copies a frame only when it spans chunks. */
 export class FrameSplitter {
-  #chunks: Buffer[] = []
-  #bytes = 0
+  readonly #queue = new ChunkQueue()
 
   push (chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return
-    this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-    this.#bytes += chunk.byteLength
-  }
-
-  #peek (n: number): Buffer {
-    const first = this.#chunks[0] as Buffer
-    if (first.byteLength >= n) return first.subarray(0, n)
-    let count = 0
-    let bytes = 0
-    while (bytes < n) bytes += (this.#chunks[count++] as Buffer).byteLength
-    const joined = Buffer.concat(this.#chunks.slice(0, count), bytes)
-    this.#chunks.splice(0, count, joined)
-    return joined.subarray(0, n)
-  }
-
-  #consume (n: number): void {
-    this.#bytes -= n
-    while (n > 0) {
-      const first = this.#chunks[0] as Buffer
-      if (first.byteLength <= n) { this.#chunks.shift(); n -= first.byteLength } else { this.#chunks[0] = first.subarray(n); n = 0 }
-    }
+    this.#queue.push(chunk)
   }
 
   /** The next whole frame, or undefined until more bytes arrive. */
   next (): Frame | undefined {
-    if (this.#bytes < LEAD_BYTES) return undefined
-    const lead = this.#peek(LEAD_BYTES)
+    if (this.#queue.length < LEAD_BYTES) return undefined
+    const lead = this.#queue.peek(LEAD_BYTES)
     if (lead[0] !== FRAME_VERSION) throw new CairnError('PROTOCOL', `RPC frame version ${lead[0]} is not supported (this node speaks ${FRAME_VERSION})`, 'run the same Cairn version on every node')
     const headerBytes = lead.readUInt32BE(1)
     if (headerBytes === 0 || headerBytes > MAX_HEADER_BYTES) throw new CairnError('PROTOCOL', `RPC header length ${headerBytes} is outside 1..${MAX_HEADER_BYTES}`, 'the peer sent a malformed frame')
     const bodyAt = LEAD_BYTES + headerBytes + LENGTH_BYTES
-    if (this.#bytes < bodyAt) return undefined
-    const bodyBytes = this.#peek(bodyAt).readUInt32BE(LEAD_BYTES + headerBytes)
+    if (this.#queue.length < bodyAt) return undefined
+    const bodyBytes = this.#queue.peek(bodyAt).readUInt32BE(LEAD_BYTES + headerBytes)
     if (bodyBytes > MAX_BODY_BYTES) throw new CairnError('PROTOCOL', `RPC body length ${bodyBytes} exceeds the limit of ${MAX_BODY_BYTES}`, 'the peer sent an oversize frame')
-    if (this.#bytes < bodyAt + bodyBytes) return undefined
-    const frame = this.#peek(bodyAt + bodyBytes)
+    if (this.#queue.length < bodyAt + bodyBytes) return undefined
+    const frame = this.#queue.peek(bodyAt + bodyBytes)
     let header: unknown
     try {
       header = JSON.parse(frame.subarray(LEAD_BYTES, LEAD_BYTES + headerBytes).toString('utf8'))
@@ -86,7 +65,7 @@ export class FrameSplitter {
     if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CairnError('PROTOCOL', 'RPC header must be a JSON object', 'the peer sent a malformed frame')
     // The body keeps a view into the joined chunk; it is not reused afterwards.
     const body = frame.subarray(bodyAt)
-    this.#consume(bodyAt + bodyBytes)
+    this.#queue.consume(bodyAt + bodyBytes)
     return { header: header as Record<string, unknown>, body }
   }
 }

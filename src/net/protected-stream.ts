@@ -13,6 +13,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { CairnError } from '../util/errors.ts'
+import { ChunkQueue } from './chunk-queue.ts'
 import { AbstractMessageStream } from '@libp2p/utils'
 import type { DirectionKeys } from './protector.ts'
 import type { AbortOptions, MessageStream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
@@ -55,8 +56,7 @@ export class ProtectedStream extends AbstractMessageStream {
   #sendCounter = 0n
   #receiveCounter = 0n
   /** Received bytes not yet forming a whole frame. */
-  #pending: Buffer[] = []
-  #pendingBytes = 0
+  readonly #pending = new ChunkQueue()
 
   constructor (init: ProtectedStreamInit) {
     const inner = init.inner
@@ -80,8 +80,8 @@ export class ProtectedStream extends AbstractMessageStream {
   }
 
   #onCiphertext (data: Uint8Array | Iterable<Uint8Array>): void {
-    if (data instanceof Uint8Array) this.#take(data)
-    else for (const chunk of data) this.#take(chunk)
+    if (data instanceof Uint8Array) this.#pending.push(data)
+    else for (const chunk of data) this.#pending.push(chunk)
     try {
       this.#openFrames()
     } catch (err) {
@@ -90,44 +90,16 @@ export class ProtectedStream extends AbstractMessageStream {
     }
   }
 
-  #take (chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return
-    this.#pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-    this.#pendingBytes += chunk.byteLength
-  }
-
-  /** The first `n` pending bytes as one buffer (copied only when they span chunks). */
-  #peek (n: number): Buffer {
-    const first = this.#pending[0] as Buffer
-    if (first.byteLength >= n) return first.subarray(0, n)
-    // Join just the chunks that hold the first n bytes, and keep the join as
-    // one chunk so the next look does not copy again.
-    let count = 0
-    let bytes = 0
-    while (bytes < n) bytes += (this.#pending[count++] as Buffer).byteLength
-    const joined = Buffer.concat(this.#pending.slice(0, count), bytes)
-    this.#pending.splice(0, count, joined)
-    return joined.subarray(0, n)
-  }
-
-  #consume (n: number): void {
-    this.#pendingBytes -= n
-    while (n > 0) {
-      const first = this.#pending[0] as Buffer
-      if (first.byteLength <= n) { this.#pending.shift(); n -= first.byteLength } else { this.#pending[0] = first.subarray(n); n = 0 }
-    }
-  }
-
   /** Open and deliver every complete frame. */
   #openFrames (): void {
-    while (this.#pendingBytes >= LENGTH_BYTES) {
-      const length = this.#peek(LENGTH_BYTES).readUInt32BE(0)
+    while (this.#pending.length >= LENGTH_BYTES) {
+      const length = this.#pending.peek(LENGTH_BYTES).readUInt32BE(0)
       if (length === 0 || length > MAX_SEALED_FRAME_BYTES) {
         throw new CairnError('PROTOCOL', `cluster connection sent a frame of ${length} bytes`, 'the peer is not a genuine Cairn node of this version')
       }
       const total = LENGTH_BYTES + length + TAG_BYTES
-      if (this.#pendingBytes < total) return
-      const frame = this.#peek(total)
+      if (this.#pending.length < total) return
+      const frame = this.#pending.peek(total)
       const decipher = createDecipheriv('aes-256-gcm', this.#receiveKey, frameNonce(this.#receiveKeys.iv, this.#receiveCounter++))
       decipher.setAAD(frame.subarray(0, LENGTH_BYTES))
       decipher.setAuthTag(frame.subarray(LENGTH_BYTES + length))
@@ -137,7 +109,7 @@ export class ProtectedStream extends AbstractMessageStream {
       } catch {
         throw new CairnError('PROTOCOL', 'cluster connection failed its integrity check (tampered or corrupted data)', 'the connection was dropped; check the network path between the nodes')
       }
-      this.#consume(total)
+      this.#pending.consume(total)
       this.onData(plaintext)
     }
   }
