@@ -48,6 +48,8 @@ const PROGRESS_EVERY_MS = 10_000
 const SETTLE_MS = 20_000
 /** Longest wait for the cluster and the new node to exit on SIGTERM (the cluster's own SIGKILL fallback is 15 s). */
 const CLUSTER_STOP_TIMEOUT_MS = 30_000
+/** Tries of one put whose connection was reset. */
+const MAX_PUT_ATTEMPTS = 3
 /** Time limit of one CLI call. */
 const CLI_TIMEOUT_MS = 120_000
 
@@ -73,6 +75,8 @@ const NODES = Number(options.nodes)
 
 const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT })
 const children: ChildProcess[] = []
+/** Puts whose connection was reset, for the report. */
+const resets: string[] = []
 
 function apiOf (dir: string): Api {
   const a = JSON.parse(readFileSync(join(dir, 'api.json'), 'utf8')) as { url: string, token: string }
@@ -195,7 +199,18 @@ async function load (dirs: string[]): Promise<number> {
     while (next < OBJECTS) {
       const i = next++
       const key = `obj-${String(i).padStart(7, '0')}`
-      const r = await http(apis[i % apis.length] as Api, 'PUT', `/api/v1/object?bucket=${BUCKET}&key=${key}`, randomBytes(SIZE_BYTES))
+      const body = randomBytes(SIZE_BYTES)
+      let r: { status: number, text: string } | undefined
+      // Bounded: MAX_PUT_ATTEMPTS tries. A reset keep-alive connection is
+      // retried (a retried put that had landed adds a version, not an object).
+      for (let attempt = 1; r === undefined; attempt++) {
+        try {
+          r = await http(apis[i % apis.length] as Api, 'PUT', `/api/v1/object?bucket=${BUCKET}&key=${key}`, body)
+        } catch (err) {
+          if (attempt >= MAX_PUT_ATTEMPTS) throw err
+          resets.push(`${key} on node-${(i % apis.length) + 1} at ${secs(Date.now() - started)}: ${(err as Error).message}`)
+        }
+      }
       if (r.status !== 200) throw new Error(`PUT ${key}: HTTP ${r.status} ${r.text.slice(0, 300)}`)
       done++
       if (Date.now() - lastReport >= PROGRESS_EVERY_MS) {
@@ -211,6 +226,7 @@ async function load (dirs: string[]): Promise<number> {
 
 async function main (): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-metasync-'))
+  let failed = false
   const cleanup = async (): Promise<void> => {
     // The cluster process stops its nodes on SIGTERM; SIGKILL would orphan them.
     for (const c of children) c.kill('SIGTERM')
@@ -219,7 +235,8 @@ async function main (): Promise<void> {
     for (const pid of clusterPids(join(dir, 'cluster'))) {
       try { process.kill(pid, 'SIGKILL') } catch { /* already gone */ }
     }
-    if (!options.keep) rmSync(dir, { recursive: true, force: true })
+    if (!options.keep && !failed) rmSync(dir, { recursive: true, force: true })
+    if (failed) console.log(`kept ${dir} for inspection`)
   }
   process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)) })
   try {
@@ -231,6 +248,7 @@ async function main (): Promise<void> {
     console.log(`loading ${OBJECTS} objects of ${SIZE_BYTES} B, ${IN_FLIGHT} in flight`)
     const loadMs = await load(dirs)
     const table = tableJsonBytes(join(dirs[0] as string, 'meta.db'))
+    if (resets.length > 0) console.log(`${resets.length} put(s) retried after a connection reset: ${resets.slice(0, 5).join('; ')}`)
     console.log(`loaded in ${secs(loadMs)} (${(OBJECTS / (loadMs / 1000)).toFixed(0)} puts/s); table ${table.records} records, ${mib(table.jsonBytes)} as JSON`)
 
     const before = await Promise.all(dirs.map(async (d) => (await status(d)).replication))
@@ -265,6 +283,7 @@ async function main (): Promise<void> {
       inFlight: IN_FLIGHT,
       loadMs,
       putsPerSecond: Math.round(OBJECTS / (loadMs / 1000)),
+      putsRetriedAfterReset: resets.length,
       table: { records: table.records, jsonBytes: table.jsonBytes, dbFileBytes: fileBytes(dirs[0] as string) },
       newcomer: {
         runningMs,
@@ -297,6 +316,11 @@ async function main (): Promise<void> {
     mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
     writeFileSync(OUT, JSON.stringify(result, null, 2) + '\n')
     console.log(`\nwrote ${OUT}`)
+  } catch (err) {
+    failed = true
+    const dead = clusterPids(join(dir, 'cluster')).filter((pid) => { try { process.kill(pid, 0); return false } catch { return true } })
+    console.log(`failed: ${(err as Error).message}; node pids no longer running: ${JSON.stringify(dead)}; resets: ${JSON.stringify(resets.slice(0, 10))}`)
+    throw err
   } finally {
     agent.destroy()
     await cleanup()
