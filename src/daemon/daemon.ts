@@ -30,6 +30,12 @@ import { buildStatus } from './status.ts'
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
 /** How often buckets with a retention setting are swept for expired versions. */
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
+/** How often the mesh keeper looks for roster members this node is not connected to. */
+export const MESH_CHECK_INTERVAL_MS = 2_000
+/** Longest wait between two dial attempts to one unreachable member. */
+export const MESH_MAX_BACKOFF_MS = 30_000
+/** Time allowed for one dial of the mesh keeper. */
+export const MESH_DIAL_TIMEOUT_MS = 5_000
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
 
@@ -50,6 +56,9 @@ export class Daemon {
   private server: Server | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
+  /** Anti-entropy rounds run one at a time, so a node catching up pulls each record once, not once per peer. */
+  private syncQueue: Promise<void> = Promise.resolve()
+  private readonly meshBackoff = new Map<string, { nextMs: number, delayMs: number }>()
   private readonly badShardReports: Array<{ hash: string, atMs: number, by: string }> = []
   private stopped = false
 
@@ -126,6 +135,7 @@ export class Daemon {
     this.timers.push(setInterval(() => { void this.antiEntropyRound() }, ANTI_ENTROPY_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.retentionSweep() }, RETENTION_SWEEP_INTERVAL_MS))
+    this.timers.push(setInterval(() => { void this.keepMesh() }, MESH_CHECK_INTERVAL_MS))
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
   }
@@ -153,13 +163,34 @@ export class Daemon {
       const mine = (manifest?.stripes ?? []).flatMap((st) => st.shards.filter((sh) => sh.nodes.includes(this.net.peerId)).map((sh) => sh.hash))
       if (mine.length > 0) void this.deleteLocalShards(mine)
     }
-    // Members learnt from the roster are dialled, so the mesh stays full.
-    for (const r of records) {
-      if (r.table === 'node' && !r.tombstone && r.pk !== this.net.peerId && !this.net.connectedPeers().includes(r.pk)) {
-        const addr = (r.body as NodeBody).addrs[0]
-        if (addr !== undefined) void this.net.dial(addr).catch(() => {})
+    // Members learnt from the roster are dialled at once; the mesh keeper retries.
+    if (records.some((r) => r.table === 'node' && !r.tombstone && r.pk !== this.net.peerId)) void this.keepMesh()
+  }
+
+  /**
+   * Dial every roster member this node is not connected to, with a per-member
+   * exponential backoff, so the cluster becomes and stays a full mesh whatever
+   * order nodes start in.
+   */
+  private async keepMesh (): Promise<void> {
+    const now = Date.now()
+    const connected = new Set(this.net.connectedPeers())
+    await Promise.all(this.membership.roster().map(async (member) => {
+      if (member.id === this.net.peerId || connected.has(member.id) || this.stopped) {
+        this.meshBackoff.delete(member.id)
+        return
       }
-    }
+      const state = this.meshBackoff.get(member.id) ?? { nextMs: 0, delayMs: 1000 }
+      if (state.nextMs > now) return
+      this.meshBackoff.set(member.id, { nextMs: now + state.delayMs, delayMs: Math.min(state.delayMs * 2, MESH_MAX_BACKOFF_MS) })
+      for (const addr of member.body.addrs) {
+        try {
+          await this.net.dial(addr, { signal: AbortSignal.timeout(MESH_DIAL_TIMEOUT_MS) })
+          this.meshBackoff.delete(member.id)
+          return
+        } catch { /* next address, or the next round */ }
+      }
+    }))
   }
 
   private async deleteLocalShards (hashes: string[]): Promise<void> {
@@ -209,6 +240,12 @@ export class Daemon {
   private async syncPeer (peer: string): Promise<void> {
     if (this.syncing.has(peer) || this.stopped) return
     this.syncing.add(peer)
+    const round = this.syncQueue.then(async () => { await this.syncRound(peer) })
+    this.syncQueue = round.catch(() => {})
+    await round
+  }
+
+  private async syncRound (peer: string): Promise<void> {
     try {
       const { pulled, pushed } = await this.replicator.syncWith(peer)
       if (pulled + pushed > 0) this.log(`anti-entropy with ${this.membership.nodeName(peer) || peer}: pulled ${pulled}, pushed ${pushed} records`)

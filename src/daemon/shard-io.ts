@@ -23,11 +23,21 @@ function hashOf (header: Record<string, unknown>): string {
   return header.hash
 }
 
+/** Time allowed to connect to a holder that is not connected yet (e.g. just after this node started). */
+export const HOLDER_DIAL_TIMEOUT_MS = 3_000
+
+/** Connect to `nodeId` first when needed; a failure surfaces as the call's own NODE_UNREACHABLE. */
+async function reach (net: NetNode, nodeId: string): Promise<void> {
+  if (net.connectedPeers().includes(nodeId)) return
+  await net.dial(nodeId, { signal: AbortSignal.timeout(HOLDER_DIAL_TIMEOUT_MS) }).catch(() => {})
+}
+
 /** ShardIO for the engine. */
 export function createShardIO (selfId: string, store: ShardStore, net: NetNode): ShardIO {
   return {
     async put (nodeId, hash, bytes, signal) {
       if (nodeId === selfId) return await store.put(hash, bytes, signal === undefined ? {} : { signal })
+      await reach(net, nodeId)
       await net.call(nodeId, PROTOCOLS.shardPut, { v: 1, hash }, bytes, { bulk: true, timeoutMs: SHARD_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
     },
     async get (nodeId, hash, signal) {
@@ -36,6 +46,7 @@ export function createShardIO (selfId: string, store: ShardStore, net: NetNode):
         if (bytes === null) throw new CairnError('NOT_FOUND', `shard ${hash.slice(0, 12)} is not on this node`)
         return bytes
       }
+      await reach(net, nodeId)
       const res = await net.call(nodeId, PROTOCOLS.shardGet, { v: 1, hash }, undefined, { bulk: true, timeoutMs: SHARD_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
       return res.body
     },

@@ -227,10 +227,13 @@ export class Replicator {
   }
 
   /**
-   * One anti-entropy round with `peer`: afterwards both replicas hold the
-   * union of their records. Returns the number of records pulled and pushed.
+   * One anti-entropy round with `peer`: afterwards this replica holds the
+   * union of both (and, with `push`, so does the peer). Returns the number of
+   * records pulled and pushed. The daemon pulls only: every node runs rounds
+   * with every peer, so pushing as well would send each difference twice.
    */
-  async syncWith (peer: string, signal?: AbortSignal): Promise<{ pulled: number, pushed: number }> {
+  async syncWith (peer: string, options: { push?: boolean, signal?: AbortSignal } = {}): Promise<{ pulled: number, pushed: number }> {
+    const signal = options.signal
     const leaves = await this.differingLeaves(peer, signal)
     let pulled = 0
     let pushed = 0
@@ -247,6 +250,7 @@ export class Replicator {
         else if (summaryNewer(mine, r)) local.set(id, mine)
       }
       pulled += await this.pull(peer, want, signal)
+      if (options.push !== true) continue
       // What is left in `local` is missing or older on the peer.
       const give = [...local.values()].map((s) => this.meta.get(s.table, s.pk)).filter((r): r is MetaRecord => r !== undefined)
       for (let j = 0; j < give.length; j += MAX_RECORDS_PER_MESSAGE) {

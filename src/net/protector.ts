@@ -62,6 +62,8 @@ import type { AbortOptions, ConnectionProtector, MessageStream } from '@libp2p/i
 export const PROTECTOR_VERSION = 2
 
 const HELLO_BYTES = 1 + PROTECTOR_NONCE_BYTES
+/** Read buffer during the handshake: the handshake plus a few sealed frames that may follow it in one read. */
+const HANDSHAKE_READ_BUFFER_BYTES = 4 * 1024 * 1024
 const CONFIRM_BYTES = 32
 const KEY_BYTES = 32
 const IV_BYTES = 16
@@ -147,7 +149,9 @@ export class ClusterProtector implements ConnectionProtector {
   }
 
   async #handshake (connection: MessageStream, signal: AbortSignal): Promise<{ sendKeys: DirectionKeys, receiveKeys: DirectionKeys }> {
-    const bytes = byteStream(connection, { maxBufferSize: HELLO_BYTES + CONFIRM_BYTES })
+    // The peer's first sealed frames may arrive in the same read as its
+    // CONFIRM; they are handed back by unwrap(), so the buffer must hold them.
+    const bytes = byteStream(connection, { maxBufferSize: HANDSHAKE_READ_BUFFER_BYTES })
     const localNonce = randomBytes(PROTECTOR_NONCE_BYTES)
     const hello = new Uint8Array(HELLO_BYTES)
     hello[0] = PROTECTOR_VERSION

@@ -41,7 +41,7 @@ describe('anti-entropy', () => {
     const clock = new HybridClock()
     a.apply(versions(300, 'A', clock, 'a/'))
     b.apply(versions(200, 'B', clock, 'b/'))
-    const { pulled, pushed } = await ra.syncWith('b')
+    const { pulled, pushed } = await ra.syncWith('b', { push: true })
     assert.equal(pulled, 200)
     assert.equal(pushed, 300)
     assert.deepEqual(a.merkleLeaves(), b.merkleLeaves())
@@ -49,6 +49,17 @@ describe('anti-entropy', () => {
     assert.deepEqual(a.list('data', '', 10_000), b.list('data', '', 10_000))
     // A second round finds nothing to do.
     assert.deepEqual(await ra.syncWith('b'), { pulled: 0, pushed: 0 })
+  })
+
+  it('pulls only by default: the other side catches up with its own round', async () => {
+    const { a, b, ra, rb } = pair()
+    const clock = new HybridClock()
+    a.apply(versions(30, 'A', clock, 'a/'))
+    b.apply(versions(20, 'B', clock, 'b/'))
+    assert.deepEqual(await ra.syncWith('b'), { pulled: 20, pushed: 0 })
+    assert.equal(b.list('data', '', 100).length, 20)
+    assert.deepEqual(await rb.syncWith('a'), { pulled: 30, pushed: 0 })
+    assert.deepEqual(a.merkleLeaves(), b.merkleLeaves())
   })
 
   it('exchanges bytes in proportion to the difference, not the table size', async () => {
