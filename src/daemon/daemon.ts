@@ -11,6 +11,7 @@ import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
 import type { BucketBody, MetaRecord, NodeBody, VersionBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
+import { hourOfWeek, summarizeAvailability } from '../cluster/availability.ts'
 import { createNetNode } from '../net/node.ts'
 import { nodeKeyFromBytes } from '../net/keys.ts'
 import { PROTOCOLS } from '../net/rpc.ts'
@@ -36,6 +37,8 @@ export const MESH_CHECK_INTERVAL_MS = 2_000
 export const MESH_MAX_BACKOFF_MS = 30_000
 /** Time allowed for one dial of the mesh keeper. */
 export const MESH_DIAL_TIMEOUT_MS = 5_000
+/** How often the online state of every member is recorded for the availability history. */
+export const AVAILABILITY_SAMPLE_INTERVAL_MS = 60_000
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
 
@@ -128,6 +131,7 @@ export class Daemon {
       token: this.files.apiToken,
       status: async () => await buildStatus(this),
       invite: () => this.invite(),
+      availability: () => this.availability(),
       log: this.log
     }, node.apiPort)
     this.server = server
@@ -136,6 +140,9 @@ export class Daemon {
     this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.retentionSweep() }, RETENTION_SWEEP_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.keepMesh() }, MESH_CHECK_INTERVAL_MS))
+    // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
+    const sampleMs = Number(process.env.CAIRN_AVAILABILITY_SAMPLE_MS ?? AVAILABILITY_SAMPLE_INTERVAL_MS)
+    this.timers.push(setInterval(() => { this.sampleAvailability(sampleMs) }, sampleMs > 0 ? sampleMs : AVAILABILITY_SAMPLE_INTERVAL_MS))
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
   }
@@ -191,6 +198,29 @@ export class Daemon {
         } catch { /* next address, or the next round */ }
       }
     }))
+  }
+
+  /** Record who was online over the last interval (the planner's measured availability). */
+  private sampleAvailability (intervalMs: number): void {
+    try {
+      const samples = this.membership.roster().map((m) => ({ nodeId: m.id, online: this.membership.isOnline(m.id) }))
+      this.meta.recordAvailability(samples, hourOfWeek(new Date()), intervalMs)
+    } catch (err) {
+      this.log(`could not record availability: ${errorMessage(err)}`)
+    }
+  }
+
+  /** Measured availability of every member, for `cairn plan --node`. */
+  availability (): Record<string, unknown> {
+    const history = this.meta.availabilityHistory()
+    return {
+      k: this.files.cluster.k,
+      m: this.files.cluster.m,
+      nodes: this.membership.roster().map((m) => {
+        const measured = summarizeAvailability(history.get(m.id) ?? [])
+        return { id: m.id, name: m.body.name, zone: m.body.zone, anchor: m.body.anchor, online: this.membership.isOnline(m.id), ...measured }
+      })
+    }
   }
 
   private async deleteLocalShards (hashes: string[]): Promise<void> {

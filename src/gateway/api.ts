@@ -15,6 +15,7 @@
  * - GET    /buckets                               → string[]
  * - GET|PUT /retention?bucket=B   (PUT body {keepVersions?, keepDays?}) → the bucket's policy
  * - POST   /invite                                → {token}
+ * - GET    /availability                          → {k, m, nodes:[{id,name,availability,profile[168],observedHours,online}]}
  * - GET    /health (no token)                     → {ok:true}
  * - GET    / (no token; the page asks for it)      → the web dashboard
  */
@@ -34,6 +35,7 @@ export interface ApiInit {
   token: string
   status: () => Promise<unknown>
   invite: () => string
+  availability: () => unknown
   log?: (message: string) => void
 }
 
@@ -107,6 +109,7 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
         return sendJson(res, 200, engine.retention(queryParam(url, 'bucket')) ?? {})
       }
       case 'POST /api/v1/invite': return sendJson(res, 200, { token: init.invite() })
+      case 'GET /api/v1/availability': return sendJson(res, 200, init.availability())
       default: throw new CairnError('NOT_FOUND', `no API route ${method} ${url.pathname}`, 'see the API list in src/gateway/api.ts or the README')
     }
   } catch (err) {

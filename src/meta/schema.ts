@@ -6,7 +6,10 @@
 /** Version of the on-disk schema. */
 export const SCHEMA_VERSION = 1
 
-/** Idempotent DDL. */
+/**
+ * Idempotent DDL. `availability` is local (never replicated): how long this
+ * node has seen each member online, per hour of the week (Monday 00:00 = 0).
+ */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
@@ -45,5 +48,12 @@ CREATE TABLE IF NOT EXISTS current (
   time_ms INTEGER NOT NULL,
   delete_marker INTEGER NOT NULL,
   PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS availability (
+  node_id TEXT NOT NULL,
+  hour INTEGER NOT NULL,
+  online_ms INTEGER NOT NULL,
+  observed_ms INTEGER NOT NULL,
+  PRIMARY KEY (node_id, hour)
 ) WITHOUT ROWID;
 `

@@ -221,6 +221,28 @@ export class MetaStore {
     return out
   }
 
+  /** Add one observation interval: for each member, whether it was online during it. */
+  recordAvailability (samples: ReadonlyArray<{ nodeId: string, online: boolean }>, hourOfWeek: number, intervalMs: number): void {
+    this.transaction(() => {
+      for (const sample of samples) {
+        this.stmt(`INSERT INTO availability(node_id, hour, online_ms, observed_ms) VALUES (?, ?, ?, ?)
+          ON CONFLICT(node_id, hour) DO UPDATE SET online_ms = online_ms + excluded.online_ms, observed_ms = observed_ms + excluded.observed_ms`)
+          .run(sample.nodeId, hourOfWeek, sample.online ? intervalMs : 0, intervalMs)
+      }
+    })
+  }
+
+  /** Observed availability per member and hour of week. */
+  availabilityHistory (): Map<string, Array<{ hour: number, onlineMs: number, observedMs: number }>> {
+    const out = new Map<string, Array<{ hour: number, onlineMs: number, observedMs: number }>>()
+    for (const r of this.stmt('SELECT node_id, hour, online_ms, observed_ms FROM availability ORDER BY node_id, hour').all() as unknown as Array<{ node_id: string, hour: number, online_ms: number, observed_ms: number }>) {
+      const list = out.get(r.node_id) ?? []
+      list.push({ hour: r.hour, onlineMs: r.online_ms, observedMs: r.observed_ms })
+      out.set(r.node_id, list)
+    }
+    return out
+  }
+
   /** Run `fn` in one write transaction. */
   transaction<T> (fn: () => T): T {
     this.db.exec('BEGIN IMMEDIATE')

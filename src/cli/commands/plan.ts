@@ -5,6 +5,7 @@
  * flags (or, later, a live node's measured availability) into its inputs.
  */
 import { readFileSync } from 'node:fs'
+import { connect } from '../client.ts'
 import { parseArgs, numberFlag } from '../args.ts'
 import type { ParsedArgs } from '../args.ts'
 import { CairnError } from '../../util/errors.ts'
@@ -93,6 +94,20 @@ export function planFromFlags (nodes: readonly PlanNode[], args: ParsedArgs): Pl
   })
 }
 
+/** Live mode: the members of the cluster behind `--node DIR` with the availability that node measured (its own k and m unless given). */
+async function planLive (args: ParsedArgs): Promise<PlanReport> {
+  const live = await connect(args.values.get('node') as string).json<{ k: number, m: number, nodes: Array<{ zone: string, anchor: boolean, online: boolean, availability?: number, profile?: number[] }> }>('GET', '/availability')
+  if (!args.values.has('k')) args.values.set('k', String(live.k))
+  if (!args.values.has('m')) args.values.set('m', String(live.m))
+  // A member never observed yet counts as its state right now.
+  const nodes: PlanNode[] = live.nodes.map((n) => ({
+    availability: n.profile !== undefined ? Float64Array.from(n.profile) : n.availability ?? (n.online ? 1 : 0),
+    zone: n.zone,
+    anchor: n.anchor
+  }))
+  return planFromFlags(nodes, args)
+}
+
 const percent = (p: number): string => `${(100 * p).toPrecision(6)}%`
 const days = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
 
@@ -123,11 +138,7 @@ export function formatPlan (report: PlanReport, target?: number): string {
 export async function run (argv: string[]): Promise<number> {
   const args = parseArgs(argv, SPEC)
   if (args.positionals.length > 0) throw new CairnError('BAD_INPUT', `unexpected argument ${args.positionals[0]}`, 'cairn plan takes only flags')
-  if (args.values.has('node')) {
-    throw new CairnError('BAD_INPUT', 'live planning needs a running node, which this build cannot reach yet',
-      'describe the cluster instead: --nodes N --availability A, or --availability-file FILE exported from the nodes')
-  }
-  const report = planFromFlags(describedCluster(args), args)
+  const report = args.values.has('node') ? await planLive(args) : planFromFlags(describedCluster(args), args)
   if (args.booleans.has('json')) console.log(JSON.stringify(report))
   else console.log(formatPlan(report, args.values.has('target') ? Number(args.values.get('target')) : undefined))
   return 0
