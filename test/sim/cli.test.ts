@@ -71,11 +71,12 @@ test('the office model runs by default and shows a daily cycle', async () => {
 })
 
 test('bad input is a clear CairnError', async () => {
-  // Goal: unknown flags, impossible codes and live mode fail with BAD_INPUT and a hint.
+  // Goal: unknown flags and impossible codes fail with BAD_INPUT and a hint;
+  // live mode on a directory that holds no node says so (CONFIG) with a hint.
   const isBadInput = (err: unknown): boolean => err instanceof CairnError && err.code === 'BAD_INPUT' && err.hint !== undefined
   await assert.rejects(plan(['--nodes', '5', '--availability', '0.5', '--k', '4', '--m', '4']), isBadInput)
   await assert.rejects(plan(['--nodes', '5', '--availability', '1.5']), isBadInput)
-  await assert.rejects(plan(['--node', '/tmp/x']), isBadInput)
+  await assert.rejects(plan(['--node', '/nonexistent/cairn-node']), (err: unknown) => err instanceof CairnError && err.code === 'CONFIG' && err.hint !== undefined)
   await assert.rejects(sim(['--bogus', '1']), isBadInput)
   await assert.rejects(sim(['--model', 'weather']), isBadInput)
 })
