@@ -24,9 +24,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { tableJsonBytes } from '../test/helpers/meta-size.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'cairn.js')
@@ -141,18 +141,6 @@ async function spawnUntil (args: string[], ready: RegExp, timeoutMs: number, log
   return child
 }
 
-/** Sum of JSON.stringify of every record of a replica, computed in SQL (see the metadata test). */
-function tableJsonBytes (dbPath: string): { records: number, jsonBytes: number } {
-  const db = new DatabaseSync(dbPath, { readOnly: true })
-  try {
-    const frame = JSON.stringify({ v: 1, table: '', pk: '', hlc: '', origin: '', tombstone: false, body: null }).length - 'null'.length
-    const row = db.prepare(`SELECT count(*) AS n, coalesce(sum(length(CAST(tbl AS BLOB)) + length(CAST(pk AS BLOB)) + length(CAST(hlc AS BLOB))
-      + length(CAST(origin AS BLOB)) + length(CAST(body AS BLOB)) - tombstone), 0) AS fields FROM records`).get() as { n: number, fields: number }
-    return { records: row.n, jsonBytes: row.fields + row.n * frame }
-  } finally {
-    db.close()
-  }
-}
 
 async function exited (child: ChildProcess, timeoutMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return

@@ -20,6 +20,7 @@ import { fetchStatus, sha256File, startCluster } from '../helpers/cluster.ts'
 import type { StatusDocument, TestCluster } from '../helpers/cluster.ts'
 import { assertFailedClearly, assertSucceeded, parseJsonOutput } from '../helpers/cli-assert.ts'
 import { sleep, waitFor } from '../helpers/process.ts'
+import { tableJsonBytes } from '../helpers/meta-size.ts'
 
 const NODE_COUNT = 6
 const DATA_SHARDS = 3
@@ -115,23 +116,6 @@ async function metaStatus (dir: string): Promise<MetaStatus> {
   return await fetchStatus(dir) as MetaStatus
 }
 
-/**
- * Size of the whole replicated table as JSON: the sum of JSON.stringify of
- * every record (what one full transfer of the table would at least cost),
- * computed in SQL from the node's replica opened read-only.
- */
-function tableJsonBytes (dbPath: string): { records: number, jsonBytes: number } {
-  const db = new DatabaseSync(dbPath, { readOnly: true })
-  try {
-    // The JSON of a record is this frame around the text of its fields.
-    const frame = JSON.stringify({ v: 1, table: '', pk: '', hlc: '', origin: '', tombstone: false, body: null }).length - 'null'.length
-    const row = db.prepare(`SELECT count(*) AS n, coalesce(sum(length(CAST(tbl AS BLOB)) + length(CAST(pk AS BLOB)) + length(CAST(hlc AS BLOB))
-      + length(CAST(origin AS BLOB)) + length(CAST(body AS BLOB)) - tombstone), 0) AS fields FROM records`).get() as { n: number, fields: number }
-    return { records: row.n, jsonBytes: row.fields + row.n * frame }
-  } finally {
-    db.close()
-  }
-}
 
 /** PRAGMA integrity_check of a replica, opened read-only. */
 function integrityCheck (dbPath: string): string {
