@@ -20,7 +20,8 @@ import { createShardStore } from '../store/index.ts'
 import type { ShardStore } from '../store/types.ts'
 import { errorMessage } from '../util/errors.ts'
 import { HybridClock } from '../util/hlc.ts'
-import { loadNodeFiles, writeApiConfig } from './config.ts'
+import { loadNodeFiles, saveNodeConfig, writeApiConfig } from './config.ts'
+import { freePort, portIsFree } from './ports.ts'
 import type { NodeFiles } from './config.ts'
 import { encodeInvite } from './invite.ts'
 import { Membership } from './membership.ts'
@@ -89,6 +90,7 @@ export class Daemon {
     })
     await this.store.open()
     this.meta = MetaStore.open(join(dir, 'meta.db'))
+    await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
     this.net = await createNetNode({
       privateKey,
@@ -145,6 +147,29 @@ export class Daemon {
     this.timers.push(setInterval(() => { this.sampleAvailability(sampleMs) }, sampleMs > 0 ? sampleMs : AVAILABILITY_SAMPLE_INTERVAL_MS))
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
+  }
+
+  /**
+   * A port taken by another program since the node was created would stop
+   * the node for good: move to a free one instead, save it, and say so. Peers
+   * learn the new address from this node's roster record.
+   */
+  private async ensurePorts (): Promise<void> {
+    const node = this.files.node
+    let changed = false
+    if (!await portIsFree(node.listenPort, node.host)) {
+      const port = await freePort(node.host)
+      this.log(`warning: p2p port ${node.listenPort} on ${node.host} is taken; listening on ${port} instead (saved in node.json)`)
+      node.listenPort = port
+      changed = true
+    }
+    if (!await portIsFree(node.apiPort)) {
+      const port = await freePort()
+      this.log(`warning: API port ${node.apiPort} is taken; serving on ${port} instead (see api.json)`)
+      node.apiPort = port
+      changed = true
+    }
+    if (changed) saveNodeConfig(this.files.dir, node)
   }
 
   /** Bootstrap addresses: the configured ones plus every known member's (so any live member brings a restarted node back in). */

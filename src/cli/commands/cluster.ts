@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, openSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { numberFlag, parseArgs } from '../args.ts'
@@ -59,7 +59,11 @@ async function waitReady (dirs: string[], children: ChildProcess[], signal: Abor
   while (pending.size > 0) {
     signal.throwIfAborted()
     children.forEach((c, i) => {
-      if (c.exitCode !== null) throw new CairnError('INTERNAL', `node-${i + 1} exited with code ${c.exitCode} during start-up`, `see ${join(dirs[i] as string, 'node.log')}`)
+      if (c.exitCode !== null) {
+        const log = join(dirs[i] as string, 'node.log')
+        const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ') : ''
+        throw new CairnError('INTERNAL', `node-${i + 1} exited with code ${c.exitCode} during start-up${tail === '' ? '' : ` (${tail})`}`, `see ${log}`)
+      }
     })
     if (Date.now() > deadline) throw new CairnError('TIMEOUT', `nodes not ready after ${CLUSTER_READY_TIMEOUT_MS / 1000} s: ${[...pending].join(', ')}`, 'see node.log in each node directory')
     for (const dir of [...pending]) {
