@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { placeShards } from '../cluster/placement.ts'
 import type { PlacementNode } from '../cluster/placement.ts'
 import { encryptStripe, generateDataKey, wrapDataKey } from '../crypto/index.ts'
+import { chooseCodec } from '../erasure/index.ts'
 import type { Manifest, StripeManifest, VersionBody } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import { encodeStripe, STRIPE_SIZE_BYTES } from './stripe.ts'
@@ -63,7 +64,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   const online = checkPlacementPossible(ctx.cluster)
   const dataKey = generateDataKey()
   const nonceBase = randomBytes(8)
-  const manifest: Manifest = { k, m, stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
+  const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
   const digest = createHash('sha256')
   const written: StoredData['written'] = []
   const inFlight: Array<Promise<void>> = []
@@ -110,7 +111,7 @@ function handled<T> (p: Promise<T>): Promise<T> {
 async function storeStripe (ctx: PutContext, online: PlacementNode[], manifest: Manifest, dataKey: Buffer, nonceBase: Buffer, versionId: string,
   stripeIndex: number, plain: Buffer, written: StoredData['written'], signal?: AbortSignal): Promise<void> {
   const { k, m } = ctx.cluster
-  const encoded = await encodeStripe(plain, { k, m, dataKey, nonceBase, stripeIndex })
+  const encoded = await encodeStripe(plain, { k, m, codec: manifest.codec, dataKey, nonceBase, stripeIndex })
   const targets = placeShards({ key: `${versionId}/${stripeIndex}`, count: k + m }, online)
   const stripe: StripeManifest = { cipherBytes: encoded.cipherBytes, shardSizeBytes: encoded.shardSizeBytes, shards: [] }
   manifest.stripes[stripeIndex] = stripe
