@@ -127,3 +127,16 @@ test('coders are cached per (k, m) and shard sizes round up to multiples of 8', 
   assert.equal(shardSizeFor(33, 4), 16)
   assert.equal(shardSizeFor(4 * 1024 * 1024 + 16, 4), 1024 * 1024 + 8)
 })
+
+test('the wasm codec leaves the event loop free: a callback queued after a wide encode starts runs before it ends', async () => {
+  const coder = createErasureCoder(32, 97)
+  const data = randomShards(32, 128 * 1024)
+  let ranDuringEncode = false
+  const encoding = coder.encode(data)
+  setImmediate(() => { ranDuringEncode = true })
+  const parity = await encoding
+  assert.equal(parity.length, 97)
+  assert.equal(ranDuringEncode, true, 'coding 32+97 on the main thread would finish before any queued callback runs')
+  const slots: Array<Buffer | null> = [...data, ...parity].map((shard, i) => i < 97 ? null : shard)
+  assert.deepEqual(await coder.reconstruct(slots, 128 * 1024), data)
+})
