@@ -9,10 +9,11 @@ import { startApi } from '../gateway/api.ts'
 import { Engine } from '../engine/engine.ts'
 import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
-import type { BucketBody, MetaRecord, NodeBody, VersionBody } from '../meta/types.ts'
+import type { BucketBody, MetaRecord, NodeBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
 import { hourOfWeek, summarizeAvailability } from '../cluster/availability.ts'
 import { createNetNode } from '../net/node.ts'
+import { versionStates } from './collection.ts'
 import { nodeKeyFromBytes } from '../net/keys.ts'
 import { PROTOCOLS } from '../net/rpc.ts'
 import type { NetNode } from '../net/types.ts'
@@ -25,7 +26,10 @@ import { freePort, portIsFree } from './ports.ts'
 import type { NodeFiles } from './config.ts'
 import { encodeInvite } from './invite.ts'
 import { Membership } from './membership.ts'
-import { createShardIO, serveShards } from './shard-io.ts'
+import { createLocalShards, createShardIO, serveShards } from './shard-io.ts'
+import type { LocalShards } from './shard-io.ts'
+import { startCollector } from './collection.ts'
+import type { ShardCollector } from '../heal/collector.ts'
 import { buildStatus } from './status.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
@@ -57,6 +61,8 @@ export class Daemon {
   membership!: Membership
   replicator!: Replicator
   engine!: Engine
+  localShards!: LocalShards
+  collector!: ShardCollector
   private server: Server | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
@@ -90,6 +96,7 @@ export class Daemon {
     })
     await this.store.open()
     this.meta = MetaStore.open(join(dir, 'meta.db'))
+    this.localShards = createLocalShards(this.store, this.meta)
     await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
     this.net = await createNetNode({
@@ -115,7 +122,7 @@ export class Daemon {
     }, (records) => { this.observe(records) })
     this.engine = new Engine({
       cluster: this.membership,
-      shards: createShardIO(this.net.peerId, this.store, this.net),
+      shards: createShardIO(this.net.peerId, this.store, this.localShards, this.net),
       meta: this.meta,
       committer: this.replicator,
       clock: this.clock,
@@ -145,6 +152,9 @@ export class Daemon {
     // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
     const sampleMs = Number(process.env.CAIRN_AVAILABILITY_SAMPLE_MS ?? AVAILABILITY_SAMPLE_INTERVAL_MS)
     this.timers.push(setInterval(() => { this.sampleAvailability(sampleMs) }, sampleMs > 0 ? sampleMs : AVAILABILITY_SAMPLE_INTERVAL_MS))
+    const collection = startCollector(this)
+    this.collector = collection.collector
+    this.timers.push(collection.timer)
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
   }
@@ -188,13 +198,9 @@ export class Daemon {
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
     if (records.some((r) => r.table === 'node')) this.membership.invalidate()
-    // A version removed by retention: this node deletes the shards it holds.
-    for (const r of records) {
-      if (r.table !== 'version' || !r.tombstone) continue
-      const manifest = (r.body as VersionBody).manifest
-      const mine = (manifest?.stripes ?? []).flatMap((st) => st.shards.filter((sh) => sh.nodes.includes(this.net.peerId)).map((sh) => sh.hash))
-      if (mine.length > 0) void this.deleteLocalShards(mine)
-    }
+    // A version removed (retention, an undone commit): the collector deletes
+    // the shards no other live version claims, after the grace period.
+    if (records.some((r) => r.table === 'version' && r.tombstone)) void this.collector?.collectNow()
     // Members learnt from the roster are dialled at once; the mesh keeper retries.
     if (records.some((r) => r.table === 'node' && !r.tombstone && r.pk !== this.net.peerId)) void this.keepMesh()
   }
@@ -248,14 +254,6 @@ export class Daemon {
     }
   }
 
-  private async deleteLocalShards (hashes: string[]): Promise<void> {
-    let deleted = 0
-    for (const hash of hashes) {
-      try { if (await this.store.delete(hash)) deleted++ } catch (err) { this.log(`could not delete shard ${hash.slice(0, 12)}: ${errorMessage(err)}`) }
-    }
-    if (deleted > 0) this.log(`retention: deleted ${deleted} shard(s) of expired versions`)
-  }
-
   /** Expire versions in buckets with retention; run by each bucket's coordinator only. */
   private async retentionSweep (): Promise<void> {
     const online = this.membership.onlineNodes()
@@ -269,11 +267,13 @@ export class Daemon {
   }
 
   private async registerProtocols (): Promise<void> {
-    await serveShards(this.store, this.net)
+    await serveShards(this.store, this.localShards, this.net)
+    await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids) } }))
     await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body))
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
-      return { header: { v: 1, name: this.files.node.name, usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount } }
+      const c = this.collector?.stats
+      return { header: { v: 1, name: this.files.node.name, usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0 } }
     })
   }
 
@@ -320,7 +320,7 @@ export class Daemon {
       const res = await this.net.call(peer, PROTOCOLS.nodeInfo, { v: 1 }, undefined, { timeoutMs: 5000 })
       const h = res.header
       if (typeof h.usedBytes === 'number' && typeof h.quotaBytes === 'number') {
-        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), atMs: Date.now() })
+        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), liveBytes: Number(h.liveBytes ?? 0), orphanBytes: Number(h.orphanBytes ?? 0), atMs: Date.now() })
       }
     } catch { /* an unreachable peer keeps its last known capacity */ }
   }
