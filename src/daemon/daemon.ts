@@ -21,7 +21,8 @@ import { createShardStore } from '../store/index.ts'
 import type { ShardStore } from '../store/types.ts'
 import { errorMessage } from '../util/errors.ts'
 import { HybridClock } from '../util/hlc.ts'
-import { loadNodeFiles, saveNodeConfig, writeApiConfig } from './config.ts'
+import { RecentList } from '../util/recent-list.ts'
+import { loadNodeFiles, saveNodeConfig, secureNodeDir, writeApiConfig } from './config.ts'
 import { freePort, portIsFree } from './ports.ts'
 import type { NodeFiles } from './config.ts'
 import { encodeInvite } from './invite.ts'
@@ -44,6 +45,8 @@ export const MESH_MAX_BACKOFF_MS = 30_000
 export const MESH_DIAL_TIMEOUT_MS = 5_000
 /** How often the online state of every member is recorded for the availability history. */
 export const AVAILABILITY_SAMPLE_INTERVAL_MS = 60_000
+/** Corruption reports kept for status; older ones are counted, not kept (a failing disk can produce thousands). */
+export const MAX_BAD_SHARD_REPORTS = 1000
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
 
@@ -69,7 +72,7 @@ export class Daemon {
   /** Anti-entropy rounds run one at a time, so a node catching up pulls each record once, not once per peer. */
   private syncQueue: Promise<void> = Promise.resolve()
   private readonly meshBackoff = new Map<string, { nextMs: number, delayMs: number }>()
-  private readonly badShardReports: Array<{ hash: string, atMs: number, by: string }> = []
+  private readonly badShardReports = new RecentList<{ hash: string, atMs: number, by: string }>(MAX_BAD_SHARD_REPORTS)
   private stopped = false
 
   constructor (files: NodeFiles, log: Log) {
@@ -86,6 +89,7 @@ export class Daemon {
 
   private async run (): Promise<void> {
     const { node, cluster, secret, dir } = this.files
+    secureNodeDir(dir)
     this.store = createShardStore({
       dir,
       quotaBytes: node.quotaBytes,
@@ -338,7 +342,12 @@ export class Daemon {
 
   /** Local corruption reports, for status. */
   badShards (): Array<{ hash: string, atMs: number, by: string }> {
-    return [...this.badShardReports]
+    return this.badShardReports.items()
+  }
+
+  /** Corruption reports dropped to keep the list bounded. */
+  badShardsDropped (): number {
+    return this.badShardReports.dropped
   }
 
   /** Stop everything cleanly. */
