@@ -37,12 +37,6 @@ import { buildStatus } from './status.ts'
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
 /** How often buckets with a retention setting are swept for expired versions. */
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
-/** How often the mesh keeper looks for roster members this node is not connected to. */
-export const MESH_CHECK_INTERVAL_MS = 2_000
-/** Longest wait between two dial attempts to one unreachable member. */
-export const MESH_MAX_BACKOFF_MS = 30_000
-/** Time allowed for one dial of the mesh keeper. */
-export const MESH_DIAL_TIMEOUT_MS = 5_000
 /** How often the online state of every member is recorded for the availability history. */
 export const AVAILABILITY_SAMPLE_INTERVAL_MS = 60_000
 /** Corruption reports kept for status; older ones are counted, not kept (a failing disk can produce thousands). */
@@ -71,7 +65,6 @@ export class Daemon {
   private readonly syncing = new Set<string>()
   /** Anti-entropy rounds run one at a time, so a node catching up pulls each record once, not once per peer. */
   private syncQueue: Promise<void> = Promise.resolve()
-  private readonly meshBackoff = new Map<string, { nextMs: number, delayMs: number }>()
   private readonly badShardReports = new RecentList<{ hash: string, atMs: number, by: string }>(MAX_BAD_SHARD_REPORTS)
   private stopped = false
 
@@ -139,6 +132,7 @@ export class Daemon {
       if (connected) { void this.onPeerConnected(peer) }
     })
     await this.publishSelf()
+    this.keepMesh()
     const { server, port } = await startApi({
       engine: this.engine,
       token: this.files.apiToken,
@@ -152,7 +146,6 @@ export class Daemon {
     this.timers.push(setInterval(() => { void this.antiEntropyRound() }, ANTI_ENTROPY_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.retentionSweep() }, RETENTION_SWEEP_INTERVAL_MS))
-    this.timers.push(setInterval(() => { void this.keepMesh() }, MESH_CHECK_INTERVAL_MS))
     // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
     const sampleMs = Number(process.env.CAIRN_AVAILABILITY_SAMPLE_MS ?? AVAILABILITY_SAMPLE_INTERVAL_MS)
     this.timers.push(setInterval(() => { this.sampleAvailability(sampleMs) }, sampleMs > 0 ? sampleMs : AVAILABILITY_SAMPLE_INTERVAL_MS))
@@ -205,34 +198,14 @@ export class Daemon {
     // A version removed (retention, an undone commit): the collector deletes
     // the shards no other live version claims, after the grace period.
     if (records.some((r) => r.table === 'version' && r.tombstone)) void this.collector?.collectNow()
-    // Members learnt from the roster are dialled at once; the mesh keeper retries.
-    if (records.some((r) => r.table === 'node' && !r.tombstone && r.pk !== this.net.peerId)) void this.keepMesh()
+    // Members learnt from the roster are dialled at once; the redial loop retries.
+    if (records.some((r) => r.table === 'node')) this.keepMesh()
   }
 
-  /**
-   * Dial every roster member this node is not connected to, with a per-member
-   * exponential backoff, so the cluster becomes and stays a full mesh whatever
-   * order nodes start in.
-   */
-  private async keepMesh (): Promise<void> {
-    const now = Date.now()
-    const connected = new Set(this.net.connectedPeers())
-    await Promise.all(this.membership.roster().map(async (member) => {
-      if (member.id === this.net.peerId || connected.has(member.id) || this.stopped) {
-        this.meshBackoff.delete(member.id)
-        return
-      }
-      const state = this.meshBackoff.get(member.id) ?? { nextMs: 0, delayMs: 1000 }
-      if (state.nextMs > now) return
-      this.meshBackoff.set(member.id, { nextMs: now + state.delayMs, delayMs: Math.min(state.delayMs * 2, MESH_MAX_BACKOFF_MS) })
-      for (const addr of member.body.addrs) {
-        try {
-          await this.net.dial(addr, { signal: AbortSignal.timeout(MESH_DIAL_TIMEOUT_MS) })
-          this.meshBackoff.delete(member.id)
-          return
-        } catch { /* next address, or the next round */ }
-      }
-    }))
+  /** Hand every roster member's addresses to the net layer's redial loop, so the cluster becomes and stays a full mesh. */
+  private keepMesh (): void {
+    const others = this.membership.roster().filter((m) => m.id !== this.net.peerId)
+    this.net.keepConnected(others.flatMap((m) => m.body.addrs))
   }
 
   /** Record who was online over the last interval (the planner's measured availability). */

@@ -109,6 +109,11 @@ export class Libp2pNetNode implements NetNode {
     }
   }
 
+  keepConnected (addresses: readonly string[]): void {
+    const own = new Set(this.multiaddrs())
+    this.#bootstrap.setAddresses(addresses.filter(a => !own.has(a) && !a.endsWith(`/p2p/${this.peerId}`)))
+  }
+
   async hangUp (peerId: string): Promise<void> {
     await this.libp2p.hangUp(parsePeerId(peerId))
   }
