@@ -104,6 +104,6 @@ export function checkPresent (shards: Array<Buffer | null>, k: number, shardSize
   }
   if (present < k) {
     throw new CairnError('NOT_ENOUGH_SHARDS', `only ${present} of ${shards.length} shards are available, ${k} are needed`,
-      'bring more nodes online; repair restores redundancy once enough shards are reachable')
+      'bring more of the nodes that hold this object online (cairn status shows which are offline) and retry')
   }
 }
