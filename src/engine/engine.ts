@@ -5,9 +5,10 @@
  */
 import { createHash } from 'node:crypto'
 import type { MetaStore } from '../meta/store.ts'
-import type { BucketBody, MetaRecord, ObjectInfo, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
+import type { BucketBody, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
+import { AccessKeys } from './access-keys.ts'
 import { readObject } from './get.ts'
 import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
@@ -28,7 +29,17 @@ export interface EngineInit {
 /** A readable object version. */
 export interface ObjectReader {
   info: VersionInfo
+  /** HTTP metadata stored with the version (S3 puts). */
+  meta: ObjectMeta
   body: AsyncGenerator<Buffer>
+}
+
+/** Options of a put. */
+export interface PutOptions {
+  /** Metadata to store with the version, computed once the body has been read (so it may carry the body's MD5). */
+  meta?: () => ObjectMeta
+  /** Refuse with NO_SUCH_BUCKET instead of creating the bucket (S3's rule). */
+  requireBucket?: boolean
 }
 
 /** Short, stable tag of a node id used in version ids. */
@@ -44,9 +55,12 @@ export function nodeTag (nodeId: string): string {
  */
 export class Engine {
   private readonly init: EngineInit
+  /** The cluster's S3 access keys. */
+  readonly keys: AccessKeys
 
   constructor (init: EngineInit) {
     this.init = init
+    this.keys = new AccessKeys({ meta: init.meta, committer: init.committer, clock: init.clock, masterKey: init.masterKey, selfId: init.cluster.selfId })
   }
 
   private newVersionId (): string {
@@ -61,11 +75,14 @@ export class Engine {
   }
 
   /** Store a new version of bucket/key from `body`. */
-  async put (bucket: string, key: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<VersionInfo> {
+  async put (bucket: string, key: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, options: PutOptions = {}): Promise<VersionInfo> {
     this.checkWritable(bucket, key)
+    if (options.requireBucket === true) this.requireBucket(bucket)
     const versionId = this.newVersionId()
     const data = await storeObjectData({ cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey }, versionId, body, signal)
     const vbody = versionBody(bucket, key, this.init.cluster.selfName, data)
+    const meta = options.meta?.()
+    if (meta !== undefined) vbody.meta = meta
     try {
       await this.commitVersion(versionId, vbody, signal)
     } catch (err) {
@@ -174,7 +191,7 @@ export class Engine {
     }
     const info = this.init.meta.versions(bucket, key).find((v) => v.id === id) as VersionInfo
     const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
-    return { info, body: readObject(ctx, body.manifest, `${bucket}/${key}`, signal) }
+    return { info, meta: body.meta ?? {}, body: readObject(ctx, body.manifest, `${bucket}/${key}`, signal) }
   }
 
   /** Current objects of `bucket` under `prefix`. */
@@ -197,6 +214,36 @@ export class Engine {
   /** Keys of `bucket` that have more than one version (retention candidates). */
   keysWithHistory (bucket: string): string[] {
     return this.init.meta.keysWithHistory(bucket)
+  }
+
+  /** Create a bucket explicitly (S3 CreateBucket); CONFLICT when it exists. */
+  async createBucket (bucket: string, owner: string | undefined, signal?: AbortSignal): Promise<void> {
+    checkBucketName(bucket)
+    const existing = this.init.meta.get('bucket', bucket)
+    if (existing !== undefined && !existing.tombstone) throw new CairnError('CONFLICT', `bucket ${bucket} already exists`, 'use it, or pick another name')
+    const body: BucketBody = { createdMs: Date.now(), ...(owner === undefined ? {} : { owner }) }
+    await this.init.committer.commit([this.record('bucket', bucket, body)], signal)
+  }
+
+  /** Delete an empty bucket (S3 DeleteBucket); CONFLICT while it holds objects. */
+  async deleteBucket (bucket: string, signal?: AbortSignal): Promise<void> {
+    checkBucketName(bucket)
+    this.requireBucket(bucket)
+    if (this.init.meta.list(bucket, '', 1).length > 0) throw new CairnError('CONFLICT', `bucket ${bucket} is not empty`, 'delete its objects first')
+    const record = this.init.meta.get('bucket', bucket) as MetaRecord
+    await this.init.committer.commit([{ ...record, hlc: this.init.clock.now(), origin: this.init.cluster.selfId, tombstone: true }], signal)
+  }
+
+  /** A bucket's record body, or undefined when it does not exist. */
+  bucket (bucket: string): BucketBody | undefined {
+    const record = this.init.meta.get('bucket', bucket)
+    return record === undefined || record.tombstone ? undefined : record.body as BucketBody
+  }
+
+  /** The stored HTTP metadata of a version, if the version exists. */
+  versionMeta (versionId: string): ObjectMeta | undefined {
+    const record = this.init.meta.get('version', versionId)
+    return record === undefined || record.tombstone ? undefined : (record.body as VersionBody).meta ?? {}
   }
 
   /** Names of every bucket. */
