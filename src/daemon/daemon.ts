@@ -27,6 +27,10 @@ import { encodeInvite } from './invite.ts'
 import { Membership } from './membership.ts'
 import { createShardIO, serveShards } from './shard-io.ts'
 import { buildStatus } from './status.ts'
+import { Faults } from './faults.ts'
+import { startHeartbeats } from './heartbeat.ts'
+import { ClusterSettings } from '../cluster/cluster-settings.ts'
+import type { Liveness } from '../cluster/liveness.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
@@ -57,6 +61,11 @@ export class Daemon {
   membership!: Membership
   replicator!: Replicator
   engine!: Engine
+  settings!: ClusterSettings
+  /** Test-only fault switch (off unless CAIRN_TEST_FAULTS is set). */
+  readonly faults = Faults.fromEnv()
+  private liveness: Liveness | undefined
+  private stopHeartbeats: (() => void) | undefined
   private server: Server | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
@@ -100,19 +109,29 @@ export class Daemon {
       mdns: node.mdns,
       logger: { info: (m) => this.log(m), warn: (m) => this.log(`warning: ${m}`) }
     })
+    const heartbeats = await startHeartbeats(this.net)
+    this.liveness = heartbeats.liveness
+    this.stopHeartbeats = heartbeats.stop
     this.membership = new Membership({
       selfId: this.net.peerId,
       selfName: node.name,
       k: cluster.k,
       m: cluster.m,
       meta: this.meta,
-      connected: () => this.net.connectedPeers(),
+      connected: () => this.responsivePeers(),
       selfCapacity: () => ({ ...this.store.stats(), corruptShards: this.store.stats().corruptCount, atMs: Date.now() })
+    })
+    this.settings = new ClusterSettings({
+      records: () => this.meta.live('setting'),
+      commit: async (records, signal) => { await this.replicator.commit(records, signal) },
+      now: () => this.clock.now(),
+      selfId: this.net.peerId
     })
     this.replicator = new Replicator(this.meta, {
       onlinePeers: () => this.memberPeers(),
+      memberCount: () => [...this.membership.memberIds()].filter((id) => id !== this.net.peerId).length,
       call: async (peer, header, body, signal) => await this.net.call(peer, PROTOCOLS.metaSync, header, body, signal === undefined ? {} : { signal })
-    }, (records) => { this.observe(records) })
+    }, (records) => { this.observe(records) }, { writeQuorum: () => this.settings.writeQuorum(), now: () => this.clock.now(), selfId: this.net.peerId })
     this.engine = new Engine({
       cluster: this.membership,
       shards: createShardIO(this.net.peerId, this.store, this.net),
@@ -134,6 +153,8 @@ export class Daemon {
       status: async () => await buildStatus(this),
       invite: () => this.invite(),
       availability: () => this.availability(),
+      settings: this.settings,
+      ...(this.faults.enabled ? { faults: (value: unknown) => this.faults.set(value) } : {}),
       log: this.log
     }, node.apiPort)
     this.server = server
@@ -179,15 +200,22 @@ export class Daemon {
     return [...new Set([...this.files.node.bootstrap, ...known])].filter((a) => !a.startsWith(own + '/'))
   }
 
-  /** Connected peers that are roster members. */
+  /** Connected peers that answered a heartbeat recently (a hung peer is not online). */
+  private responsivePeers (): string[] {
+    const now = Date.now()
+    return this.net.connectedPeers().filter((p) => this.liveness?.responsive(p, now) !== false)
+  }
+
+  /** Responsive connected peers that are roster members. */
   memberPeers (): string[] {
     const members = this.membership.memberIds()
-    return this.net.connectedPeers().filter((p) => members.has(p))
+    return this.responsivePeers().filter((p) => members.has(p))
   }
 
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
     if (records.some((r) => r.table === 'node')) this.membership.invalidate()
+    if (records.some((r) => r.table === 'setting')) this.settings.invalidate()
     // A version removed by retention: this node deletes the shards it holds.
     for (const r of records) {
       if (r.table !== 'version' || !r.tombstone) continue
@@ -270,7 +298,10 @@ export class Daemon {
 
   private async registerProtocols (): Promise<void> {
     await serveShards(this.store, this.net)
-    await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body))
+    await this.net.handle(PROTOCOLS.metaSync, async (req) => {
+      await this.faults.beforeMetaRequest(req.header.op)
+      return await this.replicator.handle(req.header, req.body)
+    })
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
       return { header: { v: 1, name: this.files.node.name, usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount } }
@@ -293,7 +324,7 @@ export class Daemon {
   }
 
   private async syncPeer (peer: string): Promise<void> {
-    if (this.syncing.has(peer) || this.stopped) return
+    if (this.syncing.has(peer) || this.stopped || !this.faults.syncAllowed()) return
     this.syncing.add(peer)
     const round = this.syncQueue.then(async () => { await this.syncRound(peer) })
     this.syncQueue = round.catch(() => {})
@@ -346,6 +377,7 @@ export class Daemon {
     if (this.stopped) return
     this.stopped = true
     for (const t of this.timers) clearInterval(t)
+    this.stopHeartbeats?.()
     await new Promise<void>((resolve) => { if (this.server === undefined) resolve(); else { this.server.close(() => { resolve() }); this.server.closeAllConnections() } })
     await this.net.stop().catch(() => {})
     await this.store.close().catch(() => {})
