@@ -343,7 +343,8 @@ export class Daemon {
   }
 
   private async antiEntropyRound (): Promise<void> {
-    for (const peer of this.net.connectedPeers()) await this.syncPeer(peer)
+    // Responsive members only: a round with a hung peer would hold the queue until its timeout.
+    for (const peer of this.memberPeers()) await this.syncPeer(peer)
   }
 
   private async refreshCapacity (peer: string): Promise<void> {

@@ -8,7 +8,9 @@
  * - a put through a node that does not know the bucket yet does not reset
  *   the bucket's retention for the cluster;
  * - cluster settings set on one node reach every node, and bad ones are
- *   refused clearly.
+ *   refused clearly;
+ * - a hung node (SIGSTOP) is no longer online once it misses heartbeats, so
+ *   puts are placed and acknowledged without it.
  * Faults come from the node's test-only fault switch (src/daemon/faults.ts):
  * peers hold metadata pushes unanswered ("stall") until released, then
  * apply them, or refuse them ("drop"), or stop anti-entropy ("sync off").
@@ -18,7 +20,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { after, afterEach, before, describe, it } from 'node:test'
 import { fetchStatus, startCluster } from '../helpers/cluster.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { assertFailedClearly, assertSucceeded, parseJsonOutput } from '../helpers/cli-assert.ts'
@@ -62,6 +64,9 @@ describe('commit: all or nothing across processes', { timeout: 1_200_000 }, () =
     else process.env.CAIRN_TEST_FAULTS = previousFaults
     await c?.stop()
   }, { timeout: 120_000 })
+
+  // A test that fails mid-way must not leave faults on for the next one.
+  afterEach(async () => { if (c !== undefined) await setFaults(dirs(), { push: 'none', sync: 'on' }) })
 
   const cluster = (): TestCluster => { assert.ok(c !== undefined); return c }
   const dirs = (): string[] => cluster().nodes.map((n) => n.dir)
@@ -187,5 +192,23 @@ describe('commit: all or nothing across processes', { timeout: 1_200_000 }, () =
     const table = await cluster().cli(['config', 'get', '--node', first.dir])
     assertSucceeded(table, 'config get')
     assert.match(table.stdout, /maxClockSkew\s+30s\s+5m/)
+  })
+
+  it('a hung node (SIGSTOP) stops counting as online within seconds, and puts go on without it', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const hung = cluster().node('node-6')
+    const writer = dirs()[0] as string
+    process.kill(hung.pid, 'SIGSTOP')
+    try {
+      // Its TCP connections stay up; only the missing heartbeat answers tell.
+      await waitFor(async () => (await fetchStatus(writer)).nodes.find((n) => n.name === 'node-6')?.online === false, CONVERGE_MS, 'node-1 to see the hung node-6 as not online')
+      const body = randomBytes(OBJECT_BYTES)
+      const put = await api(writer, 'PUT', `/object?${q('atomic', 'while-hung')}`, body)
+      assert.equal(put.status, 200, put.body.toString('utf8'))
+      const got = await api(dirs()[2] as string, 'GET', `/object?${q('atomic', 'while-hung')}`)
+      assert.equal(sha(got.body), sha(body), 'readable through another node while node-6 hangs')
+    } finally {
+      process.kill(hung.pid, 'SIGCONT')
+    }
+    await cluster().waitOnline()
   })
 })
