@@ -163,11 +163,14 @@ export class Replicator {
    */
   async commit (records: MetaRecord[], signal?: AbortSignal): Promise<void> {
     const before = records.map((r) => this.meta.get(r.table, r.pk))
-    await this.group.apply(records)
+    // The local fsync and the pushes run at once; the commit is acknowledged
+    // only when both are done, so its latency is one fsync round, not two.
+    const local = this.group.apply(records)
+    local.catch(() => { /* awaited below */ })
     const peers = this.transport.onlinePeers()
     const needed = Math.min(this.options.writeQuorum?.() ?? DEFAULT_WRITE_QUORUM, this.transport.memberCount?.() ?? peers.length)
     try {
-      await this.replicate(records, peers, needed, signal)
+      await Promise.all([local, this.replicate(records, peers, needed, signal)])
     } catch (err) {
       await this.undo(records, before)
       throw err
@@ -225,11 +228,8 @@ export class Replicator {
     })
     this.stats.undoneCommits++
     if (undo.length === 0) return
-    try {
-      await this.group.apply(undo)
-    } catch {
-      return
-    }
+    // Queued after the commit's own group transaction, so it lands after it here.
+    await this.group.apply(undo).catch(() => { /* a failing disk: the pushes below still revert the peers */ })
     for (const peer of this.transport.onlinePeers()) this.enqueuePush(peer, undo).catch(() => { /* anti-entropy spreads it */ })
   }
 
