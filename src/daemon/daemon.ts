@@ -315,7 +315,9 @@ export class Daemon {
     const existing = this.meta.get('node', this.net.peerId)
     if (existing !== undefined) body.joinedMs = (existing.body as NodeBody).joinedMs
     const record: MetaRecord = { v: 1, table: 'node', pk: this.net.peerId, hlc: this.clock.now(), origin: this.net.peerId, tombstone: false, body }
-    await this.replicator.commit([record]).catch((err) => { this.log(`roster update not yet replicated: ${errorMessage(err)}`) })
+    // Published, not committed: a node starting while its peers are off must
+    // not undo its own new addresses for want of a quorum.
+    await this.replicator.publish([record]).catch((err) => { this.log(`roster update not saved: ${errorMessage(err)}`) })
   }
 
   private async onPeerConnected (peer: string): Promise<void> {

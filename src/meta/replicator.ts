@@ -177,6 +177,16 @@ export class Replicator {
     }
   }
 
+  /**
+   * Apply `records` here (fsynced) and push them to every online peer in the
+   * background, with no quorum and no undo: for records that must spread
+   * whoever is online, such as a node's own roster entry at start.
+   */
+  async publish (records: MetaRecord[]): Promise<void> {
+    await this.group.apply(records)
+    for (const peer of this.transport.onlinePeers()) this.enqueuePush(peer, records).catch(() => { /* anti-entropy spreads it */ })
+  }
+
   /** Push to `peers`; resolve once `needed` of them acknowledged. */
   private async replicate (records: MetaRecord[], peers: string[], needed: number, signal?: AbortSignal): Promise<void> {
     const pushes = peers.map(async (peer) => { await this.enqueuePush(peer, records) })

@@ -15,6 +15,9 @@ import type { MetaTransport } from '../../src/meta/replicator.ts'
 import type { MetaRecord } from '../../src/meta/types.ts'
 import { HybridClock } from '../../src/util/hlc.ts'
 
+/** Longest wait for a commit while one peer hangs (it needs no time from that peer at all). */
+const HUNG_PEER_BOUND_MS = 30_000
+
 type Mode = 'ok' | 'hang' | 'fail'
 
 interface Net { stores: Record<string, MetaStore>, replicators: Record<string, Replicator>, mode: Record<string, Mode>, release: () => void }
@@ -58,7 +61,14 @@ describe('commit', () => {
     const net = cluster(['p1', 'p2'], 1, clock)
     net.mode.p2 = 'hang'
     const record = version(clock, 'k')
-    await net.replicators.w?.commit([record])
+    // Bounded wait: before issue 8 the commit waited for every peer and never resolved while p2 hung.
+    let timer: NodeJS.Timeout | undefined
+    const hungTooLong = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`commit did not resolve within ${HUNG_PEER_BOUND_MS} ms while p2 hangs`)) }, HUNG_PEER_BOUND_MS) })
+    try {
+      await Promise.race([net.replicators.w?.commit([record]), hungTooLong])
+    } finally {
+      clearTimeout(timer)
+    }
     assert.equal(net.stores.p1?.currentVersion('b', 'k'), record.pk, 'the quorum peer holds it when commit resolves')
     assert.equal(net.stores.p2?.currentVersion('b', 'k'), undefined, 'the hung peer has not applied it yet')
     net.release()
