@@ -244,6 +244,11 @@ export class MetaStore {
     return out
   }
 
+  /** SQLite's synchronous level on this connection (2 = FULL: every commit fsynced). */
+  synchronousLevel (): number {
+    return (this.db.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous
+  }
+
   /** Run `fn` in one write transaction. */
   transaction<T> (fn: () => T): T {
     this.db.exec('BEGIN IMMEDIATE')

@@ -7,6 +7,9 @@
  * covered by test/integration/commit.test.ts).
  */
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { batchByBytes } from '../../src/meta/batch.ts'
 import { MetaStore } from '../../src/meta/store.ts'
@@ -111,6 +114,17 @@ describe('commit', () => {
     net.mode.p1 = 'ok'
     await net.replicators.p1?.syncWith('w')
     for (const name of ['w', 'p1']) assert.deepEqual(net.stores[name]?.get('bucket', 'b')?.body, { createdMs: 1, retention: { keepVersions: 5 } }, name)
+  })
+
+  it('a replica on disk fsyncs every commit (synchronous=FULL)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-commit-'))
+    try {
+      const meta = MetaStore.open(join(dir, 'meta.db'))
+      assert.equal(meta.synchronousLevel(), 2)
+      meta.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('concurrent commits and pushes share transactions (group commit)', async () => {
