@@ -32,6 +32,10 @@ import type { LocalShards } from './shard-io.ts'
 import { startCollector } from './collection.ts'
 import type { ShardCollector } from '../heal/collector.ts'
 import { buildStatus } from './status.ts'
+import { Faults } from './faults.ts'
+import { startHeartbeats } from './heartbeat.ts'
+import { ClusterSettings } from '../cluster/cluster-settings.ts'
+import type { Liveness } from '../cluster/liveness.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
@@ -60,6 +64,11 @@ export class Daemon {
   engine!: Engine
   localShards!: LocalShards
   collector!: ShardCollector
+  settings!: ClusterSettings
+  /** Test-only fault switch (off unless CAIRN_TEST_FAULTS is set). */
+  readonly faults = Faults.fromEnv()
+  private liveness: Liveness | undefined
+  private stopHeartbeats: (() => void) | undefined
   private server: Server | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
@@ -104,19 +113,29 @@ export class Daemon {
       mdns: node.mdns,
       logger: { info: (m) => this.log(m), warn: (m) => this.log(`warning: ${m}`) }
     })
+    const heartbeats = await startHeartbeats(this.net)
+    this.liveness = heartbeats.liveness
+    this.stopHeartbeats = heartbeats.stop
     this.membership = new Membership({
       selfId: this.net.peerId,
       selfName: node.name,
       k: cluster.k,
       m: cluster.m,
       meta: this.meta,
-      connected: () => this.net.connectedPeers(),
+      connected: () => this.responsivePeers(),
       selfCapacity: () => ({ ...this.store.stats(), corruptShards: this.store.stats().corruptCount, atMs: Date.now() })
+    })
+    this.settings = new ClusterSettings({
+      records: () => this.meta.live('setting'),
+      commit: async (records, signal) => { await this.replicator.commit(records, signal) },
+      now: () => this.clock.now(),
+      selfId: this.net.peerId
     })
     this.replicator = new Replicator(this.meta, {
       onlinePeers: () => this.memberPeers(),
+      memberCount: () => [...this.membership.memberIds()].filter((id) => id !== this.net.peerId).length,
       call: async (peer, header, body, signal) => await this.net.call(peer, PROTOCOLS.metaSync, header, body, signal === undefined ? {} : { signal })
-    }, (records) => { this.observe(records) })
+    }, (records) => { this.observe(records) }, { writeQuorum: () => this.settings.writeQuorum(), now: () => this.clock.now(), selfId: this.net.peerId })
     this.engine = new Engine({
       cluster: this.membership,
       shards: createShardIO(this.net.peerId, this.store, this.localShards, this.net),
@@ -139,6 +158,8 @@ export class Daemon {
       status: async () => await buildStatus(this),
       invite: () => this.invite(),
       availability: () => this.availability(),
+      settings: this.settings,
+      ...(this.faults.enabled ? { faults: (value: unknown) => this.faults.set(value) } : {}),
       log: this.log
     }, node.apiPort)
     this.server = server
@@ -186,15 +207,22 @@ export class Daemon {
     return [...new Set([...this.files.node.bootstrap, ...known])].filter((a) => !a.startsWith(own + '/'))
   }
 
-  /** Connected peers that are roster members. */
+  /** Connected peers that answered a heartbeat recently (a hung peer is not online). */
+  private responsivePeers (): string[] {
+    const now = Date.now()
+    return this.net.connectedPeers().filter((p) => this.liveness?.responsive(p, now) !== false)
+  }
+
+  /** Responsive connected peers that are roster members. */
   memberPeers (): string[] {
     const members = this.membership.memberIds()
-    return this.net.connectedPeers().filter((p) => members.has(p))
+    return this.responsivePeers().filter((p) => members.has(p))
   }
 
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
     if (records.some((r) => r.table === 'node')) this.membership.invalidate()
+    if (records.some((r) => r.table === 'setting')) this.settings.invalidate()
     // A version removed (retention, an undone commit): the collector deletes
     // the shards no other live version claims, after the grace period.
     if (records.some((r) => r.table === 'version' && r.tombstone)) void this.collector?.collectNow()
@@ -246,7 +274,10 @@ export class Daemon {
   private async registerProtocols (): Promise<void> {
     await serveShards(this.store, this.localShards, this.net)
     await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids) } }))
-    await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body))
+    await this.net.handle(PROTOCOLS.metaSync, async (req) => {
+      await this.faults.beforeMetaRequest(req.header.op)
+      return await this.replicator.handle(req.header, req.body)
+    })
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
       const c = this.collector?.stats
@@ -261,7 +292,9 @@ export class Daemon {
     const existing = this.meta.get('node', this.net.peerId)
     if (existing !== undefined) body.joinedMs = (existing.body as NodeBody).joinedMs
     const record: MetaRecord = { v: 1, table: 'node', pk: this.net.peerId, hlc: this.clock.now(), origin: this.net.peerId, tombstone: false, body }
-    await this.replicator.commit([record]).catch((err) => { this.log(`roster update not yet replicated: ${errorMessage(err)}`) })
+    // Published, not committed: a node starting while its peers are off must
+    // not undo its own new addresses for want of a quorum.
+    await this.replicator.publish([record]).catch((err) => { this.log(`roster update not saved: ${errorMessage(err)}`) })
   }
 
   private async onPeerConnected (peer: string): Promise<void> {
@@ -270,7 +303,7 @@ export class Daemon {
   }
 
   private async syncPeer (peer: string): Promise<void> {
-    if (this.syncing.has(peer) || this.stopped) return
+    if (this.syncing.has(peer) || this.stopped || !this.faults.syncAllowed()) return
     this.syncing.add(peer)
     const round = this.syncQueue.then(async () => { await this.syncRound(peer) })
     this.syncQueue = round.catch(() => {})
@@ -289,7 +322,8 @@ export class Daemon {
   }
 
   private async antiEntropyRound (): Promise<void> {
-    for (const peer of this.net.connectedPeers()) await this.syncPeer(peer)
+    // Responsive members only: a round with a hung peer would hold the queue until its timeout.
+    for (const peer of this.memberPeers()) await this.syncPeer(peer)
   }
 
   private async refreshCapacity (peer: string): Promise<void> {
@@ -328,6 +362,7 @@ export class Daemon {
     if (this.stopped) return
     this.stopped = true
     for (const t of this.timers) clearInterval(t)
+    this.stopHeartbeats?.()
     await new Promise<void>((resolve) => { if (this.server === undefined) resolve(); else { this.server.close(() => { resolve() }); this.server.closeAllConnections() } })
     await this.net.stop().catch(() => {})
     await this.store.close().catch(() => {})

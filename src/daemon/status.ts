@@ -49,7 +49,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     online: nodes.filter((n) => n.online).length,
     store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards(), reportsDropped: d.badShardsDropped() },
     meta: d.meta.counts(),
-    replication: d.replicator.stats,
+    replication: { ...d.replicator.stats, groupCommit: d.replicator.groupStats },
     collection: d.collector.stats
   }
 }
