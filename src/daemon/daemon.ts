@@ -27,6 +27,7 @@ import { encodeInvite } from './invite.ts'
 import { Membership } from './membership.ts'
 import { createShardIO, serveShards } from './shard-io.ts'
 import { buildStatus } from './status.ts'
+import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
@@ -51,6 +52,7 @@ export class Daemon {
   readonly files: NodeFiles
   readonly log: Log
   readonly clock = new HybridClock()
+  readonly clockOffsets = new ClockOffsets()
   meta!: MetaStore
   store!: ShardStore
   net!: NetNode
@@ -90,6 +92,8 @@ export class Daemon {
     })
     await this.store.open()
     this.meta = MetaStore.open(join(dir, 'meta.db'))
+    const clockWarning = seedClock(this.clock, this.meta)
+    if (clockWarning !== undefined) this.log(clockWarning)
     await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
     this.net = await createNetNode({
@@ -112,7 +116,9 @@ export class Daemon {
     this.replicator = new Replicator(this.meta, {
       onlinePeers: () => this.memberPeers(),
       call: async (peer, header, body, signal) => await this.net.call(peer, PROTOCOLS.metaSync, header, body, signal === undefined ? {} : { signal })
-    }, (records) => { this.observe(records) })
+    }, (records) => { this.observe(records) }, {
+      onClockSkew: (refusal, via) => { this.log(skewLogLine(refusal, via, (id) => this.membership.nodeName(id))) }
+    })
     this.engine = new Engine({
       cluster: this.membership,
       shards: createShardIO(this.net.peerId, this.store, this.net),
@@ -270,10 +276,10 @@ export class Daemon {
 
   private async registerProtocols (): Promise<void> {
     await serveShards(this.store, this.net)
-    await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body))
+    await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body, req.peerId))
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
-      return { header: { v: 1, name: this.files.node.name, usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount } }
+      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount } }
     })
   }
 
@@ -317,8 +323,10 @@ export class Daemon {
 
   private async refreshCapacity (peer: string): Promise<void> {
     try {
+      const sentMs = Date.now()
       const res = await this.net.call(peer, PROTOCOLS.nodeInfo, { v: 1 }, undefined, { timeoutMs: 5000 })
       const h = res.header
+      if (typeof h.wallMs === 'number') this.clockOffsets.add(peer, sentMs, h.wallMs, Date.now())
       if (typeof h.usedBytes === 'number' && typeof h.quotaBytes === 'number') {
         this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), atMs: Date.now() })
       }

@@ -17,6 +17,8 @@ export interface NodeStatus {
   usedBytes?: number
   quotaBytes: number
   corruptShards?: number
+  /** Its clock minus this node's, as measured on the nodeInfo round trip (0 for self, null before the first measurement). */
+  clockOffsetMs: number | null
 }
 
 /** Build the status document. */
@@ -34,6 +36,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       zone: m.body.zone,
       anchor: m.body.anchor,
       quotaBytes: cap?.quotaBytes ?? m.body.quotaBytes,
+      clockOffsetMs: self ? 0 : d.clockOffsets.offsetMs(m.id) ?? null,
       ...(cap === undefined ? {} : { usedBytes: cap.usedBytes, corruptShards: cap.corruptShards })
     }
   }).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
@@ -44,6 +47,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     online: nodes.filter((n) => n.online).length,
     store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards() },
     meta: d.meta.counts(),
-    replication: d.replicator.stats
+    replication: d.replicator.stats,
+    // Origins whose records this node refused for being stamped beyond maxClockSkew.
+    clockSkew: d.replicator.skew.refusals().map((r) => ({ ...r, name: d.membership.nodeName(r.origin) }))
   }
 }
