@@ -19,6 +19,9 @@ export const CLOCK_SAMPLES_PER_PEER = 8
 /** Samples older than this are not used: a clock that was fixed shows so within this time. */
 export const CLOCK_SAMPLE_MAX_AGE_MS = 5 * 60_000
 
+/** Disagreement beyond the round-trip bounds tolerated before older samples are taken for a clock step. */
+export const CLOCK_STEP_SLACK_MS = 1000
+
 interface Sample { offsetMs: number, rttMs: number, atMs: number }
 
 /**
@@ -33,8 +36,12 @@ export class ClockOffsets {
   /** Record one round trip: sent at `sentMs`, answered with `remoteWallMs`, received at `receivedMs` (local clock). */
   add (peer: string, sentMs: number, remoteWallMs: number, receivedMs: number): void {
     if (!Number.isFinite(remoteWallMs) || receivedMs < sentMs) return
-    const list = this.samples.get(peer) ?? []
-    list.push({ offsetMs: Math.round(remoteWallMs - (sentMs + receivedMs) / 2), rttMs: receivedMs - sentMs, atMs: receivedMs })
+    const sample = { offsetMs: Math.round(remoteWallMs - (sentMs + receivedMs) / 2), rttMs: receivedMs - sentMs, atMs: receivedMs }
+    // Each sample bounds the true offset within ±rtt/2; an older sample that
+    // disagrees with the new one by more is from before the peer's clock was
+    // stepped (or the peer restarted with another clock), and is dropped.
+    const list = (this.samples.get(peer) ?? []).filter((s) => Math.abs(s.offsetMs - sample.offsetMs) <= (s.rttMs + sample.rttMs) / 2 + CLOCK_STEP_SLACK_MS)
+    list.push(sample)
     if (list.length > CLOCK_SAMPLES_PER_PEER) list.splice(0, list.length - CLOCK_SAMPLES_PER_PEER)
     this.samples.set(peer, list)
   }

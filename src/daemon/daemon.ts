@@ -131,7 +131,7 @@ export class Daemon {
     await this.registerProtocols()
     await this.net.start()
     this.net.onPeer((peer, connected) => {
-      if (connected) { void this.onPeerConnected(peer) }
+      if (connected) { void this.onPeerConnected(peer) } else this.clockOffsets.forget(peer) // it may come back with another clock
     })
     await this.publishSelf()
     const { server, port } = await startApi({

@@ -301,7 +301,7 @@ export class Replicator {
     if (split.tooFarAhead.length === 0) return
     this.noteSkew(split.tooFarAhead, peer, 'push', split.maxAheadMs)
     throw new CairnError('CLOCK_SKEW',
-      `clock skew: ${split.tooFarAhead.length} record(s) stamped ${formatSkewMs(split.maxAheadMs)} ahead of the receiving node's clock, more than maxClockSkew (${formatSkewMs(limitMs)}); nothing was applied`,
+      `clock skew: ${split.tooFarAhead.length} record(s) stamped ${formatSkewMs(split.maxAheadMs)} ahead of the receiving node's clock, more than maxClockSkew (${formatSkewMs(limitMs)}): the writing node's clock is ahead; nothing was applied`,
       'the clock of the writing node is ahead: fix it (NTP), or raise maxClockSkew with `cairn config set maxClockSkew`')
   }
 
