@@ -25,6 +25,7 @@ import { assertFailedClearly, assertSucceeded, parseJsonOutput } from '../helper
 import { fakeTimeEnv } from '../helpers/faketime.ts'
 import { waitFor } from '../helpers/process.ts'
 
+const HOUR_MS = 3_600_000
 const DAY_MS = 86_400_000
 /** How far the measured offset may be from the one faked (loopback round trips are milliseconds; a loaded machine is slower). */
 const OFFSET_TOLERANCE_MS = 60_000
@@ -101,6 +102,14 @@ describe('clocks: HLC seeding and maxClockSkew', { timeout: 900_000 }, () => {
     const out = join(work, 'got')
     assertSucceeded(await cluster.cli(['get', 'clock/doc', out, '--node', dirOf('node-1'), '--quiet']), 'get on node-1')
     assert.equal(await readFile(out, 'utf8'), await readFile(v2, 'utf8'))
+
+    // The clock really was set back: node-1 measures node-2 an hour behind.
+    const id2 = (await cluster.apiStatus('node-2')).node.id
+    await waitFor(async () => {
+      const s = parseJsonOutput<ClockStatus>(await cluster.cli(['status', '--node', dirOf('node-1'), '--json']), 'status of node-1')
+      const offset = s.nodes.find((n) => n.id === id2)?.clockOffsetMs
+      return typeof offset === 'number' && Math.abs(offset + HOUR_MS) < OFFSET_TOLERANCE_MS
+    }, REPLICATION_WAIT_MS, 'node-1 to measure node-2 an hour behind')
 
     // Back on the real clock for the next test.
     await cluster.kill('node-2')
