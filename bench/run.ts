@@ -22,7 +22,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { measureComputeLimit } from './compute.ts'
+import { formatRsCost, measureComputeLimit, measureRsCost, RS_COST_HEADER, RS_COST_SHAPES } from './compute.ts'
+import type { RsCost } from './compute.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'cairn.js')
@@ -137,6 +138,8 @@ async function main (): Promise<void> {
   const quick = process.argv.includes('--quick')
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-'))
   const limit = await measureComputeLimit({ k: 4, m: 2, totalBytes: 256 * MiB })
+  const rsCost: RsCost[] = []
+  for (const [k, m] of RS_COST_SHAPES) rsCost.push(await measureRsCost(k, m))
   const block = randomBytes(16 * MiB)
   const cluster = await startCluster(dir)
   const rows: Row[] = []
@@ -167,9 +170,10 @@ async function main (): Promise<void> {
   const small = rows.find((r) => r.test === 'small objects')?.opsPerSec
   console.log(`4 KiB objects: ${fmt(small?.put)} puts/s, ${fmt(small?.get)} gets/s (32 in flight)`)
   console.log(`peak RSS per node (MiB, after the largest object): ${Object.entries(rss).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`)
+  console.log(`Reed-Solomon cost per byte of stripe data (one core, 4 MiB stripes):\n${RS_COST_HEADER}\n${rsCost.map(formatRsCost).join('\n')}`)
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
   const out = join(ROOT, 'bench', 'out', 'bench.json')
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rows, peakRssMiB: rss }, null, 2))
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rsCost, rows, peakRssMiB: rss }, null, 2))
   console.log(`wrote ${out}`)
 }
 

@@ -9,10 +9,11 @@ import { startApi } from '../gateway/api.ts'
 import { Engine } from '../engine/engine.ts'
 import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
-import type { BucketBody, MetaRecord, NodeBody, VersionBody } from '../meta/types.ts'
+import type { BucketBody, MetaRecord, NodeBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
 import { hourOfWeek, summarizeAvailability } from '../cluster/availability.ts'
 import { createNetNode } from '../net/node.ts'
+import { versionStates } from './collection.ts'
 import { nodeKeyFromBytes } from '../net/keys.ts'
 import { PROTOCOLS } from '../net/rpc.ts'
 import type { NetNode } from '../net/types.ts'
@@ -20,12 +21,16 @@ import { createShardStore } from '../store/index.ts'
 import type { ShardStore } from '../store/types.ts'
 import { errorMessage } from '../util/errors.ts'
 import { HybridClock } from '../util/hlc.ts'
-import { loadNodeFiles, saveNodeConfig, writeApiConfig } from './config.ts'
+import { RecentList } from '../util/recent-list.ts'
+import { loadNodeFiles, saveNodeConfig, secureNodeDir, writeApiConfig } from './config.ts'
 import { freePort, portIsFree } from './ports.ts'
 import type { NodeFiles } from './config.ts'
 import { encodeInvite } from './invite.ts'
 import { Membership } from './membership.ts'
-import { createShardIO, serveShards } from './shard-io.ts'
+import { createLocalShards, createShardIO, serveShards } from './shard-io.ts'
+import type { LocalShards } from './shard-io.ts'
+import { startCollector } from './collection.ts'
+import type { ShardCollector } from '../heal/collector.ts'
 import { buildStatus } from './status.ts'
 import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
 
@@ -33,14 +38,10 @@ import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
 /** How often buckets with a retention setting are swept for expired versions. */
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
-/** How often the mesh keeper looks for roster members this node is not connected to. */
-export const MESH_CHECK_INTERVAL_MS = 2_000
-/** Longest wait between two dial attempts to one unreachable member. */
-export const MESH_MAX_BACKOFF_MS = 30_000
-/** Time allowed for one dial of the mesh keeper. */
-export const MESH_DIAL_TIMEOUT_MS = 5_000
 /** How often the online state of every member is recorded for the availability history. */
 export const AVAILABILITY_SAMPLE_INTERVAL_MS = 60_000
+/** Corruption reports kept for status; older ones are counted, not kept (a failing disk can produce thousands). */
+export const MAX_BAD_SHARD_REPORTS = 1000
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
 
@@ -59,13 +60,14 @@ export class Daemon {
   membership!: Membership
   replicator!: Replicator
   engine!: Engine
+  localShards!: LocalShards
+  collector!: ShardCollector
   private server: Server | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
   /** Anti-entropy rounds run one at a time, so a node catching up pulls each record once, not once per peer. */
   private syncQueue: Promise<void> = Promise.resolve()
-  private readonly meshBackoff = new Map<string, { nextMs: number, delayMs: number }>()
-  private readonly badShardReports: Array<{ hash: string, atMs: number, by: string }> = []
+  private readonly badShardReports = new RecentList<{ hash: string, atMs: number, by: string }>(MAX_BAD_SHARD_REPORTS)
   private stopped = false
 
   constructor (files: NodeFiles, log: Log) {
@@ -82,6 +84,7 @@ export class Daemon {
 
   private async run (): Promise<void> {
     const { node, cluster, secret, dir } = this.files
+    secureNodeDir(dir)
     this.store = createShardStore({
       dir,
       quotaBytes: node.quotaBytes,
@@ -94,6 +97,7 @@ export class Daemon {
     this.meta = MetaStore.open(join(dir, 'meta.db'))
     const clockWarning = seedClock(this.clock, this.meta)
     if (clockWarning !== undefined) this.log(clockWarning)
+    this.localShards = createLocalShards(this.store, this.meta)
     await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
     this.net = await createNetNode({
@@ -121,7 +125,7 @@ export class Daemon {
     })
     this.engine = new Engine({
       cluster: this.membership,
-      shards: createShardIO(this.net.peerId, this.store, this.net),
+      shards: createShardIO(this.net.peerId, this.store, this.localShards, this.net),
       meta: this.meta,
       committer: this.replicator,
       clock: this.clock,
@@ -134,6 +138,7 @@ export class Daemon {
       if (connected) { void this.onPeerConnected(peer) } else this.clockOffsets.forget(peer) // it may come back with another clock
     })
     await this.publishSelf()
+    this.keepMesh()
     const { server, port } = await startApi({
       engine: this.engine,
       token: this.files.apiToken,
@@ -147,10 +152,12 @@ export class Daemon {
     this.timers.push(setInterval(() => { void this.antiEntropyRound() }, ANTI_ENTROPY_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.retentionSweep() }, RETENTION_SWEEP_INTERVAL_MS))
-    this.timers.push(setInterval(() => { void this.keepMesh() }, MESH_CHECK_INTERVAL_MS))
     // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
     const sampleMs = Number(process.env.CAIRN_AVAILABILITY_SAMPLE_MS ?? AVAILABILITY_SAMPLE_INTERVAL_MS)
     this.timers.push(setInterval(() => { this.sampleAvailability(sampleMs) }, sampleMs > 0 ? sampleMs : AVAILABILITY_SAMPLE_INTERVAL_MS))
+    const collection = startCollector(this)
+    this.collector = collection.collector
+    this.timers.push(collection.timer)
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
   }
@@ -194,41 +201,17 @@ export class Daemon {
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
     if (records.some((r) => r.table === 'node')) this.membership.invalidate()
-    // A version removed by retention: this node deletes the shards it holds.
-    for (const r of records) {
-      if (r.table !== 'version' || !r.tombstone) continue
-      const manifest = (r.body as VersionBody).manifest
-      const mine = (manifest?.stripes ?? []).flatMap((st) => st.shards.filter((sh) => sh.nodes.includes(this.net.peerId)).map((sh) => sh.hash))
-      if (mine.length > 0) void this.deleteLocalShards(mine)
-    }
-    // Members learnt from the roster are dialled at once; the mesh keeper retries.
-    if (records.some((r) => r.table === 'node' && !r.tombstone && r.pk !== this.net.peerId)) void this.keepMesh()
+    // A version removed (retention, an undone commit): the collector deletes
+    // the shards no other live version claims, after the grace period.
+    if (records.some((r) => r.table === 'version' && r.tombstone)) void this.collector?.collectNow()
+    // Members learnt from the roster are dialled at once; the redial loop retries.
+    if (records.some((r) => r.table === 'node')) this.keepMesh()
   }
 
-  /**
-   * Dial every roster member this node is not connected to, with a per-member
-   * exponential backoff, so the cluster becomes and stays a full mesh whatever
-   * order nodes start in.
-   */
-  private async keepMesh (): Promise<void> {
-    const now = Date.now()
-    const connected = new Set(this.net.connectedPeers())
-    await Promise.all(this.membership.roster().map(async (member) => {
-      if (member.id === this.net.peerId || connected.has(member.id) || this.stopped) {
-        this.meshBackoff.delete(member.id)
-        return
-      }
-      const state = this.meshBackoff.get(member.id) ?? { nextMs: 0, delayMs: 1000 }
-      if (state.nextMs > now) return
-      this.meshBackoff.set(member.id, { nextMs: now + state.delayMs, delayMs: Math.min(state.delayMs * 2, MESH_MAX_BACKOFF_MS) })
-      for (const addr of member.body.addrs) {
-        try {
-          await this.net.dial(addr, { signal: AbortSignal.timeout(MESH_DIAL_TIMEOUT_MS) })
-          this.meshBackoff.delete(member.id)
-          return
-        } catch { /* next address, or the next round */ }
-      }
-    }))
+  /** Hand every roster member's addresses to the net layer's redial loop, so the cluster becomes and stays a full mesh. */
+  private keepMesh (): void {
+    const others = this.membership.roster().filter((m) => m.id !== this.net.peerId)
+    this.net.keepConnected(others.flatMap((m) => m.body.addrs))
   }
 
   /** Record who was online over the last interval (the planner's measured availability). */
@@ -254,14 +237,6 @@ export class Daemon {
     }
   }
 
-  private async deleteLocalShards (hashes: string[]): Promise<void> {
-    let deleted = 0
-    for (const hash of hashes) {
-      try { if (await this.store.delete(hash)) deleted++ } catch (err) { this.log(`could not delete shard ${hash.slice(0, 12)}: ${errorMessage(err)}`) }
-    }
-    if (deleted > 0) this.log(`retention: deleted ${deleted} shard(s) of expired versions`)
-  }
-
   /** Expire versions in buckets with retention; run by each bucket's coordinator only. */
   private async retentionSweep (): Promise<void> {
     const online = this.membership.onlineNodes()
@@ -275,11 +250,13 @@ export class Daemon {
   }
 
   private async registerProtocols (): Promise<void> {
-    await serveShards(this.store, this.net)
+    await serveShards(this.store, this.localShards, this.net)
+    await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids) } }))
     await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body, req.peerId))
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
-      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount } }
+      const c = this.collector?.stats
+      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0 } }
     })
   }
 
@@ -328,7 +305,7 @@ export class Daemon {
       const h = res.header
       if (typeof h.wallMs === 'number') this.clockOffsets.add(peer, sentMs, h.wallMs, Date.now())
       if (typeof h.usedBytes === 'number' && typeof h.quotaBytes === 'number') {
-        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), atMs: Date.now() })
+        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), liveBytes: Number(h.liveBytes ?? 0), orphanBytes: Number(h.orphanBytes ?? 0), atMs: Date.now() })
       }
     } catch { /* an unreachable peer keeps its last known capacity */ }
   }
@@ -346,7 +323,12 @@ export class Daemon {
 
   /** Local corruption reports, for status. */
   badShards (): Array<{ hash: string, atMs: number, by: string }> {
-    return [...this.badShardReports]
+    return this.badShardReports.items()
+  }
+
+  /** Corruption reports dropped to keep the list bounded. */
+  badShardsDropped (): number {
+    return this.badShardReports.dropped
   }
 
   /** Stop everything cleanly. */

@@ -11,7 +11,7 @@ import type { HybridClock } from '../util/hlc.ts'
 import { readObject } from './get.ts'
 import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
-import { checkPlacementPossible, deleteShards, storeObjectData, versionBody } from './put.ts'
+import { checkPlacementPossible, releaseShards, storeObjectData, versionBody } from './put.ts'
 import type { ClusterView, MetaCommitter, ShardIO } from './types.ts'
 
 /** The engine's collaborators. */
@@ -69,7 +69,7 @@ export class Engine {
     try {
       await this.commitVersion(versionId, vbody, signal)
     } catch (err) {
-      await deleteShards(this.init.shards, data.written)
+      await releaseShards(this.init.shards, data.written, versionId)
       throw err
     }
     await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ })

@@ -24,7 +24,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Engine } from '../engine/engine.ts'
 import { CairnError } from '../util/errors.ts'
 import { DASHBOARD_HTML } from '../ui/dashboard.ts'
-import { hasToken, queryParam, sendError, sendJson } from './http-util.ts'
+import { applyServerTimeouts, hasToken, queryParam, sendError, sendJson } from './http-util.ts'
 
 /** Objects listed per call when the client gives no limit. */
 export const DEFAULT_LIST_LIMIT = 1000
@@ -61,6 +61,7 @@ export async function startApi (init: ApiInit, port: number, host = '127.0.0.1')
     }
   })
   server.keepAliveTimeout = 5000
+  applyServerTimeouts(server)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => { server.off('error', reject); resolve() })

@@ -33,6 +33,12 @@ export const MERKLE_LEAF_COUNT = 4096
 /** Most objects one list call returns. */
 export const MAX_LIST_LIMIT = 10_000
 
+/** One version a locally held shard was written for. */
+export interface ShardOwner { versionId: string, writer: string, storedMs: number }
+
+/** What a replica knows of an object version. */
+export type VersionState = 'live' | 'tombstone' | 'unknown'
+
 /** A record's identity and clock, what anti-entropy compares per leaf. */
 export interface RecordSummary { table: MetaTable, pk: string, hlc: string, origin: string, tombstone: boolean }
 
@@ -225,6 +231,34 @@ export class MetaStore {
       for (const r of rows) out.push({ table: r.tbl as MetaTable, pk: r.pk, hlc: r.hlc, origin: r.origin, tombstone: r.tombstone === 1 })
     }
     return out
+  }
+
+  /** Record that this node holds shard `hash` for `versionId`, written by `writer` (idempotent; keeps the first time). */
+  addShardOwner (hash: string, versionId: string, writer: string, storedMs: number): void {
+    this.stmt('INSERT OR IGNORE INTO shard_owners(hash, version_id, writer, stored_ms) VALUES (?, ?, ?, ?)').run(hash, versionId, writer, storedMs)
+  }
+
+  /** The versions this node holds shard `hash` for (empty for a shard written before owners were recorded). */
+  shardOwners (hash: string): ShardOwner[] {
+    const rows = this.stmt('SELECT version_id, writer, stored_ms FROM shard_owners WHERE hash = ?').all(hash) as unknown as Array<{ version_id: string, writer: string, stored_ms: number }>
+    return rows.map((r) => ({ versionId: r.version_id, writer: r.writer, storedMs: r.stored_ms }))
+  }
+
+  /** Forget one owner of a shard (the version released it); returns the owners left. */
+  removeShardOwner (hash: string, versionId: string): ShardOwner[] {
+    this.stmt('DELETE FROM shard_owners WHERE hash = ? AND version_id = ?').run(hash, versionId)
+    return this.shardOwners(hash)
+  }
+
+  /** Forget every owner of a shard (its file was deleted). */
+  clearShardOwners (hash: string): void {
+    this.stmt('DELETE FROM shard_owners WHERE hash = ?').run(hash)
+  }
+
+  /** Whether version `id` is live, a tombstone, or unknown in this replica. */
+  versionState (id: string): VersionState {
+    const row = this.stmt("SELECT tombstone FROM records WHERE tbl = 'version' AND pk = ?").get(id) as { tombstone: number } | undefined
+    return row === undefined ? 'unknown' : row.tombstone === 1 ? 'tombstone' : 'live'
   }
 
   /** Add one observation interval: for each member, whether it was online during it. */

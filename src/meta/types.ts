@@ -12,6 +12,7 @@
  *   unique); body = VersionBody (immutable once written; retention removes a
  *   version with a tombstone).
  */
+import type { ErasureCodecName } from '../erasure/types.ts'
 
 /** Record format version, carried in every record and on the wire. */
 export const META_RECORD_VERSION = 1
@@ -79,6 +80,11 @@ export interface StripeManifest {
 export interface Manifest {
   k: number
   m: number
+  /**
+   * Reed-Solomon codec (shard format) of the stripes; absent in manifests
+   * written before codecs were recorded, which all used 'native'.
+   */
+  codec?: ErasureCodecName
   stripeSizeBytes: number
   /** Data key wrapped with the cluster master key (base64). */
   wrappedKey: string
