@@ -302,7 +302,7 @@ export class Replicator {
     this.noteSkew(split.tooFarAhead, peer, 'push', split.maxAheadMs)
     throw new CairnError('CLOCK_SKEW',
       `clock skew: ${split.tooFarAhead.length} record(s) stamped ${formatSkewMs(split.maxAheadMs)} ahead of the receiving node's clock, more than maxClockSkew (${formatSkewMs(limitMs)}): the writing node's clock is ahead; nothing was applied`,
-      'the clock of the writing node is ahead: fix it (NTP), or raise maxClockSkew with `cairn config set maxClockSkew`')
+      'fix the clock of the writing node (NTP); its records are applied once they are within maxClockSkew')
   }
 
   /** The records of an anti-entropy fetch that may be applied now; the rest are fetched again by a later round. */
