@@ -36,6 +36,7 @@ import { Faults } from './faults.ts'
 import { startHeartbeats } from './heartbeat.ts'
 import { ClusterSettings } from '../cluster/cluster-settings.ts'
 import type { Liveness } from '../cluster/liveness.ts'
+import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
@@ -56,6 +57,7 @@ export class Daemon {
   readonly files: NodeFiles
   readonly log: Log
   readonly clock = new HybridClock()
+  readonly clockOffsets = new ClockOffsets()
   meta!: MetaStore
   store!: ShardStore
   net!: NetNode
@@ -102,6 +104,8 @@ export class Daemon {
     })
     await this.store.open()
     this.meta = MetaStore.open(join(dir, 'meta.db'))
+    const clockWarning = seedClock(this.clock, this.meta)
+    if (clockWarning !== undefined) this.log(clockWarning)
     this.localShards = createLocalShards(this.store, this.meta)
     await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
@@ -135,7 +139,13 @@ export class Daemon {
       onlinePeers: () => this.memberPeers(),
       memberCount: () => [...this.membership.memberIds()].filter((id) => id !== this.net.peerId).length,
       call: async (peer, header, body, signal) => await this.net.call(peer, PROTOCOLS.metaSync, header, body, signal === undefined ? {} : { signal })
-    }, (records) => { this.observe(records) }, { writeQuorum: () => this.settings.writeQuorum(), now: () => this.clock.now(), selfId: this.net.peerId })
+    }, (records) => { this.observe(records) }, {
+      writeQuorum: () => this.settings.writeQuorum(),
+      now: () => this.clock.now(),
+      selfId: this.net.peerId,
+      maxClockSkewMs: () => this.settings.maxClockSkewMs(),
+      onClockSkew: (refusal, via) => { this.log(skewLogLine(refusal, via, (id) => this.membership.nodeName(id))) }
+    })
     this.engine = new Engine({
       cluster: this.membership,
       shards: createShardIO(this.net.peerId, this.store, this.localShards, this.net),
@@ -148,7 +158,7 @@ export class Daemon {
     await this.registerProtocols()
     await this.net.start()
     this.net.onPeer((peer, connected) => {
-      if (connected) { void this.onPeerConnected(peer) }
+      if (connected) { void this.onPeerConnected(peer) } else this.clockOffsets.forget(peer) // it may come back with another clock
     })
     await this.publishSelf()
     this.keepMesh()
@@ -276,12 +286,12 @@ export class Daemon {
     await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids) } }))
     await this.net.handle(PROTOCOLS.metaSync, async (req) => {
       await this.faults.beforeMetaRequest(req.header.op)
-      return await this.replicator.handle(req.header, req.body)
+      return await this.replicator.handle(req.header, req.body, req.peerId)
     })
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
       const c = this.collector?.stats
-      return { header: { v: 1, name: this.files.node.name, usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0 } }
+      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0 } }
     })
   }
 
@@ -328,8 +338,10 @@ export class Daemon {
 
   private async refreshCapacity (peer: string): Promise<void> {
     try {
+      const sentMs = Date.now()
       const res = await this.net.call(peer, PROTOCOLS.nodeInfo, { v: 1 }, undefined, { timeoutMs: 5000 })
       const h = res.header
+      if (typeof h.wallMs === 'number') this.clockOffsets.add(peer, sentMs, h.wallMs, Date.now())
       if (typeof h.usedBytes === 'number' && typeof h.quotaBytes === 'number') {
         this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), liveBytes: Number(h.liveBytes ?? 0), orphanBytes: Number(h.orphanBytes ?? 0), atMs: Date.now() })
       }

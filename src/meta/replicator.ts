@@ -27,6 +27,8 @@ import { batchByBytes } from './batch.ts'
 import { compareRecords } from './crdt.ts'
 import { GroupCommitter } from './group-commit.ts'
 import { MERKLE_LEAF_COUNT } from './store.ts'
+import { DEFAULT_MAX_CLOCK_SKEW_MS, SkewTracker, formatSkewMs, splitBySkew } from './skew.ts'
+import type { SkewRefusal } from './skew.ts'
 import type { MetaStore, RecordSummary } from './store.ts'
 import type { MetaRecord, MetaTable, VersionBody } from './types.ts'
 
@@ -73,7 +75,7 @@ export interface ReplicationStats {
   recordsDropped: number
 }
 
-/** How commits are acknowledged and undone. */
+/** How commits are acknowledged and undone, and which clocks are trusted. */
 export interface ReplicatorOptions {
   /** Other nodes that must hold a commit before it is acknowledged (the writeQuorum setting). */
   writeQuorum?: () => number
@@ -81,6 +83,12 @@ export interface ReplicatorOptions {
   now?: () => string
   /** This node's id, the origin of compensating records. */
   selfId?: string
+  /** The cluster's `maxClockSkew` (default DEFAULT_MAX_CLOCK_SKEW_MS): records stamped further ahead of this node's clock are not applied. */
+  maxClockSkewMs?: () => number
+  /** This node's wall clock (default Date.now). */
+  wallClock?: () => number
+  /** Told about refused records, at most once per origin per SKEW_LOG_INTERVAL_MS (for the log). */
+  onClockSkew?: (refusal: SkewRefusal, via: 'push' | 'pull') => void
 }
 
 interface PendingPush { records: MetaRecord[], waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> }
@@ -134,9 +142,10 @@ export class Replicator {
   private readonly pending = new Map<string, PendingPush>()
   private readonly sending = new Set<string>()
   private readonly onChange: ((records: MetaRecord[]) => void) | undefined
-
-  private readonly group: GroupCommitter
+  /** Records refused for clock skew, per origin (for status). */
+  readonly skew = new SkewTracker()
   private readonly options: ReplicatorOptions
+  private readonly group: GroupCommitter
 
   constructor (meta: MetaStore, transport: MetaTransport, onChange?: (records: MetaRecord[]) => void, options: ReplicatorOptions = {}) {
     this.meta = meta
@@ -287,11 +296,12 @@ export class Replicator {
   }
 
   /** Serve one replication request from a peer. */
-  async handle (header: Record<string, unknown>, body: Uint8Array): Promise<{ header: Record<string, unknown>, body?: Uint8Array }> {
+  async handle (header: Record<string, unknown>, body: Uint8Array, peer = 'unknown'): Promise<{ header: Record<string, unknown>, body?: Uint8Array }> {
     const op = header.op
     if (op === 'push') {
       const records = parseJson(body)
       if (!Array.isArray(records) || records.length > MAX_RECORDS_PER_MESSAGE) throw new CairnError('PROTOCOL', 'push body must be an array of at most 2000 records', 'upgrade the peer')
+      this.refuseTooFarAhead(records as MetaRecord[], peer)
       // The answer (the acknowledgement a writer counts for its quorum) goes
       // only after the group transaction holding these records is fsynced.
       const changed = await this.group.apply(records as MetaRecord[])
@@ -399,11 +409,41 @@ export class Replicator {
     for (let i = 0; i < want.length; i += MAX_RECORDS_PER_MESSAGE) {
       const records = parseJson(await this.request(peer, { op: 'fetch' }, jsonBody(want.slice(i, i + MAX_RECORDS_PER_MESSAGE)), signal))
       if (!Array.isArray(records)) throw new CairnError('PROTOCOL', 'fetch answer is not an array', 'upgrade the peer')
-      const changed = this.meta.apply(records as MetaRecord[])
+      const changed = this.meta.apply(this.skipTooFarAhead(records as MetaRecord[], peer))
       if (changed.length > 0) this.onChange?.(changed)
       n += changed.length
     }
     return n
+  }
+
+  /** A push carrying any record stamped too far ahead is refused whole: nothing of it is applied. */
+  private refuseTooFarAhead (records: MetaRecord[], peer: string): void {
+    const limitMs = this.maxClockSkewMs()
+    const split = splitBySkew(records, this.wallMs(), limitMs)
+    if (split.tooFarAhead.length === 0) return
+    this.noteSkew(split.tooFarAhead, peer, 'push', split.maxAheadMs)
+    throw new CairnError('CLOCK_SKEW',
+      `clock skew: ${split.tooFarAhead.length} record(s) stamped ${formatSkewMs(split.maxAheadMs)} ahead of the receiving node's clock, more than maxClockSkew (${formatSkewMs(limitMs)}): the writing node's clock is ahead; nothing was applied`,
+      'fix the clock of the writing node (NTP); its records are applied once they are within maxClockSkew')
+  }
+
+  /** The records of an anti-entropy fetch that may be applied now; the rest are fetched again by a later round. */
+  private skipTooFarAhead (records: MetaRecord[], peer: string): MetaRecord[] {
+    const split = splitBySkew(records, this.wallMs(), this.maxClockSkewMs())
+    if (split.tooFarAhead.length > 0) this.noteSkew(split.tooFarAhead, peer, 'pull', split.maxAheadMs)
+    return split.acceptable
+  }
+
+  private noteSkew (refused: MetaRecord[], peer: string, via: 'push' | 'pull', aheadMs: number): void {
+    for (const due of this.skew.note(refused, peer, via, aheadMs, this.wallMs())) this.options.onClockSkew?.(due, via)
+  }
+
+  private maxClockSkewMs (): number {
+    return this.options.maxClockSkewMs?.() ?? DEFAULT_MAX_CLOCK_SKEW_MS
+  }
+
+  private wallMs (): number {
+    return (this.options.wallClock ?? Date.now)()
   }
 }
 

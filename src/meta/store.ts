@@ -201,6 +201,12 @@ export class MetaStore {
     return rows.map((r) => r.key)
   }
 
+  /** The largest HLC of any stored record (tombstones included), or undefined for an empty replica: the seed of the node's clock. */
+  maxHlc (): string | undefined {
+    const row = this.stmt('SELECT max(hlc) AS hlc FROM records').get() as { hlc: string | null } | undefined
+    return row?.hlc ?? undefined
+  }
+
   /** Number of live objects, versions and records, for status. */
   counts (): { objects: number, versions: number, records: number } {
     const objects = (this.stmt('SELECT count(*) AS n FROM current WHERE delete_marker = 0').get() as { n: number }).n
