@@ -12,8 +12,6 @@ import { PROTOCOLS } from '../net/rpc.ts'
 import { CairnError } from '../util/errors.ts'
 import type { Daemon } from './daemon.ts'
 
-/** Default time a shard must be unreferenced (and a put may take) before it is collected: longer than any put of a big object on a slow PC. */
-export const DEFAULT_ORPHAN_GRACE_MS = 3600_000
 /** Default time between two scans of the local store. */
 export const COLLECT_INTERVAL_MS = 10 * 60_000
 /** Test and demo overrides (milliseconds). */
@@ -42,10 +40,12 @@ export function versionStates (meta: MetaStore, ids: unknown): Record<string, Ve
 }
 
 /**
- * Build the collector of `d` and schedule it; `graceMs` overrides the
- * default (the cluster setting, once wired).
+ * Build the collector of `d` and schedule it. The grace period is the
+ * cluster's `orphanGrace` setting (CAIRN_ORPHAN_GRACE_MS overrides it for
+ * tests and demos).
  */
-export function startCollector (d: Daemon, graceMs: () => number = () => envMs(ORPHAN_GRACE_ENV) ?? DEFAULT_ORPHAN_GRACE_MS): { collector: ShardCollector, timer: NodeJS.Timeout } {
+export function startCollector (d: Daemon): { collector: ShardCollector, timer: NodeJS.Timeout } {
+  const graceMs = (): number => envMs(ORPHAN_GRACE_ENV) ?? d.settings.orphanGraceMs()
   const collector = new ShardCollector({
     selfId: d.net.peerId,
     listShards: () => d.store.list(),

@@ -32,6 +32,11 @@ import type { LocalShards } from './shard-io.ts'
 import { startCollector } from './collection.ts'
 import type { ShardCollector } from '../heal/collector.ts'
 import { buildStatus } from './status.ts'
+import { Faults } from './faults.ts'
+import { startHeartbeats } from './heartbeat.ts'
+import { ClusterSettings } from '../cluster/cluster-settings.ts'
+import type { Liveness } from '../cluster/liveness.ts'
+import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
@@ -52,6 +57,7 @@ export class Daemon {
   readonly files: NodeFiles
   readonly log: Log
   readonly clock = new HybridClock()
+  readonly clockOffsets = new ClockOffsets()
   meta!: MetaStore
   store!: ShardStore
   net!: NetNode
@@ -60,6 +66,11 @@ export class Daemon {
   engine!: Engine
   localShards!: LocalShards
   collector!: ShardCollector
+  settings!: ClusterSettings
+  /** Test-only fault switch (off unless CAIRN_TEST_FAULTS is set). */
+  readonly faults = Faults.fromEnv()
+  private liveness: Liveness | undefined
+  private stopHeartbeats: (() => void) | undefined
   private server: Server | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
@@ -93,6 +104,8 @@ export class Daemon {
     })
     await this.store.open()
     this.meta = MetaStore.open(join(dir, 'meta.db'))
+    const clockWarning = seedClock(this.clock, this.meta)
+    if (clockWarning !== undefined) this.log(clockWarning)
     this.localShards = createLocalShards(this.store, this.meta)
     await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
@@ -104,19 +117,35 @@ export class Daemon {
       mdns: node.mdns,
       logger: { info: (m) => this.log(m), warn: (m) => this.log(`warning: ${m}`) }
     })
+    const heartbeats = await startHeartbeats(this.net)
+    this.liveness = heartbeats.liveness
+    this.stopHeartbeats = heartbeats.stop
     this.membership = new Membership({
       selfId: this.net.peerId,
       selfName: node.name,
       k: cluster.k,
       m: cluster.m,
       meta: this.meta,
-      connected: () => this.net.connectedPeers(),
+      connected: () => this.responsivePeers(),
       selfCapacity: () => ({ ...this.store.stats(), corruptShards: this.store.stats().corruptCount, atMs: Date.now() })
+    })
+    this.settings = new ClusterSettings({
+      records: () => this.meta.live('setting'),
+      commit: async (records, signal) => { await this.replicator.commit(records, signal) },
+      now: () => this.clock.now(),
+      selfId: this.net.peerId
     })
     this.replicator = new Replicator(this.meta, {
       onlinePeers: () => this.memberPeers(),
+      memberCount: () => [...this.membership.memberIds()].filter((id) => id !== this.net.peerId).length,
       call: async (peer, header, body, signal) => await this.net.call(peer, PROTOCOLS.metaSync, header, body, signal === undefined ? {} : { signal })
-    }, (records) => { this.observe(records) })
+    }, (records) => { this.observe(records) }, {
+      writeQuorum: () => this.settings.writeQuorum(),
+      now: () => this.clock.now(),
+      selfId: this.net.peerId,
+      maxClockSkewMs: () => this.settings.maxClockSkewMs(),
+      onClockSkew: (refusal, via) => { this.log(skewLogLine(refusal, via, (id) => this.membership.nodeName(id))) }
+    })
     this.engine = new Engine({
       cluster: this.membership,
       shards: createShardIO(this.net.peerId, this.store, this.localShards, this.net),
@@ -129,7 +158,7 @@ export class Daemon {
     await this.registerProtocols()
     await this.net.start()
     this.net.onPeer((peer, connected) => {
-      if (connected) { void this.onPeerConnected(peer) }
+      if (connected) { void this.onPeerConnected(peer) } else this.clockOffsets.forget(peer) // it may come back with another clock
     })
     await this.publishSelf()
     this.keepMesh()
@@ -139,6 +168,8 @@ export class Daemon {
       status: async () => await buildStatus(this),
       invite: () => this.invite(),
       availability: () => this.availability(),
+      settings: this.settings,
+      ...(this.faults.enabled ? { faults: (value: unknown) => this.faults.set(value) } : {}),
       log: this.log
     }, node.apiPort)
     this.server = server
@@ -186,15 +217,22 @@ export class Daemon {
     return [...new Set([...this.files.node.bootstrap, ...known])].filter((a) => !a.startsWith(own + '/'))
   }
 
-  /** Connected peers that are roster members. */
+  /** Connected peers that answered a heartbeat recently (a hung peer is not online). */
+  private responsivePeers (): string[] {
+    const now = Date.now()
+    return this.net.connectedPeers().filter((p) => this.liveness?.responsive(p, now) !== false)
+  }
+
+  /** Responsive connected peers that are roster members. */
   memberPeers (): string[] {
     const members = this.membership.memberIds()
-    return this.net.connectedPeers().filter((p) => members.has(p))
+    return this.responsivePeers().filter((p) => members.has(p))
   }
 
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
     if (records.some((r) => r.table === 'node')) this.membership.invalidate()
+    if (records.some((r) => r.table === 'setting')) this.settings.invalidate()
     // A version removed (retention, an undone commit): the collector deletes
     // the shards no other live version claims, after the grace period.
     if (records.some((r) => r.table === 'version' && r.tombstone)) void this.collector?.collectNow()
@@ -246,11 +284,14 @@ export class Daemon {
   private async registerProtocols (): Promise<void> {
     await serveShards(this.store, this.localShards, this.net)
     await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids) } }))
-    await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body))
+    await this.net.handle(PROTOCOLS.metaSync, async (req) => {
+      await this.faults.beforeMetaRequest(req.header.op)
+      return await this.replicator.handle(req.header, req.body, req.peerId)
+    })
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
       const c = this.collector?.stats
-      return { header: { v: 1, name: this.files.node.name, usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0 } }
+      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0 } }
     })
   }
 
@@ -261,7 +302,9 @@ export class Daemon {
     const existing = this.meta.get('node', this.net.peerId)
     if (existing !== undefined) body.joinedMs = (existing.body as NodeBody).joinedMs
     const record: MetaRecord = { v: 1, table: 'node', pk: this.net.peerId, hlc: this.clock.now(), origin: this.net.peerId, tombstone: false, body }
-    await this.replicator.commit([record]).catch((err) => { this.log(`roster update not yet replicated: ${errorMessage(err)}`) })
+    // Published, not committed: a node starting while its peers are off must
+    // not undo its own new addresses for want of a quorum.
+    await this.replicator.publish([record]).catch((err) => { this.log(`roster update not saved: ${errorMessage(err)}`) })
   }
 
   private async onPeerConnected (peer: string): Promise<void> {
@@ -270,7 +313,7 @@ export class Daemon {
   }
 
   private async syncPeer (peer: string): Promise<void> {
-    if (this.syncing.has(peer) || this.stopped) return
+    if (this.syncing.has(peer) || this.stopped || !this.faults.syncAllowed()) return
     this.syncing.add(peer)
     const round = this.syncQueue.then(async () => { await this.syncRound(peer) })
     this.syncQueue = round.catch(() => {})
@@ -289,13 +332,16 @@ export class Daemon {
   }
 
   private async antiEntropyRound (): Promise<void> {
-    for (const peer of this.net.connectedPeers()) await this.syncPeer(peer)
+    // Responsive members only: a round with a hung peer would hold the queue until its timeout.
+    for (const peer of this.memberPeers()) await this.syncPeer(peer)
   }
 
   private async refreshCapacity (peer: string): Promise<void> {
     try {
+      const sentMs = Date.now()
       const res = await this.net.call(peer, PROTOCOLS.nodeInfo, { v: 1 }, undefined, { timeoutMs: 5000 })
       const h = res.header
+      if (typeof h.wallMs === 'number') this.clockOffsets.add(peer, sentMs, h.wallMs, Date.now())
       if (typeof h.usedBytes === 'number' && typeof h.quotaBytes === 'number') {
         this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), liveBytes: Number(h.liveBytes ?? 0), orphanBytes: Number(h.orphanBytes ?? 0), atMs: Date.now() })
       }
@@ -328,6 +374,7 @@ export class Daemon {
     if (this.stopped) return
     this.stopped = true
     for (const t of this.timers) clearInterval(t)
+    this.stopHeartbeats?.()
     await new Promise<void>((resolve) => { if (this.server === undefined) resolve(); else { this.server.close(() => { resolve() }); this.server.closeAllConnections() } })
     await this.net.stop().catch(() => {})
     await this.store.close().catch(() => {})

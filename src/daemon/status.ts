@@ -17,6 +17,8 @@ export interface NodeStatus {
   usedBytes?: number
   quotaBytes: number
   corruptShards?: number
+  /** Its clock minus this node's, as measured on the nodeInfo round trip (0 for self, null before the first measurement). */
+  clockOffsetMs: number | null
   /** Bytes of shards that live versions reference, as the node's collector last counted. */
   liveBytes?: number
   /** Bytes of shards no live version references, awaiting collection. */
@@ -39,6 +41,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       zone: m.body.zone,
       anchor: m.body.anchor,
       quotaBytes: cap?.quotaBytes ?? m.body.quotaBytes,
+      clockOffsetMs: self ? 0 : d.clockOffsets.offsetMs(m.id) ?? null,
       ...(cap === undefined ? {} : { usedBytes: cap.usedBytes, corruptShards: cap.corruptShards, liveBytes: cap.liveBytes ?? 0, orphanBytes: cap.orphanBytes ?? 0 })
     }
   }).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
@@ -49,7 +52,9 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     online: nodes.filter((n) => n.online).length,
     store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards(), reportsDropped: d.badShardsDropped() },
     meta: d.meta.counts(),
-    replication: d.replicator.stats,
-    collection: d.collector.stats
+    replication: { ...d.replicator.stats, groupCommit: d.replicator.groupStats },
+    collection: d.collector.stats,
+    // Origins whose records this node refused for being stamped beyond maxClockSkew.
+    clockSkew: d.replicator.skew.refusals().map((r) => ({ ...r, name: d.membership.nodeName(r.origin) }))
   }
 }

@@ -16,6 +16,9 @@
  * - GET|PUT /retention?bucket=B   (PUT body {keepVersions?, keepDays?}) → the bucket's policy
  * - POST   /invite                                → {token}
  * - GET    /availability                          → {k, m, nodes:[{id,name,availability,profile[168],observedHours,online}]}
+ * - GET    /config                                → every cluster setting {key: value} (durations as "5m")
+ * - PUT    /config   body {key, value}            → sets one cluster setting, answers every setting
+ * - POST   /test/faults body {push?, sync?}       → test-only fault switch (only with CAIRN_TEST_FAULTS set)
  * - GET    /health (no token)                     → {ok:true}
  * - GET    / (no token; the page asks for it)      → the web dashboard
  */
@@ -36,6 +39,9 @@ export interface ApiInit {
   status: () => Promise<unknown>
   invite: () => string
   availability: () => unknown
+  settings: { toJson: () => Record<string, string | number>, set: (key: string, value: string, signal?: AbortSignal) => Promise<void> }
+  /** The test-only fault switch; the route exists only when it is given. */
+  faults?: (value: unknown) => unknown
   log?: (message: string) => void
 }
 
@@ -111,6 +117,16 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
       }
       case 'POST /api/v1/invite': return sendJson(res, 200, { token: init.invite() })
       case 'GET /api/v1/availability': return sendJson(res, 200, init.availability())
+      case 'GET /api/v1/config': return sendJson(res, 200, init.settings.toJson())
+      case 'PUT /api/v1/config': {
+        const { key, value } = await readJsonBody(req) as { key?: unknown, value?: unknown }
+        if (typeof key !== 'string' || (typeof value !== 'string' && typeof value !== 'number')) throw new CairnError('BAD_INPUT', 'config body must be {"key": KEY, "value": VALUE}', 'send e.g. {"key": "writeQuorum", "value": "2"}')
+        await init.settings.set(key, String(value), ac.signal)
+        return sendJson(res, 200, init.settings.toJson())
+      }
+      case 'POST /api/v1/test/faults':
+        if (init.faults === undefined) throw new CairnError('NOT_FOUND', `no API route ${method} ${url.pathname}`, 'the fault switch exists only in tests (CAIRN_TEST_FAULTS)')
+        return sendJson(res, 200, init.faults(await readJsonBody(req)))
       default: throw new CairnError('NOT_FOUND', `no API route ${method} ${url.pathname}`, 'see the API list in src/gateway/api.ts or the README')
     }
   } catch (err) {

@@ -13,6 +13,8 @@
  * - `version`: one object version; pk = version id (HLC + writer, globally
  *   unique); body = VersionBody (immutable once written; retention removes a
  *   version with a tombstone).
+ * - `setting`: a cluster-wide setting; pk = setting key (see
+ *   cluster/settings.ts); body = SettingBody.
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
 
@@ -20,7 +22,7 @@ import type { ErasureCodecName } from '../erasure/types.ts'
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version', 's3key'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -34,7 +36,7 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody | S3KeyBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody
 }
 
 /** What a key may do in one bucket. */
@@ -59,6 +61,11 @@ export interface NodeBody {
   anchor: boolean
   quotaBytes: number
   joinedMs: number
+}
+
+/** A cluster setting, in the text form a user types ("5m", "2"). */
+export interface SettingBody {
+  value: string
 }
 
 /** Retention: keep at most `keepVersions` versions and/or versions younger than `keepDays`. */
