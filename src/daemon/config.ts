@@ -29,6 +29,8 @@ export interface NodeConfig {
   host: string
   listenPort: number
   apiPort: number
+  /** Port of the S3 endpoint on 127.0.0.1 (absent in nodes made before it existed: picked at start). */
+  s3Port?: number
   bootstrap: string[]
   quotaBytes: number
   zone: string
@@ -56,6 +58,8 @@ export interface ApiConfig {
   url: string
   token: string
   pid: number
+  /** The node's S3 endpoint. */
+  s3?: string
 }
 
 /** Everything `cairn start` needs. */

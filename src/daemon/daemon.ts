@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import type { Server } from 'node:http'
 import { startApi } from '../gateway/api.ts'
+import { startS3 } from '../gateway/s3/server.ts'
 import { Engine } from '../engine/engine.ts'
 import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
@@ -72,6 +73,7 @@ export class Daemon {
   private liveness: Liveness | undefined
   private stopHeartbeats: (() => void) | undefined
   private server: Server | undefined
+  private s3Server: Server | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
   /** Anti-entropy rounds run one at a time, so a node catching up pulls each record once, not once per peer. */
@@ -173,7 +175,9 @@ export class Daemon {
       log: this.log
     }, node.apiPort)
     this.server = server
-    writeApiConfig(dir, { url: `http://127.0.0.1:${port}`, token: this.files.apiToken, pid: process.pid })
+    const s3 = await startS3({ engine: this.engine, log: this.log }, node.s3Port ?? 0)
+    this.s3Server = s3.server
+    writeApiConfig(dir, { url: `http://127.0.0.1:${port}`, token: this.files.apiToken, pid: process.pid, s3: this.s3Url() })
     this.timers.push(setInterval(() => { void this.antiEntropyRound() }, ANTI_ENTROPY_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.retentionSweep() }, RETENTION_SWEEP_INTERVAL_MS))
@@ -199,6 +203,12 @@ export class Daemon {
       const port = await freePort(node.host)
       this.log(`warning: p2p port ${node.listenPort} on ${node.host} is taken; listening on ${port} instead (saved in node.json)`)
       node.listenPort = port
+      changed = true
+    }
+    if (node.s3Port === undefined || !await portIsFree(node.s3Port)) {
+      const port = await freePort()
+      if (node.s3Port !== undefined) this.log(`warning: S3 port ${node.s3Port} is taken; serving S3 on ${port} instead (see api.json)`)
+      node.s3Port = port
       changed = true
     }
     if (!await portIsFree(node.apiPort)) {
@@ -296,9 +306,14 @@ export class Daemon {
   }
 
   /** Write (or refresh) this node's roster record. */
+  /** This node's S3 endpoint. */
+  s3Url (): string {
+    return `http://127.0.0.1:${this.files.node.s3Port ?? 0}`
+  }
+
   private async publishSelf (): Promise<void> {
     const { node } = this.files
-    const body: NodeBody = { name: node.name, addrs: this.net.multiaddrs(), zone: node.zone, anchor: node.anchor, quotaBytes: node.quotaBytes, joinedMs: Date.now() }
+    const body: NodeBody = { name: node.name, addrs: this.net.multiaddrs(), s3: this.s3Url(), zone: node.zone, anchor: node.anchor, quotaBytes: node.quotaBytes, joinedMs: Date.now() }
     const existing = this.meta.get('node', this.net.peerId)
     if (existing !== undefined) body.joinedMs = (existing.body as NodeBody).joinedMs
     const record: MetaRecord = { v: 1, table: 'node', pk: this.net.peerId, hlc: this.clock.now(), origin: this.net.peerId, tombstone: false, body }
@@ -375,7 +390,9 @@ export class Daemon {
     this.stopped = true
     for (const t of this.timers) clearInterval(t)
     this.stopHeartbeats?.()
-    await new Promise<void>((resolve) => { if (this.server === undefined) resolve(); else { this.server.close(() => { resolve() }); this.server.closeAllConnections() } })
+    for (const server of [this.server, this.s3Server]) {
+      await new Promise<void>((resolve) => { if (server === undefined) resolve(); else { server.close(() => { resolve() }); server.closeAllConnections() } })
+    }
     await this.net.stop().catch(() => {})
     await this.store.close().catch(() => {})
     this.meta.close()

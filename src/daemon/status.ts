@@ -12,6 +12,8 @@ export interface NodeStatus {
   online: boolean
   self: boolean
   addrs: string[]
+  /** The member's S3 endpoint. */
+  s3: string
   zone: string
   anchor: boolean
   usedBytes?: number
@@ -38,6 +40,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       online: d.membership.isOnline(m.id),
       self,
       addrs: m.body.addrs,
+      s3: self ? d.s3Url() : m.body.s3 ?? '',
       zone: m.body.zone,
       anchor: m.body.anchor,
       quotaBytes: cap?.quotaBytes ?? m.body.quotaBytes,
@@ -46,7 +49,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     }
   }).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
   return {
-    node: { name: d.files.node.name, id: d.net.peerId, dir: d.files.dir, pid: process.pid, addrs: d.net.multiaddrs() },
+    node: { name: d.files.node.name, id: d.net.peerId, dir: d.files.dir, pid: process.pid, addrs: d.net.multiaddrs(), s3: d.s3Url() },
+    s3: d.s3Url(),
     cluster: { id: d.files.cluster.clusterId, k: d.files.cluster.k, m: d.files.cluster.m },
     nodes,
     online: nodes.filter((n) => n.online).length,

@@ -15,6 +15,10 @@
  * - GET    /buckets                               → string[]
  * - GET|PUT /retention?bucket=B   (PUT body {keepVersions?, keepDays?}) → the bucket's policy
  * - POST   /invite                                → {token}
+ * - GET    /keys                                  → S3 access keys (no secrets)
+ * - POST   /keys  body {name, admin?}             → {accessKeyId, secretAccessKey} (shown once)
+ * - DELETE /keys?name=N                           → {removed}
+ * - PUT    /keys/grant body {name, bucket, permission: read|write|owner}
  * - GET    /availability                          → {k, m, nodes:[{id,name,availability,profile[168],observedHours,online}]}
  * - GET    /config                                → every cluster setting {key: value} (durations as "5m")
  * - PUT    /config   body {key, value}            → sets one cluster setting, answers every setting
@@ -26,6 +30,7 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Engine } from '../engine/engine.ts'
 import { CairnError } from '../util/errors.ts'
+import { checkBucketName } from '../engine/names.ts'
 import { DASHBOARD_HTML } from '../ui/dashboard.ts'
 import { applyServerTimeouts, hasToken, queryParam, sendError, sendJson } from './http-util.ts'
 
@@ -117,6 +122,23 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
       }
       case 'POST /api/v1/invite': return sendJson(res, 200, { token: init.invite() })
       case 'GET /api/v1/availability': return sendJson(res, 200, init.availability())
+      case 'GET /api/v1/keys': return sendJson(res, 200, engine.keys.list())
+      case 'POST /api/v1/keys': {
+        const { name, admin } = await readJsonBody(req) as { name?: unknown, admin?: unknown }
+        if (typeof name !== 'string') throw new CairnError('BAD_INPUT', 'key body must be {"name": NAME, "admin": false}', 'send e.g. {"name": "backup"}')
+        return sendJson(res, 200, await engine.keys.create(name, admin === true, ac.signal))
+      }
+      case 'DELETE /api/v1/keys': {
+        await engine.keys.remove(queryParam(url, 'name'), ac.signal)
+        return sendJson(res, 200, { removed: queryParam(url, 'name') })
+      }
+      case 'PUT /api/v1/keys/grant': {
+        const { name, bucket, permission } = await readJsonBody(req) as { name?: unknown, bucket?: unknown, permission?: unknown }
+        if (typeof name !== 'string' || typeof bucket !== 'string' || typeof permission !== 'string') throw new CairnError('BAD_INPUT', 'grant body must be {"name", "bucket", "permission"}', 'send e.g. {"name": "backup", "bucket": "photos", "permission": "write"}')
+        checkBucketName(bucket)
+        await engine.keys.allow(name, bucket, permission as 'read' | 'write' | 'owner', ac.signal)
+        return sendJson(res, 200, { name, bucket, permission })
+      }
       case 'GET /api/v1/config': return sendJson(res, 200, init.settings.toJson())
       case 'PUT /api/v1/config': {
         const { key, value } = await readJsonBody(req) as { key?: unknown, value?: unknown }

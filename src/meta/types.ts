@@ -57,6 +57,8 @@ export interface S3KeyBody {
 export interface NodeBody {
   name: string
   addrs: string[]
+  /** URL of the member's S3 endpoint (on its own machine's loopback by default). */
+  s3?: string
   zone: string
   anchor: boolean
   quotaBytes: number

@@ -117,11 +117,12 @@ export async function cluster (argv: string[]): Promise<number> {
     if (ac.signal.aborted && !(err instanceof CairnError)) return 130
     throw err
   }
-  const nodes = dirs.map((dir, i) => ({ name: `node-${i + 1}`, dir, pid: children[i]?.pid as number, api: connectUrl(dir) }))
+  const nodes = dirs.map((dir, i) => ({ name: `node-${i + 1}`, dir, pid: children[i]?.pid as number, api: connectUrl(dir), s3: connect(dir).api.s3 ?? '' }))
   writeFileAtomic(join(base, 'cluster.json'), JSON.stringify({ nodes }, null, 2))
   console.log(`cairn cluster ready: ${count} nodes, ${loadNodeFiles(dirs[0] as string).cluster.k}+${loadNodeFiles(dirs[0] as string).cluster.m} coding, data in ${base}`)
   console.log(`try: npx cairn put FILE demo/hello.txt --node ${dirs[0]}   |   npx cairn ls demo --node ${dirs[0]}   |   npx cairn status --node ${dirs[0]}`)
   console.log(`dashboard: ${nodes[0]?.api}/#token=${connect(dirs[0] as string).api.token}   (Ctrl-C stops every node)`)
+  console.log(`S3: ${nodes.map((n) => `${n.name} ${n.s3}`).join(', ')}   (make a key: npx cairn key create me --admin --node ${dirs[0]})`)
   // Stay in the foreground until SIGINT/SIGTERM has stopped every node.
   await new Promise<void>((resolve) => { ac.signal.addEventListener('abort', () => { resolve() }, { once: true }) })
   await stopping

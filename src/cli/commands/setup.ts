@@ -35,7 +35,7 @@ export function codeFlags (args: ParsedArgs): { k: number, m: number } {
   return { k, m }
 }
 
-const NODE_FLAGS = ['dir', 'name', 'host', 'port', 'api-port', 'quota', 'zone'] as const
+const NODE_FLAGS = ['dir', 'name', 'host', 'port', 'api-port', 's3-port', 'quota', 'zone'] as const
 
 async function nodeConfig (args: ParsedArgs, dir: string, bootstrap: string[]): Promise<NodeConfig> {
   const host = args.values.get('host') ?? '127.0.0.1'
@@ -50,6 +50,7 @@ async function nodeConfig (args: ParsedArgs, dir: string, bootstrap: string[]): 
     host,
     listenPort: numberFlag(args, 'port', 0, { min: 0, max: 65535, integer: true }) || await freePort(host),
     apiPort: numberFlag(args, 'api-port', 0, { min: 0, max: 65535, integer: true }) || await freePort(),
+    s3Port: numberFlag(args, 's3-port', 0, { min: 0, max: 65535, integer: true }) || await freePort(),
     bootstrap,
     quotaBytes,
     zone: args.values.get('zone') ?? '',
