@@ -143,7 +143,9 @@ export function canonicalRequest (req: IncomingMessage, rawPath: string, query: 
   const headers = sig.signedHeaders.map((name) => {
     const raw = req.headers[name]
     if (raw === undefined && name !== 'host') fail('AccessDenied', `There were headers present in the request which were not signed, or a signed header is missing: ${name}`)
-    const value = Array.isArray(raw) ? raw.join(',') : String(raw ?? '')
+    // Node decodes header bytes as latin1; the client signed them as bytes, so
+    // turn them back into those bytes (read as UTF-8) before hashing.
+    const value = Buffer.from(Array.isArray(raw) ? raw.join(',') : String(raw ?? ''), 'latin1').toString('utf8')
     return `${name}:${value.trim().replace(/\s+/g, ' ')}\n`
   }).join('')
   return [req.method ?? 'GET', canonicalUri(rawPath), canonicalQuery(query), headers, sig.signedHeaders.join(';'), sig.payloadHash].join('\n')
