@@ -12,15 +12,14 @@
  * reserved fields: `_id` (integer, unique per channel) and `_p` (the Cairn
  * protocol id, e.g. `/cairn/shard/get/1.0.0`); the response carries the same
  * `_id`. Responses may come in any order. An error response has an `error`
- * field in its header (see rpc.ts). A frame that cannot be decoded closes
+ * field in its header (see rpc.ts). A request beyond MAX_CONCURRENT_HANDLERS_PER_CHANNEL running handlers
+ * waits: the channel stops reading until one finishes. A frame that cannot be decoded closes
  * the channel; pending calls fail with PEER_ERROR and later calls open a new
  * channel.
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { CairnError, errorMessage } from '../util/errors.ts'
-import { MAX_BODY_BYTES, MAX_HEADER_BYTES } from './constants.ts'
-import { ChunkQueue } from './chunk-queue.ts'
-import { encodeFramePrefix, FRAME_VERSION } from './rpc-codec.ts'
+import { encodeFramePrefix, FrameDecoder } from './rpc-codec.ts'
 import type { Frame } from './rpc-codec.ts'
 import { errorFromHeader, errorHeader } from './rpc.ts'
 import type { CallOptions, NetLogger, RpcHandler, RpcResult } from './types.ts'
@@ -32,43 +31,16 @@ export const CHANNELS_PER_PEER = 4
 /** Largest number of channel streams one peer may open to us. */
 export const MAX_INBOUND_CHANNELS = 64
 
-const LEAD_BYTES = 5
-const LENGTH_BYTES = 4
-
-/** Splits a byte stream into frames; copies a frame only when it spans chunks. */
-export class FrameSplitter {
-  readonly #queue = new ChunkQueue()
-
-  push (chunk: Uint8Array): void {
-    this.#queue.push(chunk)
-  }
-
-  /** The next whole frame, or undefined until more bytes arrive. */
-  next (): Frame | undefined {
-    if (this.#queue.length < LEAD_BYTES) return undefined
-    const lead = this.#queue.peek(LEAD_BYTES)
-    if (lead[0] !== FRAME_VERSION) throw new CairnError('PROTOCOL', `RPC frame version ${lead[0]} is not supported (this node speaks ${FRAME_VERSION})`, 'run the same Cairn version on every node')
-    const headerBytes = lead.readUInt32BE(1)
-    if (headerBytes === 0 || headerBytes > MAX_HEADER_BYTES) throw new CairnError('PROTOCOL', `RPC header length ${headerBytes} is outside 1..${MAX_HEADER_BYTES}`, 'the peer sent a malformed frame')
-    const bodyAt = LEAD_BYTES + headerBytes + LENGTH_BYTES
-    if (this.#queue.length < bodyAt) return undefined
-    const bodyBytes = this.#queue.peek(bodyAt).readUInt32BE(LEAD_BYTES + headerBytes)
-    if (bodyBytes > MAX_BODY_BYTES) throw new CairnError('PROTOCOL', `RPC body length ${bodyBytes} exceeds the limit of ${MAX_BODY_BYTES}`, 'the peer sent an oversize frame')
-    if (this.#queue.length < bodyAt + bodyBytes) return undefined
-    const frame = this.#queue.peek(bodyAt + bodyBytes)
-    let header: unknown
-    try {
-      header = JSON.parse(frame.subarray(LEAD_BYTES, LEAD_BYTES + headerBytes).toString('utf8'))
-    } catch {
-      throw new CairnError('PROTOCOL', 'RPC header is not valid JSON', 'the peer sent a malformed frame')
-    }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CairnError('PROTOCOL', 'RPC header must be a JSON object', 'the peer sent a malformed frame')
-    // The body keeps a view into the joined chunk; it is not reused afterwards.
-    const body = frame.subarray(bodyAt)
-    this.#queue.consume(bodyAt + bodyBytes)
-    return { header: header as Record<string, unknown>, body }
-  }
-}
+/**
+ * Requests of one inbound channel whose handlers may run at once. A caller
+ * spreads its calls over CHANNELS_PER_PEER channels and the engine keeps up
+ * to ~64 requests in flight per peer (16 per channel), so 32 leaves headroom
+ * and normal traffic never waits; a peer's worst case is MAX_INBOUND_CHANNELS
+ * times this many handlers. Beyond it the channel stops reading (the muxer's
+ * flow control then holds the caller back) rather than answering BUSY: the
+ * caller's call simply takes longer and needs no retry logic.
+ */
+export const MAX_CONCURRENT_HANDLERS_PER_CHANNEL = 32
 
 /** Send one frame; the two sends are synchronous, so frames never interleave. */
 async function writeFrame (stream: Stream, header: Record<string, unknown>, body: Uint8Array): Promise<void> {
@@ -103,12 +75,11 @@ export class ClientChannel {
   get inFlight (): number { return this.#pending.size }
 
   async #read (): Promise<void> {
-    const splitter = new FrameSplitter()
+    const decoder = new FrameDecoder({ manyFrames: true })
     try {
       for await (const chunk of this.stream) {
-        if (chunk instanceof Uint8Array) splitter.push(chunk)
-        else for (const c of chunk) splitter.push(c)
-        for (let frame = splitter.next(); frame !== undefined; frame = splitter.next()) this.#deliver(frame)
+        decoder.push(chunk)
+        for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) this.#deliver(frame)
       }
     } catch (err) {
       this.stream.abort(err instanceof Error ? err : new Error(String(err)))
@@ -151,7 +122,8 @@ export async function serveChannel (stream: Stream, connection: Connection, hand
   const peerId = connection.remotePeer.toString()
   const closed = new AbortController()
   const signal = AbortSignal.any([closed.signal, nodeSignal])
-  const splitter = new FrameSplitter()
+  const decoder = new FrameDecoder({ manyFrames: true })
+  const slots = new HandlerSlots(MAX_CONCURRENT_HANDLERS_PER_CHANNEL)
   const answer = async (frame: Frame): Promise<void> => {
     const { _id: id, _p: protocol, ...header } = frame.header
     let response: { header: Record<string, unknown>, body?: Uint8Array }
@@ -175,14 +147,48 @@ export async function serveChannel (stream: Stream, connection: Connection, hand
   }
   try {
     for await (const chunk of stream) {
-      if (chunk instanceof Uint8Array) splitter.push(chunk)
-      else for (const c of chunk) splitter.push(c)
-      for (let frame = splitter.next(); frame !== undefined; frame = splitter.next()) void answer(frame)
+      decoder.push(chunk)
+      for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
+        // Back-pressure: the next frame (and the next read) waits for a slot.
+        await slots.acquire(signal)
+        void answer(frame).finally(() => { slots.release() })
+      }
     }
   } catch (err) {
     logger?.warn('rpc channel failed', { peerId, error: errorMessage(err) })
     stream.abort(err instanceof Error ? err : new Error(String(err)))
   } finally {
     closed.abort()
+  }
+}
+
+/** A counting semaphore for one channel's handlers; waiters are served in order. */
+class HandlerSlots {
+  readonly #limit: number
+  #busy = 0
+  readonly #waiting: Array<() => void> = []
+
+  constructor (limit: number) {
+    this.#limit = limit
+  }
+
+  /** Resolves once a slot is free; rejects when `signal` aborts first. */
+  async acquire (signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
+    if (this.#busy < this.#limit) {
+      this.#busy++
+      return
+    }
+    // Only the channel's read loop waits here, so at most one waiter exists.
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.#waiting.push(() => { signal.removeEventListener('abort', onAbort); this.#busy++; resolve() })
+    })
+  }
+
+  release (): void {
+    this.#busy--
+    this.#waiting.shift()?.()
   }
 }

@@ -77,3 +77,34 @@ test('the decoder rejects bytes after the frame and a truncated frame', () => {
   assert.equal(truncated.done, false)
   expectCode('PROTOCOL', () => truncated.frame())
 })
+
+test('a many-frames decoder splits back-to-back frames whatever the chunking, and rejects bad UTF-8 as strictly', () => {
+  const frames = [frameBytes({ _id: 1 }, new Uint8Array(5).fill(1)), frameBytes({ _id: 2 }, new Uint8Array(0)), frameBytes({ _id: 3, t: 'ü' }, new Uint8Array(70_000).fill(3))]
+  const stream = Buffer.concat(frames)
+  for (const chunkBytes of [1, 3, 13, 4096, stream.byteLength]) {
+    const decoder = new FrameDecoder({ manyFrames: true })
+    const seen: Array<{ id: unknown, bytes: number, last: number | undefined }> = []
+    for (let at = 0; at < stream.byteLength; at += chunkBytes) {
+      decoder.push(stream.subarray(at, at + chunkBytes))
+      for (let f = decoder.next(); f !== undefined; f = decoder.next()) seen.push({ id: f.header._id, bytes: f.body.byteLength, last: f.body.at(-1) })
+    }
+    assert.deepEqual(seen, [{ id: 1, bytes: 5, last: 1 }, { id: 2, bytes: 0, last: undefined }, { id: 3, bytes: 70_000, last: 3 }])
+    assert.equal(decoder.bufferedBytes, 0)
+  }
+  // The lenient splitter of channel.ts decoded invalid UTF-8 as U+FFFD; the one decoder refuses it.
+  expectCode('PROTOCOL', () => new FrameDecoder({ manyFrames: true }).push(rawFrame(FRAME_VERSION, 4, Buffer.from([0x22, 0xff, 0xfe, 0x22]), 0)))
+})
+
+test('a declared body is not allocated before it arrives: 16 MiB declared, 10 bytes sent, ~10 bytes held', () => {
+  const prefix = encodeFramePrefix({ a: 1 }, MAX_BODY_BYTES)
+  const decoders = Array.from({ length: 64 }, () => new FrameDecoder())
+  const before = process.memoryUsage().arrayBuffers
+  for (const decoder of decoders) {
+    decoder.push(Buffer.from(prefix))
+    decoder.push(Buffer.alloc(10))
+  }
+  const grownBytes = process.memoryUsage().arrayBuffers - before
+  for (const decoder of decoders) assert.equal(decoder.bufferedBytes, 10)
+  // 64 decoders that each allocated the declared body would hold 1 GiB.
+  assert.ok(grownBytes < 16 * 1024 * 1024, `decoders hold ${grownBytes} bytes`)
+})
