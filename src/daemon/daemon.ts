@@ -20,6 +20,7 @@ import { createShardStore } from '../store/index.ts'
 import type { ShardStore } from '../store/types.ts'
 import { errorMessage } from '../util/errors.ts'
 import { HybridClock } from '../util/hlc.ts'
+import { BoundedLog } from '../util/bounded-log.ts'
 import { loadNodeFiles, saveNodeConfig, writeApiConfig } from './config.ts'
 import { freePort, portIsFree } from './ports.ts'
 import type { NodeFiles } from './config.ts'
@@ -32,12 +33,12 @@ import { buildStatus } from './status.ts'
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
 /** How often buckets with a retention setting are swept for expired versions. */
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
-/** How often the mesh keeper looks for roster members this node is not connected to. */
-export const MESH_CHECK_INTERVAL_MS = 2_000
-/** Longest wait between two dial attempts to one unreachable member. */
-export const MESH_MAX_BACKOFF_MS = 30_000
-/** Time allowed for one dial of the mesh keeper. */
-export const MESH_DIAL_TIMEOUT_MS = 5_000
+/**
+ * Corruption reports kept for status. A failing disk can report every shard
+ * it holds; the newest thousand say enough, and status shows how many were
+ * dropped.
+ */
+export const MAX_BAD_SHARD_REPORTS = 1_000
 /** How often the online state of every member is recorded for the availability history. */
 export const AVAILABILITY_SAMPLE_INTERVAL_MS = 60_000
 /** How often peers' free space is refreshed. */
@@ -62,8 +63,7 @@ export class Daemon {
   private readonly syncing = new Set<string>()
   /** Anti-entropy rounds run one at a time, so a node catching up pulls each record once, not once per peer. */
   private syncQueue: Promise<void> = Promise.resolve()
-  private readonly meshBackoff = new Map<string, { nextMs: number, delayMs: number }>()
-  private readonly badShardReports: Array<{ hash: string, atMs: number, by: string }> = []
+  readonly badShardReports = new BoundedLog<{ hash: string, atMs: number, by: string }>(MAX_BAD_SHARD_REPORTS)
   private stopped = false
 
   constructor (files: NodeFiles, log: Log) {
@@ -109,6 +109,7 @@ export class Daemon {
       connected: () => this.net.connectedPeers(),
       selfCapacity: () => ({ ...this.store.stats(), corruptShards: this.store.stats().corruptCount, atMs: Date.now() })
     })
+    this.keepMesh()
     this.replicator = new Replicator(this.meta, {
       onlinePeers: () => this.memberPeers(),
       call: async (peer, header, body, signal) => await this.net.call(peer, PROTOCOLS.metaSync, header, body, signal === undefined ? {} : { signal })
@@ -141,7 +142,6 @@ export class Daemon {
     this.timers.push(setInterval(() => { void this.antiEntropyRound() }, ANTI_ENTROPY_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.retentionSweep() }, RETENTION_SWEEP_INTERVAL_MS))
-    this.timers.push(setInterval(() => { void this.keepMesh() }, MESH_CHECK_INTERVAL_MS))
     // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
     const sampleMs = Number(process.env.CAIRN_AVAILABILITY_SAMPLE_MS ?? AVAILABILITY_SAMPLE_INTERVAL_MS)
     this.timers.push(setInterval(() => { this.sampleAvailability(sampleMs) }, sampleMs > 0 ? sampleMs : AVAILABILITY_SAMPLE_INTERVAL_MS))
@@ -172,11 +172,10 @@ export class Daemon {
     if (changed) saveNodeConfig(this.files.dir, node)
   }
 
-  /** Bootstrap addresses: the configured ones plus every known member's (so any live member brings a restarted node back in). */
+  /** The configured bootstrap addresses (roster members are kept connected by keepMesh). */
   private bootstrapAddrs (): string[] {
     const own = `/ip4/${this.files.node.host}/tcp/${this.files.node.listenPort}`
-    const known = this.meta.live('node').flatMap((r) => (r.body as NodeBody).addrs)
-    return [...new Set([...this.files.node.bootstrap, ...known])].filter((a) => !a.startsWith(own + '/'))
+    return [...new Set(this.files.node.bootstrap)].filter((a) => !a.startsWith(own + '/'))
   }
 
   /** Connected peers that are roster members. */
@@ -195,34 +194,12 @@ export class Daemon {
       const mine = (manifest?.stripes ?? []).flatMap((st) => st.shards.filter((sh) => sh.nodes.includes(this.net.peerId)).map((sh) => sh.hash))
       if (mine.length > 0) void this.deleteLocalShards(mine)
     }
-    // Members learnt from the roster are dialled at once; the mesh keeper retries.
-    if (records.some((r) => r.table === 'node' && !r.tombstone && r.pk !== this.net.peerId)) void this.keepMesh()
+    if (records.some((r) => r.table === 'node')) this.keepMesh()
   }
 
-  /**
-   * Dial every roster member this node is not connected to, with a per-member
-   * exponential backoff, so the cluster becomes and stays a full mesh whatever
-   * order nodes start in.
-   */
-  private async keepMesh (): Promise<void> {
-    const now = Date.now()
-    const connected = new Set(this.net.connectedPeers())
-    await Promise.all(this.membership.roster().map(async (member) => {
-      if (member.id === this.net.peerId || connected.has(member.id) || this.stopped) {
-        this.meshBackoff.delete(member.id)
-        return
-      }
-      const state = this.meshBackoff.get(member.id) ?? { nextMs: 0, delayMs: 1000 }
-      if (state.nextMs > now) return
-      this.meshBackoff.set(member.id, { nextMs: now + state.delayMs, delayMs: Math.min(state.delayMs * 2, MESH_MAX_BACKOFF_MS) })
-      for (const addr of member.body.addrs) {
-        try {
-          await this.net.dial(addr, { signal: AbortSignal.timeout(MESH_DIAL_TIMEOUT_MS) })
-          this.meshBackoff.delete(member.id)
-          return
-        } catch { /* next address, or the next round */ }
-      }
-    }))
+  /** Hand the roster to the net layer's keeper, which dials and redials every member (net/keeper.ts). */
+  private keepMesh (): void {
+    this.net.keepConnected(this.membership.roster().map((m) => ({ peerId: m.id, addrs: m.body.addrs })))
   }
 
   /** Record who was online over the last interval (the planner's measured availability). */
@@ -338,7 +315,7 @@ export class Daemon {
 
   /** Local corruption reports, for status. */
   badShards (): Array<{ hash: string, atMs: number, by: string }> {
-    return [...this.badShardReports]
+    return this.badShardReports.list()
   }
 
   /** Stop everything cleanly. */

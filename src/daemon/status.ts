@@ -42,7 +42,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     cluster: { id: d.files.cluster.clusterId, k: d.files.cluster.k, m: d.files.cluster.m },
     nodes,
     online: nodes.filter((n) => n.online).length,
-    store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards() },
+    store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards(), reportsDropped: d.badShardReports.dropped },
     meta: d.meta.counts(),
     replication: d.replicator.stats
   }

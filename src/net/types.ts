@@ -79,6 +79,12 @@ export interface NetNodeInit {
   logger?: NetLogger
 }
 
+/** A peer the node keeps connected, with the addresses to try in order. */
+export interface KeepMember {
+  peerId: string
+  addrs: string[]
+}
+
 /** A running Cairn network node. */
 export interface NetNode {
   /** This node's peer id. */
@@ -99,6 +105,8 @@ export interface NetNode {
   handle: (protocol: string, handler: RpcHandler) => Promise<void>
   /** Send one request and await its response; see rpc.ts for errors. */
   call: (peerId: string, protocol: string, header: Record<string, unknown>, body?: Uint8Array, options?: CallOptions) => Promise<RpcResult>
+  /** Keep these peers connected besides the bootstrap addresses (replaces the previous list); see keeper.ts. */
+  keepConnected: (members: KeepMember[]) => void
   /** Subscribe to peer connect/disconnect; returns the unsubscribe function. */
   onPeer: (listener: PeerListener) => () => void
 }
