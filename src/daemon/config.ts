@@ -2,16 +2,19 @@
  * A node's data directory: its configuration files, created by `cairn init`
  * or `cairn join`, read by `cairn start` and by the CLI.
  *
- * Layout of DIR:
- * - `node.json`    this node: name, libp2p key, ports, bootstrap addresses, quota
+ * Layout of DIR (mode 0700; secureNodeDir enforces the modes at init, join
+ * and every start, also on a directory that existed before):
+ * - `node.json`    (mode 0600) this node: name, libp2p private key, ports,
+ *                  bootstrap addresses, quota
  * - `cluster.json` the cluster: id and coding parameters (k, m)
  * - `secret.json`  (mode 0600) the cluster key (private network) and the
  *                  master key that wraps every object's data key
  * - `api.json`     (mode 0600) written at start: the API URL and its token
- * - `meta.db`      the metadata replica;  `shards/`  the shard store
+ * - `meta.db`      (mode 0600, and its -wal/-shm) the metadata replica
+ * - `shards/`      the shard store
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { CairnError } from '../util/errors.ts'
 
@@ -67,10 +70,34 @@ export interface NodeFiles {
   apiToken: string
 }
 
+/** Mode of the node directory: it holds keys and the metadata, so only its owner may enter. */
+export const NODE_DIR_MODE = 0o700
+/** Mode of every file in the node directory that holds a secret or the metadata. */
+export const PRIVATE_FILE_MODE = 0o600
+/** Files of DIR that secureNodeDir makes private when they exist. */
+const PRIVATE_FILES = ['node.json', 'secret.json', 'api.json', 'meta.db', 'meta.db-wal', 'meta.db-shm']
+
+/**
+ * Make DIR 0700 and its key, secret and metadata files 0600, whatever their
+ * modes were (a directory made before `cairn init`, files copied from a
+ * backup, an older Cairn). SQLite creates -wal and -shm with the mode of
+ * meta.db, so later ones stay private too.
+ */
+export function secureNodeDir (dir: string): void {
+  chmodSync(dir, NODE_DIR_MODE)
+  for (const name of PRIVATE_FILES) {
+    const path = join(dir, name)
+    if (existsSync(path)) chmodSync(path, PRIVATE_FILE_MODE)
+  }
+}
+
 /** Write a file atomically: temp file, fsync, rename. */
 export function writeFileAtomic (path: string, text: string, mode = 0o644): void {
   const tmp = `${path}.tmp-${process.pid}`
   writeFileSync(tmp, text, { mode })
+  // writeFileSync applies the mode only to a file it creates; a temp file
+  // left by a crash keeps its old mode unless set here.
+  chmodSync(tmp, mode)
   const fd = openSync(tmp, 'r')
   try { fsyncSync(fd) } finally { closeSync(fd) }
   renameSync(tmp, path)
@@ -111,22 +138,23 @@ export function loadNodeFiles (dirArg: string): NodeFiles {
 export function createNodeFiles (dirArg: string, files: Omit<NodeFiles, 'dir' | 'apiToken'>): NodeFiles {
   const dir = resolve(dirArg)
   if (isNodeDir(dir)) throw new CairnError('CONFLICT', `${dir} already holds a Cairn node`, 'start it with `cairn start --node DIR`, or choose an empty directory')
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  mkdirSync(dir, { recursive: true, mode: NODE_DIR_MODE })
   const apiToken = randomBytes(24).toString('base64url')
-  writeFileAtomic(join(dir, 'secret.json'), JSON.stringify({ ...files.secret, apiToken }, null, 2), 0o600)
+  writeFileAtomic(join(dir, 'secret.json'), JSON.stringify({ ...files.secret, apiToken }, null, 2), PRIVATE_FILE_MODE)
   writeFileAtomic(join(dir, 'cluster.json'), JSON.stringify(files.cluster, null, 2))
-  writeFileAtomic(join(dir, 'node.json'), JSON.stringify(files.node, null, 2))
+  writeFileAtomic(join(dir, 'node.json'), JSON.stringify(files.node, null, 2), PRIVATE_FILE_MODE)
+  secureNodeDir(dir)
   return { dir, ...files, apiToken }
 }
 
 /** Rewrite node.json (e.g. to add bootstrap addresses). */
 export function saveNodeConfig (dir: string, node: NodeConfig): void {
-  writeFileAtomic(join(dir, 'node.json'), JSON.stringify(node, null, 2))
+  writeFileAtomic(join(dir, 'node.json'), JSON.stringify(node, null, 2), PRIVATE_FILE_MODE)
 }
 
 /** Where the running node's API can be reached; written at start. */
 export function writeApiConfig (dir: string, api: ApiConfig): void {
-  writeFileAtomic(join(dir, 'api.json'), JSON.stringify(api, null, 2), 0o600)
+  writeFileAtomic(join(dir, 'api.json'), JSON.stringify(api, null, 2), PRIVATE_FILE_MODE)
 }
 
 /** Read the running node's API address; clear error when the node never started. */

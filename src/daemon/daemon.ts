@@ -21,7 +21,7 @@ import type { ShardStore } from '../store/types.ts'
 import { errorMessage } from '../util/errors.ts'
 import { HybridClock } from '../util/hlc.ts'
 import { BoundedLog } from '../util/bounded-log.ts'
-import { loadNodeFiles, saveNodeConfig, writeApiConfig } from './config.ts'
+import { loadNodeFiles, saveNodeConfig, secureNodeDir, writeApiConfig } from './config.ts'
 import { freePort, portIsFree } from './ports.ts'
 import type { NodeFiles } from './config.ts'
 import { encodeInvite } from './invite.ts'
@@ -80,6 +80,7 @@ export class Daemon {
 
   private async run (): Promise<void> {
     const { node, cluster, secret, dir } = this.files
+    secureNodeDir(dir)
     this.store = createShardStore({
       dir,
       quotaBytes: node.quotaBytes,
@@ -90,6 +91,7 @@ export class Daemon {
     })
     await this.store.open()
     this.meta = MetaStore.open(join(dir, 'meta.db'))
+    secureNodeDir(dir) // meta.db and its -wal/-shm now exist
     await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
     this.net = await createNetNode({
