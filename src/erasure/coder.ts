@@ -162,7 +162,7 @@ async function reconstruct (
   }
   if (present < k) {
     throw new CairnError('NOT_ENOUGH_SHARDS', `only ${present} of ${k + m} shards are available, ${k} are needed`,
-      'bring more nodes online; repair restores redundancy once enough shards are reachable')
+      'bring more nodes online: the object reads again once any k of its shards are reachable')
   }
   const data = shards.slice(0, k)
   const missing = data.reduce<number>((flags, shard, index) => shard === null ? flags | (1 << index) : flags, 0)
