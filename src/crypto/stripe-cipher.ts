@@ -101,7 +101,7 @@ export function decryptStripe (dataKey: Buffer, nonceBase: Buffer, stripeIndex: 
   checkStripeParams(dataKey, nonceBase, stripeIndex)
   if (sealed.length < TAG_SIZE_BYTES) {
     throw new CairnError('CORRUPT_SHARD', `stripe ${stripeIndex} is ${sealed.length} bytes, shorter than its ${TAG_SIZE_BYTES}-byte tag`,
-      'the object manifest or its shards are damaged; read the object again through a node that can reach other holders')
+      'the object manifest or its shards are damaged; the read is retried with other shards when there are enough')
   }
   const cipherBytes = sealed.length - TAG_SIZE_BYTES
   const decipher = createDecipheriv('aes-256-gcm', dataKey, stripeNonce(nonceBase, stripeIndex), { authTagLength: TAG_SIZE_BYTES })
@@ -112,7 +112,7 @@ export function decryptStripe (dataKey: Buffer, nonceBase: Buffer, stripeIndex: 
     decipher.final()
   } catch {
     throw new CairnError('CORRUPT_SHARD', `stripe ${stripeIndex} failed authentication (AES-GCM tag mismatch)`,
-      'a shard was altered or the wrong key was used; reading again uses other shards of the stripe')
+      'a shard was altered or the wrong key was used; the read is retried with other shards when there are enough')
   }
   return plain
 }

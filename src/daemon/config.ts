@@ -2,16 +2,14 @@
  * A node's data directory: its configuration files, created by `cairn init`
  * or `cairn join`, read by `cairn start` and by the CLI.
  *
- * Layout of DIR (mode 0700; secureNodeDir enforces the modes at init, join
- * and every start, also on a directory that existed before):
- * - `node.json`    (mode 0600) this node: name, libp2p private key, ports,
- *                  bootstrap addresses, quota
+ * Layout of DIR:
+ * - `node.json`    (mode 0600) this node: name, libp2p private key, ports, bootstrap addresses, quota
  * - `cluster.json` the cluster: id and coding parameters (k, m)
  * - `secret.json`  (mode 0600) the cluster key (private network) and the
  *                  master key that wraps every object's data key
  * - `api.json`     (mode 0600) written at start: the API URL and its token
- * - `meta.db`      (mode 0600, and its -wal/-shm) the metadata replica
- * - `shards/`      the shard store
+ * - `meta.db`      (mode 0600) the metadata replica;  `shards/`  the shard store
+ * The directory is 0700; `secureNodeDir` enforces the modes at every start.
  */
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs'
@@ -70,34 +68,10 @@ export interface NodeFiles {
   apiToken: string
 }
 
-/** Mode of the node directory: it holds keys and the metadata, so only its owner may enter. */
-export const NODE_DIR_MODE = 0o700
-/** Mode of every file in the node directory that holds a secret or the metadata. */
-export const PRIVATE_FILE_MODE = 0o600
-/** Files of DIR that secureNodeDir makes private when they exist. */
-const PRIVATE_FILES = ['node.json', 'secret.json', 'api.json', 'meta.db', 'meta.db-wal', 'meta.db-shm']
-
-/**
- * Make DIR 0700 and its key, secret and metadata files 0600, whatever their
- * modes were (a directory made before `cairn init`, files copied from a
- * backup, an older Cairn). SQLite creates -wal and -shm with the mode of
- * meta.db, so later ones stay private too.
- */
-export function secureNodeDir (dir: string): void {
-  chmodSync(dir, NODE_DIR_MODE)
-  for (const name of PRIVATE_FILES) {
-    const path = join(dir, name)
-    if (existsSync(path)) chmodSync(path, PRIVATE_FILE_MODE)
-  }
-}
-
 /** Write a file atomically: temp file, fsync, rename. */
 export function writeFileAtomic (path: string, text: string, mode = 0o644): void {
   const tmp = `${path}.tmp-${process.pid}`
   writeFileSync(tmp, text, { mode })
-  // writeFileSync applies the mode only to a file it creates; a temp file
-  // left by a crash keeps its old mode unless set here.
-  chmodSync(tmp, mode)
   const fd = openSync(tmp, 'r')
   try { fsyncSync(fd) } finally { closeSync(fd) }
   renameSync(tmp, path)
@@ -138,12 +112,12 @@ export function loadNodeFiles (dirArg: string): NodeFiles {
 export function createNodeFiles (dirArg: string, files: Omit<NodeFiles, 'dir' | 'apiToken'>): NodeFiles {
   const dir = resolve(dirArg)
   if (isNodeDir(dir)) throw new CairnError('CONFLICT', `${dir} already holds a Cairn node`, 'start it with `cairn start --node DIR`, or choose an empty directory')
-  mkdirSync(dir, { recursive: true, mode: NODE_DIR_MODE })
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  chmodSync(dir, PRIVATE_DIR_MODE)
   const apiToken = randomBytes(24).toString('base64url')
-  writeFileAtomic(join(dir, 'secret.json'), JSON.stringify({ ...files.secret, apiToken }, null, 2), PRIVATE_FILE_MODE)
+  writeFileAtomic(join(dir, 'secret.json'), JSON.stringify({ ...files.secret, apiToken }, null, 2), 0o600)
   writeFileAtomic(join(dir, 'cluster.json'), JSON.stringify(files.cluster, null, 2))
   writeFileAtomic(join(dir, 'node.json'), JSON.stringify(files.node, null, 2), PRIVATE_FILE_MODE)
-  secureNodeDir(dir)
   return { dir, ...files, apiToken }
 }
 
@@ -152,9 +126,30 @@ export function saveNodeConfig (dir: string, node: NodeConfig): void {
   writeFileAtomic(join(dir, 'node.json'), JSON.stringify(node, null, 2), PRIVATE_FILE_MODE)
 }
 
+/** Mode of a node directory: only its owner may list or enter it. */
+export const PRIVATE_DIR_MODE = 0o700
+/** Mode of files holding secrets (node.json holds the node's private key, secret.json the cluster keys). */
+export const PRIVATE_FILE_MODE = 0o600
+/** Files of a node directory that are made private at every start, whatever their mode was. */
+const PRIVATE_FILES = ['node.json', 'secret.json', 'cluster.json', 'api.json', 'meta.db', 'meta.db-wal', 'meta.db-shm']
+
+/**
+ * Make a node directory private: the directory 0700, its key and database
+ * files 0600, also when they were created earlier with wider modes, and a
+ * umask so that every file the node creates from now on is private too.
+ */
+export function secureNodeDir (dir: string): void {
+  process.umask(0o077)
+  chmodSync(dir, PRIVATE_DIR_MODE)
+  for (const name of PRIVATE_FILES) {
+    const path = join(dir, name)
+    if (existsSync(path)) chmodSync(path, PRIVATE_FILE_MODE)
+  }
+}
+
 /** Where the running node's API can be reached; written at start. */
 export function writeApiConfig (dir: string, api: ApiConfig): void {
-  writeFileAtomic(join(dir, 'api.json'), JSON.stringify(api, null, 2), PRIVATE_FILE_MODE)
+  writeFileAtomic(join(dir, 'api.json'), JSON.stringify(api, null, 2), 0o600)
 }
 
 /** Read the running node's API address; clear error when the node never started. */

@@ -9,10 +9,11 @@ import { startApi } from '../gateway/api.ts'
 import { Engine } from '../engine/engine.ts'
 import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
-import type { BucketBody, MetaRecord, NodeBody, VersionBody } from '../meta/types.ts'
+import type { BucketBody, MetaRecord, NodeBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
 import { hourOfWeek, summarizeAvailability } from '../cluster/availability.ts'
 import { createNetNode } from '../net/node.ts'
+import { versionStates } from './collection.ts'
 import { nodeKeyFromBytes } from '../net/keys.ts'
 import { PROTOCOLS } from '../net/rpc.ts'
 import type { NetNode } from '../net/types.ts'
@@ -20,27 +21,31 @@ import { createShardStore } from '../store/index.ts'
 import type { ShardStore } from '../store/types.ts'
 import { errorMessage } from '../util/errors.ts'
 import { HybridClock } from '../util/hlc.ts'
-import { BoundedLog } from '../util/bounded-log.ts'
+import { RecentList } from '../util/recent-list.ts'
 import { loadNodeFiles, saveNodeConfig, secureNodeDir, writeApiConfig } from './config.ts'
 import { freePort, portIsFree } from './ports.ts'
 import type { NodeFiles } from './config.ts'
 import { encodeInvite } from './invite.ts'
 import { Membership } from './membership.ts'
-import { createShardIO, serveShards } from './shard-io.ts'
+import { createLocalShards, createShardIO, serveShards } from './shard-io.ts'
+import type { LocalShards } from './shard-io.ts'
+import { startCollector } from './collection.ts'
+import type { ShardCollector } from '../heal/collector.ts'
 import { buildStatus } from './status.ts'
+import { Faults } from './faults.ts'
+import { startHeartbeats } from './heartbeat.ts'
+import { ClusterSettings } from '../cluster/cluster-settings.ts'
+import type { Liveness } from '../cluster/liveness.ts'
+import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
 /** How often buckets with a retention setting are swept for expired versions. */
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
-/**
- * Corruption reports kept for status. A failing disk can report every shard
- * it holds; the newest thousand say enough, and status shows how many were
- * dropped.
- */
-export const MAX_BAD_SHARD_REPORTS = 1_000
 /** How often the online state of every member is recorded for the availability history. */
 export const AVAILABILITY_SAMPLE_INTERVAL_MS = 60_000
+/** Corruption reports kept for status; older ones are counted, not kept (a failing disk can produce thousands). */
+export const MAX_BAD_SHARD_REPORTS = 1000
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
 
@@ -52,18 +57,26 @@ export class Daemon {
   readonly files: NodeFiles
   readonly log: Log
   readonly clock = new HybridClock()
+  readonly clockOffsets = new ClockOffsets()
   meta!: MetaStore
   store!: ShardStore
   net!: NetNode
   membership!: Membership
   replicator!: Replicator
   engine!: Engine
+  localShards!: LocalShards
+  collector!: ShardCollector
+  settings!: ClusterSettings
+  /** Test-only fault switch (off unless CAIRN_TEST_FAULTS is set). */
+  readonly faults = Faults.fromEnv()
+  private liveness: Liveness | undefined
+  private stopHeartbeats: (() => void) | undefined
   private server: Server | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
   /** Anti-entropy rounds run one at a time, so a node catching up pulls each record once, not once per peer. */
   private syncQueue: Promise<void> = Promise.resolve()
-  readonly badShardReports = new BoundedLog<{ hash: string, atMs: number, by: string }>(MAX_BAD_SHARD_REPORTS)
+  private readonly badShardReports = new RecentList<{ hash: string, atMs: number, by: string }>(MAX_BAD_SHARD_REPORTS)
   private stopped = false
 
   constructor (files: NodeFiles, log: Log) {
@@ -91,7 +104,9 @@ export class Daemon {
     })
     await this.store.open()
     this.meta = MetaStore.open(join(dir, 'meta.db'))
-    secureNodeDir(dir) // meta.db and its -wal/-shm now exist
+    const clockWarning = seedClock(this.clock, this.meta)
+    if (clockWarning !== undefined) this.log(clockWarning)
+    this.localShards = createLocalShards(this.store, this.meta)
     await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
     this.net = await createNetNode({
@@ -102,23 +117,38 @@ export class Daemon {
       mdns: node.mdns,
       logger: { info: (m) => this.log(m), warn: (m) => this.log(`warning: ${m}`) }
     })
+    const heartbeats = await startHeartbeats(this.net)
+    this.liveness = heartbeats.liveness
+    this.stopHeartbeats = heartbeats.stop
     this.membership = new Membership({
       selfId: this.net.peerId,
       selfName: node.name,
       k: cluster.k,
       m: cluster.m,
       meta: this.meta,
-      connected: () => this.net.connectedPeers(),
+      connected: () => this.responsivePeers(),
       selfCapacity: () => ({ ...this.store.stats(), corruptShards: this.store.stats().corruptCount, atMs: Date.now() })
     })
-    this.keepMesh()
+    this.settings = new ClusterSettings({
+      records: () => this.meta.live('setting'),
+      commit: async (records, signal) => { await this.replicator.commit(records, signal) },
+      now: () => this.clock.now(),
+      selfId: this.net.peerId
+    })
     this.replicator = new Replicator(this.meta, {
       onlinePeers: () => this.memberPeers(),
+      memberCount: () => [...this.membership.memberIds()].filter((id) => id !== this.net.peerId).length,
       call: async (peer, header, body, signal) => await this.net.call(peer, PROTOCOLS.metaSync, header, body, signal === undefined ? {} : { signal })
-    }, (records) => { this.observe(records) })
+    }, (records) => { this.observe(records) }, {
+      writeQuorum: () => this.settings.writeQuorum(),
+      now: () => this.clock.now(),
+      selfId: this.net.peerId,
+      maxClockSkewMs: () => this.settings.maxClockSkewMs(),
+      onClockSkew: (refusal, via) => { this.log(skewLogLine(refusal, via, (id) => this.membership.nodeName(id))) }
+    })
     this.engine = new Engine({
       cluster: this.membership,
-      shards: createShardIO(this.net.peerId, this.store, this.net),
+      shards: createShardIO(this.net.peerId, this.store, this.localShards, this.net),
       meta: this.meta,
       committer: this.replicator,
       clock: this.clock,
@@ -128,15 +158,18 @@ export class Daemon {
     await this.registerProtocols()
     await this.net.start()
     this.net.onPeer((peer, connected) => {
-      if (connected) { void this.onPeerConnected(peer) }
+      if (connected) { void this.onPeerConnected(peer) } else this.clockOffsets.forget(peer) // it may come back with another clock
     })
     await this.publishSelf()
+    this.keepMesh()
     const { server, port } = await startApi({
       engine: this.engine,
       token: this.files.apiToken,
       status: async () => await buildStatus(this),
       invite: () => this.invite(),
       availability: () => this.availability(),
+      settings: this.settings,
+      ...(this.faults.enabled ? { faults: (value: unknown) => this.faults.set(value) } : {}),
       log: this.log
     }, node.apiPort)
     this.server = server
@@ -147,6 +180,9 @@ export class Daemon {
     // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
     const sampleMs = Number(process.env.CAIRN_AVAILABILITY_SAMPLE_MS ?? AVAILABILITY_SAMPLE_INTERVAL_MS)
     this.timers.push(setInterval(() => { this.sampleAvailability(sampleMs) }, sampleMs > 0 ? sampleMs : AVAILABILITY_SAMPLE_INTERVAL_MS))
+    const collection = startCollector(this)
+    this.collector = collection.collector
+    this.timers.push(collection.timer)
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
   }
@@ -174,34 +210,40 @@ export class Daemon {
     if (changed) saveNodeConfig(this.files.dir, node)
   }
 
-  /** The configured bootstrap addresses (roster members are kept connected by keepMesh). */
+  /** Bootstrap addresses: the configured ones plus every known member's (so any live member brings a restarted node back in). */
   private bootstrapAddrs (): string[] {
     const own = `/ip4/${this.files.node.host}/tcp/${this.files.node.listenPort}`
-    return [...new Set(this.files.node.bootstrap)].filter((a) => !a.startsWith(own + '/'))
+    const known = this.meta.live('node').flatMap((r) => (r.body as NodeBody).addrs)
+    return [...new Set([...this.files.node.bootstrap, ...known])].filter((a) => !a.startsWith(own + '/'))
   }
 
-  /** Connected peers that are roster members. */
+  /** Connected peers that answered a heartbeat recently (a hung peer is not online). */
+  private responsivePeers (): string[] {
+    const now = Date.now()
+    return this.net.connectedPeers().filter((p) => this.liveness?.responsive(p, now) !== false)
+  }
+
+  /** Responsive connected peers that are roster members. */
   memberPeers (): string[] {
     const members = this.membership.memberIds()
-    return this.net.connectedPeers().filter((p) => members.has(p))
+    return this.responsivePeers().filter((p) => members.has(p))
   }
 
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
     if (records.some((r) => r.table === 'node')) this.membership.invalidate()
-    // A version removed by retention: this node deletes the shards it holds.
-    for (const r of records) {
-      if (r.table !== 'version' || !r.tombstone) continue
-      const manifest = (r.body as VersionBody).manifest
-      const mine = (manifest?.stripes ?? []).flatMap((st) => st.shards.filter((sh) => sh.nodes.includes(this.net.peerId)).map((sh) => sh.hash))
-      if (mine.length > 0) void this.deleteLocalShards(mine)
-    }
+    if (records.some((r) => r.table === 'setting')) this.settings.invalidate()
+    // A version removed (retention, an undone commit): the collector deletes
+    // the shards no other live version claims, after the grace period.
+    if (records.some((r) => r.table === 'version' && r.tombstone)) void this.collector?.collectNow()
+    // Members learnt from the roster are dialled at once; the redial loop retries.
     if (records.some((r) => r.table === 'node')) this.keepMesh()
   }
 
-  /** Hand the roster to the net layer's keeper, which dials and redials every member (net/keeper.ts). */
+  /** Hand every roster member's addresses to the net layer's redial loop, so the cluster becomes and stays a full mesh. */
   private keepMesh (): void {
-    this.net.keepConnected(this.membership.roster().map((m) => ({ peerId: m.id, addrs: m.body.addrs })))
+    const others = this.membership.roster().filter((m) => m.id !== this.net.peerId)
+    this.net.keepConnected(others.flatMap((m) => m.body.addrs))
   }
 
   /** Record who was online over the last interval (the planner's measured availability). */
@@ -227,14 +269,6 @@ export class Daemon {
     }
   }
 
-  private async deleteLocalShards (hashes: string[]): Promise<void> {
-    let deleted = 0
-    for (const hash of hashes) {
-      try { if (await this.store.delete(hash)) deleted++ } catch (err) { this.log(`could not delete shard ${hash.slice(0, 12)}: ${errorMessage(err)}`) }
-    }
-    if (deleted > 0) this.log(`retention: deleted ${deleted} shard(s) of expired versions`)
-  }
-
   /** Expire versions in buckets with retention; run by each bucket's coordinator only. */
   private async retentionSweep (): Promise<void> {
     const online = this.membership.onlineNodes()
@@ -248,11 +282,16 @@ export class Daemon {
   }
 
   private async registerProtocols (): Promise<void> {
-    await serveShards(this.store, this.net)
-    await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body))
+    await serveShards(this.store, this.localShards, this.net)
+    await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids) } }))
+    await this.net.handle(PROTOCOLS.metaSync, async (req) => {
+      await this.faults.beforeMetaRequest(req.header.op)
+      return await this.replicator.handle(req.header, req.body, req.peerId)
+    })
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
-      return { header: { v: 1, name: this.files.node.name, usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount } }
+      const c = this.collector?.stats
+      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0 } }
     })
   }
 
@@ -263,7 +302,9 @@ export class Daemon {
     const existing = this.meta.get('node', this.net.peerId)
     if (existing !== undefined) body.joinedMs = (existing.body as NodeBody).joinedMs
     const record: MetaRecord = { v: 1, table: 'node', pk: this.net.peerId, hlc: this.clock.now(), origin: this.net.peerId, tombstone: false, body }
-    await this.replicator.commit([record]).catch((err) => { this.log(`roster update not yet replicated: ${errorMessage(err)}`) })
+    // Published, not committed: a node starting while its peers are off must
+    // not undo its own new addresses for want of a quorum.
+    await this.replicator.publish([record]).catch((err) => { this.log(`roster update not saved: ${errorMessage(err)}`) })
   }
 
   private async onPeerConnected (peer: string): Promise<void> {
@@ -272,7 +313,7 @@ export class Daemon {
   }
 
   private async syncPeer (peer: string): Promise<void> {
-    if (this.syncing.has(peer) || this.stopped) return
+    if (this.syncing.has(peer) || this.stopped || !this.faults.syncAllowed()) return
     this.syncing.add(peer)
     const round = this.syncQueue.then(async () => { await this.syncRound(peer) })
     this.syncQueue = round.catch(() => {})
@@ -291,15 +332,18 @@ export class Daemon {
   }
 
   private async antiEntropyRound (): Promise<void> {
-    for (const peer of this.net.connectedPeers()) await this.syncPeer(peer)
+    // Responsive members only: a round with a hung peer would hold the queue until its timeout.
+    for (const peer of this.memberPeers()) await this.syncPeer(peer)
   }
 
   private async refreshCapacity (peer: string): Promise<void> {
     try {
+      const sentMs = Date.now()
       const res = await this.net.call(peer, PROTOCOLS.nodeInfo, { v: 1 }, undefined, { timeoutMs: 5000 })
       const h = res.header
+      if (typeof h.wallMs === 'number') this.clockOffsets.add(peer, sentMs, h.wallMs, Date.now())
       if (typeof h.usedBytes === 'number' && typeof h.quotaBytes === 'number') {
-        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), atMs: Date.now() })
+        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), liveBytes: Number(h.liveBytes ?? 0), orphanBytes: Number(h.orphanBytes ?? 0), atMs: Date.now() })
       }
     } catch { /* an unreachable peer keeps its last known capacity */ }
   }
@@ -317,7 +361,12 @@ export class Daemon {
 
   /** Local corruption reports, for status. */
   badShards (): Array<{ hash: string, atMs: number, by: string }> {
-    return this.badShardReports.list()
+    return this.badShardReports.items()
+  }
+
+  /** Corruption reports dropped to keep the list bounded. */
+  badShardsDropped (): number {
+    return this.badShardReports.dropped
   }
 
   /** Stop everything cleanly. */
@@ -325,6 +374,7 @@ export class Daemon {
     if (this.stopped) return
     this.stopped = true
     for (const t of this.timers) clearInterval(t)
+    this.stopHeartbeats?.()
     await new Promise<void>((resolve) => { if (this.server === undefined) resolve(); else { this.server.close(() => { resolve() }); this.server.closeAllConnections() } })
     await this.net.stop().catch(() => {})
     await this.store.close().catch(() => {})

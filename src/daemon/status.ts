@@ -17,6 +17,12 @@ export interface NodeStatus {
   usedBytes?: number
   quotaBytes: number
   corruptShards?: number
+  /** Its clock minus this node's, as measured on the nodeInfo round trip (0 for self, null before the first measurement). */
+  clockOffsetMs: number | null
+  /** Bytes of shards that live versions reference, as the node's collector last counted. */
+  liveBytes?: number
+  /** Bytes of shards no live version references, awaiting collection. */
+  orphanBytes?: number
 }
 
 /** Build the status document. */
@@ -24,7 +30,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
   const stats = d.store.stats()
   const nodes: NodeStatus[] = d.membership.roster().map((m) => {
     const self = m.id === d.net.peerId
-    const cap = self ? { usedBytes: stats.usedBytes, quotaBytes: stats.quotaBytes, corruptShards: stats.corruptCount } : d.membership.capacity.get(m.id)
+    const collected = d.collector.stats
+    const cap = self ? { usedBytes: stats.usedBytes, quotaBytes: stats.quotaBytes, corruptShards: stats.corruptCount, liveBytes: collected.liveBytes, orphanBytes: collected.orphanBytes } : d.membership.capacity.get(m.id)
     return {
       name: m.body.name,
       id: m.id,
@@ -34,7 +41,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       zone: m.body.zone,
       anchor: m.body.anchor,
       quotaBytes: cap?.quotaBytes ?? m.body.quotaBytes,
-      ...(cap === undefined ? {} : { usedBytes: cap.usedBytes, corruptShards: cap.corruptShards })
+      clockOffsetMs: self ? 0 : d.clockOffsets.offsetMs(m.id) ?? null,
+      ...(cap === undefined ? {} : { usedBytes: cap.usedBytes, corruptShards: cap.corruptShards, liveBytes: cap.liveBytes ?? 0, orphanBytes: cap.orphanBytes ?? 0 })
     }
   }).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
   return {
@@ -42,8 +50,11 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     cluster: { id: d.files.cluster.clusterId, k: d.files.cluster.k, m: d.files.cluster.m },
     nodes,
     online: nodes.filter((n) => n.online).length,
-    store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards(), reportsDropped: d.badShardReports.dropped },
+    store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards(), reportsDropped: d.badShardsDropped() },
     meta: d.meta.counts(),
-    replication: d.replicator.stats
+    replication: { ...d.replicator.stats, groupCommit: d.replicator.groupStats },
+    collection: d.collector.stats,
+    // Origins whose records this node refused for being stamped beyond maxClockSkew.
+    clockSkew: d.replicator.skew.refusals().map((r) => ({ ...r, name: d.membership.nodeName(r.origin) }))
   }
 }

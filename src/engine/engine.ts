@@ -11,7 +11,7 @@ import type { HybridClock } from '../util/hlc.ts'
 import { readObject } from './get.ts'
 import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
-import { checkPlacementPossible, deleteShards, storeObjectData, versionBody } from './put.ts'
+import { checkPlacementPossible, storeObjectData, versionBody } from './put.ts'
 import type { ClusterView, MetaCommitter, ShardIO } from './types.ts'
 
 /** The engine's collaborators. */
@@ -24,6 +24,13 @@ export interface EngineInit {
   masterKey: Buffer
   onBadShard?: (node: string, hash: string) => void
 }
+
+/**
+ * HLC of a bucket record a node writes only because a put names a bucket it
+ * does not know: the lowest possible, so any real bucket record (with its
+ * settings, e.g. retention) written anywhere wins the merge.
+ */
+export const IMPLICIT_BUCKET_HLC = '000000000000-0000'
 
 /** A readable object version. */
 export interface ObjectReader {
@@ -69,7 +76,10 @@ export class Engine {
     try {
       await this.commitVersion(versionId, vbody, signal)
     } catch (err) {
-      await deleteShards(this.init.shards, data.written)
+      // The commit was undone, but a peer may have applied the version before
+      // the undo reaches it and must still be able to read it: the shards stay.
+      // Their holders' collectors delete them once the undo tombstone has
+      // reached them and the grace period has passed (src/heal/collector.ts).
       throw err
     }
     await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ })
@@ -128,9 +138,14 @@ export class Engine {
 
   private async commitVersion (versionId: string, vbody: VersionBody, signal?: AbortSignal): Promise<void> {
     const records: MetaRecord[] = []
-    if (this.init.meta.get('bucket', vbody.bucket) === undefined || this.init.meta.get('bucket', vbody.bucket)?.tombstone === true) {
+    const known = this.init.meta.get('bucket', vbody.bucket)
+    if (known === undefined || known.tombstone) {
+      // Only a node that knows the bucket was deleted recreates it with a real
+      // clock; one that has not heard of it yet (just restarted, partitioned)
+      // must not override settings written elsewhere.
       const bucket: BucketBody = { createdMs: Date.now() }
-      records.push(this.record('bucket', vbody.bucket, bucket))
+      const record = this.record('bucket', vbody.bucket, bucket)
+      records.push(known === undefined ? { ...record, hlc: IMPLICIT_BUCKET_HLC } : record)
     }
     records.push({ v: 1, table: 'version', pk: versionId, hlc: versionId.slice(0, 17), origin: this.init.cluster.selfId, tombstone: false, body: vbody })
     await this.init.committer.commit(records, signal)

@@ -102,5 +102,5 @@ async function fetchStripe (ctx: GetContext, manifest: Manifest, stripeIndex: nu
       `cannot read ${label}: stripe ${stripeIndex} has only ${reachable} of ${k + m} shards reachable and ${k} are needed (${failures.slice(0, 6).join('; ')})`,
       'bring the offline nodes back (cairn status lists them) and retry', { reachable, needed: k, total: k + m, stripe: stripeIndex })
   }
-  return decodeStripe(got, { k, m, dataKey, nonceBase, stripeIndex, cipherBytes: stripe.cipherBytes, shardSizeBytes: stripe.shardSizeBytes })
+  return decodeStripe(got, { k, m, codec: manifest.codec, dataKey, nonceBase, stripeIndex, cipherBytes: stripe.cipherBytes, shardSizeBytes: stripe.shardSizeBytes })
 }

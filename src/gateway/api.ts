@@ -16,6 +16,9 @@
  * - GET|PUT /retention?bucket=B   (PUT body {keepVersions?, keepDays?}) → the bucket's policy
  * - POST   /invite                                → {token}
  * - GET    /availability                          → {k, m, nodes:[{id,name,availability,profile[168],observedHours,online}]}
+ * - GET    /config                                → every cluster setting {key: value} (durations as "5m")
+ * - PUT    /config   body {key, value}            → sets one cluster setting, answers every setting
+ * - POST   /test/faults body {push?, sync?}       → test-only fault switch (only with CAIRN_TEST_FAULTS set)
  * - GET    /health (no token)                     → {ok:true}
  * - GET    / (no token; the page asks for it)      → the web dashboard
  */
@@ -24,7 +27,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Engine } from '../engine/engine.ts'
 import { CairnError } from '../util/errors.ts'
 import { DASHBOARD_HTML } from '../ui/dashboard.ts'
-import { hasToken, queryParam, sendError, sendJson } from './http-util.ts'
+import { applyServerTimeouts, hasToken, queryParam, sendError, sendJson } from './http-util.ts'
 
 /** Objects listed per call when the client gives no limit. */
 export const DEFAULT_LIST_LIMIT = 1000
@@ -36,6 +39,9 @@ export interface ApiInit {
   status: () => Promise<unknown>
   invite: () => string
   availability: () => unknown
+  settings: { toJson: () => Record<string, string | number>, set: (key: string, value: string, signal?: AbortSignal) => Promise<void> }
+  /** The test-only fault switch; the route exists only when it is given. */
+  faults?: (value: unknown) => unknown
   log?: (message: string) => void
 }
 
@@ -61,6 +67,7 @@ export async function startApi (init: ApiInit, port: number, host = '127.0.0.1')
     }
   })
   server.keepAliveTimeout = 5000
+  applyServerTimeouts(server)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => { server.off('error', reject); resolve() })
@@ -110,6 +117,16 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
       }
       case 'POST /api/v1/invite': return sendJson(res, 200, { token: init.invite() })
       case 'GET /api/v1/availability': return sendJson(res, 200, init.availability())
+      case 'GET /api/v1/config': return sendJson(res, 200, init.settings.toJson())
+      case 'PUT /api/v1/config': {
+        const { key, value } = await readJsonBody(req) as { key?: unknown, value?: unknown }
+        if (typeof key !== 'string' || (typeof value !== 'string' && typeof value !== 'number')) throw new CairnError('BAD_INPUT', 'config body must be {"key": KEY, "value": VALUE}', 'send e.g. {"key": "writeQuorum", "value": "2"}')
+        await init.settings.set(key, String(value), ac.signal)
+        return sendJson(res, 200, init.settings.toJson())
+      }
+      case 'POST /api/v1/test/faults':
+        if (init.faults === undefined) throw new CairnError('NOT_FOUND', `no API route ${method} ${url.pathname}`, 'the fault switch exists only in tests (CAIRN_TEST_FAULTS)')
+        return sendJson(res, 200, init.faults(await readJsonBody(req)))
       default: throw new CairnError('NOT_FOUND', `no API route ${method} ${url.pathname}`, 'see the API list in src/gateway/api.ts or the README')
     }
   } catch (err) {

@@ -13,6 +13,9 @@ export const MAX_PK_BYTES = 2048
 /** Largest record body accepted: a manifest of a ~16 GiB object fits (4096 stripes of 6 shards). */
 export const MAX_RECORD_BODY_BYTES = 8 * 1024 * 1024
 
+/** Longest setting value accepted (values are short: "5m", "2"). */
+export const MAX_SETTING_VALUE_CHARS = 256
+
 function fail (what: string): never {
   throw new CairnError('PROTOCOL', `invalid metadata record: ${what}`, 'the peer runs an incompatible or broken version of Cairn')
 }
@@ -44,6 +47,8 @@ function checkBody (table: MetaTable, body: Record<string, unknown>): void {
     if (typeof body.timeMs !== 'number' || typeof body.deleteMarker !== 'boolean') fail('bad version fields')
   } else if (table === 'node') {
     if (typeof body.name !== 'string' || !Array.isArray(body.addrs)) fail('bad roster entry')
+  } else if (table === 'setting') {
+    if (typeof body.value !== 'string' || body.value.length > MAX_SETTING_VALUE_CHARS) fail('bad setting value')
   } else if (typeof body.createdMs !== 'number') {
     fail('bad bucket entry')
   }

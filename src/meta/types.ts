@@ -11,13 +11,16 @@
  * - `version`: one object version; pk = version id (HLC + writer, globally
  *   unique); body = VersionBody (immutable once written; retention removes a
  *   version with a tombstone).
+ * - `setting`: a cluster-wide setting; pk = setting key (see
+ *   cluster/settings.ts); body = SettingBody.
  */
+import type { ErasureCodecName } from '../erasure/types.ts'
 
 /** Record format version, carried in every record and on the wire. */
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -31,7 +34,7 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody
 }
 
 /** A roster entry. */
@@ -42,6 +45,11 @@ export interface NodeBody {
   anchor: boolean
   quotaBytes: number
   joinedMs: number
+}
+
+/** A cluster setting, in the text form a user types ("5m", "2"). */
+export interface SettingBody {
+  value: string
 }
 
 /** Retention: keep at most `keepVersions` versions and/or versions younger than `keepDays`. */
@@ -79,6 +87,11 @@ export interface StripeManifest {
 export interface Manifest {
   k: number
   m: number
+  /**
+   * Reed-Solomon codec (shard format) of the stripes; absent in manifests
+   * written before codecs were recorded, which all used 'native'.
+   */
+  codec?: ErasureCodecName
   stripeSizeBytes: number
   /** Data key wrapped with the cluster master key (base64). */
   wrappedKey: string

@@ -12,8 +12,7 @@
  * reserved fields: `_id` (integer, unique per channel) and `_p` (the Cairn
  * protocol id, e.g. `/cairn/shard/get/1.0.0`); the response carries the same
  * `_id`. Responses may come in any order. An error response has an `error`
- * field in its header (see rpc.ts). A request beyond MAX_CONCURRENT_HANDLERS_PER_CHANNEL running handlers
- * waits: the channel stops reading until one finishes. A frame that cannot be decoded closes
+ * field in its header (see rpc.ts). A frame that cannot be decoded closes
  * the channel; pending calls fail with PEER_ERROR and later calls open a new
  * channel.
  */
@@ -30,17 +29,13 @@ export const CHANNEL_PROTOCOL = '/cairn/channel/1.0.0'
 export const CHANNELS_PER_PEER = 4
 /** Largest number of channel streams one peer may open to us. */
 export const MAX_INBOUND_CHANNELS = 64
-
 /**
- * Requests of one inbound channel whose handlers may run at once. A caller
- * spreads its calls over CHANNELS_PER_PEER channels and the engine keeps up
- * to ~64 requests in flight per peer (16 per channel), so 32 leaves headroom
- * and normal traffic never waits; a peer's worst case is MAX_INBOUND_CHANNELS
- * times this many handlers. Beyond it the channel stops reading (the muxer's
- * flow control then holds the caller back) rather than answering BUSY: the
- * caller's call simply takes longer and needs no retry logic.
+ * Requests one channel runs at once. Callers spread load over
+ * CHANNELS_PER_PEER channels, and a small call takes well under a
+ * millisecond; 32 keeps a busy peer fast while one peer can never have more
+ * than MAX_INBOUND_CHANNELS × 32 handlers (and their buffers) here.
  */
-export const MAX_CONCURRENT_HANDLERS_PER_CHANNEL = 32
+export const MAX_HANDLERS_PER_CHANNEL = 32
 
 /** Send one frame; the two sends are synchronous, so frames never interleave. */
 async function writeFrame (stream: Stream, header: Record<string, unknown>, body: Uint8Array): Promise<void> {
@@ -75,11 +70,12 @@ export class ClientChannel {
   get inFlight (): number { return this.#pending.size }
 
   async #read (): Promise<void> {
-    const decoder = new FrameDecoder({ manyFrames: true })
+    const splitter = new FrameDecoder({ mode: 'many' })
     try {
       for await (const chunk of this.stream) {
-        decoder.push(chunk)
-        for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) this.#deliver(frame)
+        if (chunk instanceof Uint8Array) splitter.push(chunk)
+        else for (const c of chunk) splitter.push(c)
+        for (let frame = splitter.next(); frame !== undefined; frame = splitter.next()) this.#deliver(frame)
       }
     } catch (err) {
       this.stream.abort(err instanceof Error ? err : new Error(String(err)))
@@ -122,8 +118,7 @@ export async function serveChannel (stream: Stream, connection: Connection, hand
   const peerId = connection.remotePeer.toString()
   const closed = new AbortController()
   const signal = AbortSignal.any([closed.signal, nodeSignal])
-  const decoder = new FrameDecoder({ manyFrames: true })
-  const slots = new HandlerSlots(MAX_CONCURRENT_HANDLERS_PER_CHANNEL)
+  const splitter = new FrameDecoder({ mode: 'many' })
   const answer = async (frame: Frame): Promise<void> => {
     const { _id: id, _p: protocol, ...header } = frame.header
     let response: { header: Record<string, unknown>, body?: Uint8Array }
@@ -145,50 +140,32 @@ export async function serveChannel (stream: Stream, connection: Connection, hand
       } catch { /* the channel is gone */ }
     }
   }
+  // At most MAX_HANDLERS_PER_CHANNEL requests run at once; further frames
+  // wait here, which stops reading the stream, so the muxer's window fills
+  // and the caller is slowed down instead of this node's memory growing.
+  let running = 0
+  let slotFreed: (() => void) | undefined
+  const admit = async (frame: Frame): Promise<void> => {
+    // Bounded: each pass waits for one handler to finish.
+    while (running >= MAX_HANDLERS_PER_CHANNEL) await new Promise<void>((resolve) => { slotFreed = resolve })
+    running++
+    void answer(frame).finally(() => {
+      running--
+      const wake = slotFreed
+      slotFreed = undefined
+      wake?.()
+    })
+  }
   try {
     for await (const chunk of stream) {
-      decoder.push(chunk)
-      for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
-        // Back-pressure: the next frame (and the next read) waits for a slot.
-        await slots.acquire(signal)
-        void answer(frame).finally(() => { slots.release() })
-      }
+      if (chunk instanceof Uint8Array) splitter.push(chunk)
+      else for (const c of chunk) splitter.push(c)
+      for (let frame = splitter.next(); frame !== undefined; frame = splitter.next()) await admit(frame)
     }
   } catch (err) {
     logger?.warn('rpc channel failed', { peerId, error: errorMessage(err) })
     stream.abort(err instanceof Error ? err : new Error(String(err)))
   } finally {
     closed.abort()
-  }
-}
-
-/** A counting semaphore for one channel's handlers; waiters are served in order. */
-class HandlerSlots {
-  readonly #limit: number
-  #busy = 0
-  readonly #waiting: Array<() => void> = []
-
-  constructor (limit: number) {
-    this.#limit = limit
-  }
-
-  /** Resolves once a slot is free; rejects when `signal` aborts first. */
-  async acquire (signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted()
-    if (this.#busy < this.#limit) {
-      this.#busy++
-      return
-    }
-    // Only the channel's read loop waits here, so at most one waiter exists.
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => { reject(signal.reason) }
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.#waiting.push(() => { signal.removeEventListener('abort', onAbort); this.#busy++; resolve() })
-    })
-  }
-
-  release (): void {
-    this.#busy--
-    this.#waiting.shift()?.()
   }
 }

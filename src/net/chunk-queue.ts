@@ -39,12 +39,4 @@ export class ChunkQueue {
       if (first.byteLength <= n) { this.#chunks.shift(); n -= first.byteLength } else { this.#chunks[0] = first.subarray(n); n = 0 }
     }
   }
-
-  /** Remove and return every queued chunk (views, not copies). */
-  takeAll (): Buffer[] {
-    const chunks = this.#chunks
-    this.#chunks = []
-    this.#bytes = 0
-    return chunks
-  }
 }

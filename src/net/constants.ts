@@ -64,17 +64,17 @@ export const YAMUX_MAX_STREAM_WINDOW_BYTES = 16 * 1024 * 1024
  */
 export const STREAM_MAX_READ_BUFFER_BYTES = 32 * 1024 * 1024
 
-/** First redial delay of an unreachable bootstrap address or member (keeper.ts). */
-export const KEEPER_RETRY_MIN_MS = 1_000
+/** First retry delay for an unreachable bootstrap address. */
+export const BOOTSTRAP_RETRY_MIN_MS = 1_000
 
-/** Redial delay doubles per failure up to this bound, so a node that comes back is found within a minute. */
-export const KEEPER_RETRY_MAX_MS = 30_000
+/** Retry delay doubles per failure up to this bound, so a node that comes back is found within a minute. */
+export const BOOTSTRAP_RETRY_MAX_MS = 30_000
 
-/** How often the keeper checks whether its targets are connected; one second keeps a new member's first dial prompt. */
-export const KEEPER_CHECK_INTERVAL_MS = 1_000
+/** How often the bootstrap keeper checks whether its addresses are connected. */
+export const BOOTSTRAP_CHECK_INTERVAL_MS = 1_000
 
-/** One dial attempt to one address gives up after this long; a LAN dial takes milliseconds, 10 s tolerates a loaded host. */
-export const KEEPER_DIAL_TIMEOUT_MS = 10_000
+/** One dial attempt to a bootstrap address gives up after this long. */
+export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
 
 /**
  * libp2p prunes connections above this count. Cluster peers are also tagged so

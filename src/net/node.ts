@@ -1,12 +1,11 @@
 /**
  * A Cairn network node: libp2p 3 with TCP, Yamux, identify and ping, behind
- * the cluster protector (protector.ts: AES-256-GCM frames keyed from the
- * cluster key), with Cairn's RPC layer (rpc.ts) on top. Inside the protector
- * the libp2p encrypter is plaintext by default (the protector already
- * authenticates and encrypts); TLS (Noise second) is used only when asked
- * for or when the protector is off. Bootstrap addresses and the roster
- * members the daemon names are dialled and kept connected by one keeper
- * (keeper.ts); mDNS runs only when asked for. Nothing else
+ * the cluster protector (protector.ts: AES-256-GCM frames under keys derived
+ * from the cluster key), with libp2p's plaintext encrypter inside it so bytes
+ * are encrypted once; TLS (Noise second) only for connections made without
+ * the protector, or when `encryption` asks for a second layer; with
+ * Cairn's RPC layer (rpc.ts) on top. Bootstrap addresses are dialled and kept
+ * connected (bootstrap.ts); mDNS runs only when asked for. Nothing else
  * discovers or dials peers: no DHT, no public bootstrap, no relay, no UPnP.
  *
  * Stream tuning: Yamux windows of YAMUX_INITIAL_STREAM_WINDOW_BYTES growing to
@@ -28,7 +27,7 @@ import { plaintext } from '@libp2p/plaintext'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CairnError, assert, errorMessage } from '../util/errors.ts'
-import { ConnectionKeeper } from './keeper.ts'
+import { BootstrapKeeper } from './bootstrap.ts'
 import {
   CLUSTER_KEY_BYTES, CLUSTER_PEER_TAG_VALUE, DEFAULT_CALL_TIMEOUT_MS, INBOUND_CONNECTIONS_PER_SECOND_PER_HOST,
   MAX_CONNECTIONS, MAX_INCOMING_PENDING_CONNECTIONS, MAX_MUXED_STREAMS_PER_CONNECTION, STREAM_MAX_READ_BUFFER_BYTES,
@@ -37,7 +36,7 @@ import {
 import { ClusterProtector } from './protector.ts'
 import { RPC_STREAM_LIMITS, callOnConnection, serveStream } from './rpc.ts'
 import { CHANNEL_PROTOCOL, CHANNELS_PER_PEER, ClientChannel, MAX_INBOUND_CHANNELS, serveChannel } from './channel.ts'
-import type { CallOptions, DialOptions, KeepMember, NetNode, NetNodeInit, PeerListener, RpcHandler, RpcResult } from './types.ts'
+import type { CallOptions, DialOptions, NetNode, NetNodeInit, PeerListener, RpcHandler, RpcResult } from './types.ts'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 
@@ -54,7 +53,7 @@ export class Libp2pNetNode implements NetNode {
   readonly peerId: string
   readonly #init: NetNodeInit
   readonly #listeners = new Set<PeerListener>()
-  readonly #keeper: ConnectionKeeper
+  readonly #bootstrap: BootstrapKeeper
   readonly #handlers = new Map<string, RpcHandler>()
   readonly #connected = new Set<string>()
   readonly #channels = new Map<string, ClientChannel[]>()
@@ -65,8 +64,8 @@ export class Libp2pNetNode implements NetNode {
     this.libp2p = libp2p
     this.peerId = libp2p.peerId.toString()
     this.#init = init
-    this.#keeper = new ConnectionKeeper({
-      bootstrap: init.bootstrap ?? [],
+    this.#bootstrap = new BootstrapKeeper({
+      addresses: init.bootstrap ?? [],
       dial: async (address, signal) => this.dial(address, { signal }),
       isConnected: (peerId) => this.libp2p.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open'),
       ...(init.logger === undefined ? {} : { logger: init.logger })
@@ -81,11 +80,11 @@ export class Libp2pNetNode implements NetNode {
     await this.libp2p.handle(CHANNEL_PROTOCOL, async (stream, connection) => {
       await serveChannel(stream, connection, this.#handlers, this.#stopController.signal, this.#init.logger)
     }, { maxInboundStreams: MAX_INBOUND_CHANNELS, maxOutboundStreams: MAX_INBOUND_CHANNELS, force: true })
-    this.#keeper.start()
+    this.#bootstrap.start()
   }
 
   async stop (): Promise<void> {
-    this.#keeper.stop()
+    this.#bootstrap.stop()
     this.#stopController.abort(new CairnError('NODE_UNREACHABLE', 'this node is stopping'))
     await this.libp2p.stop()
   }
@@ -111,6 +110,11 @@ export class Libp2pNetNode implements NetNode {
       const code = findCairnError(err)?.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'NODE_UNREACHABLE'
       throw new CairnError(code, `cannot connect to ${target}: ${dialErrorMessage(err)}`, 'check that the node runs, the address is right and both nodes share the cluster key', { target })
     }
+  }
+
+  keepConnected (addresses: readonly string[]): void {
+    const own = new Set(this.multiaddrs())
+    this.#bootstrap.setAddresses(addresses.filter(a => !own.has(a) && !a.endsWith(`/p2p/${this.peerId}`)))
   }
 
   async hangUp (peerId: string): Promise<void> {
@@ -174,10 +178,6 @@ export class Libp2pNetNode implements NetNode {
       this.#opening.set(peerId, opening)
     }
     return await opening
-  }
-
-  keepConnected (members: KeepMember[]): void {
-    this.#keeper.setMembers(members.filter((m) => m.peerId !== this.peerId))
   }
 
   onPeer (listener: PeerListener): () => void {

@@ -11,19 +11,19 @@
  * | body length    | u32 big-endian  | 0 <= m <= MAX_BODY_BYTES (16 MiB)                 |
  * | body           | m bytes         | opaque bytes (shard data, encoded metadata, ...)  |
  *
- * A stream of rpc.ts carries exactly one frame in each direction; a channel
- * (channel.ts) carries many back to back. The decoder checks every length
- * before it keeps anything, never allocates a body ahead of its bytes, and
- * rejects with CairnError
- * PROTOCOL: another version, a header or body length over its limit, an empty
- * header, a header that is not UTF-8 JSON of an object, bytes after the frame
- * (one-frame streams), and a stream that ends before the frame is complete. The encoder refuses
+ * A stream carries exactly one frame in each direction (rpc.ts), or a
+ * sequence of frames (the channels of channel.ts); one decoder serves both.
+ * It checks every length as soon as it arrives and allocates nothing ahead
+ * of the bytes received, and rejects with CairnError PROTOCOL: another
+ * version, a header or body length over its limit, an empty header, a header
+ * that is not strict UTF-8 JSON of an object, bytes after a single frame, and
+ * a stream that ends before the frame is complete. The encoder refuses
  * oversize frames with CairnError TOO_LARGE before anything is sent.
  */
 
 import { CairnError } from '../util/errors.ts'
-import { MAX_BODY_BYTES, MAX_HEADER_BYTES } from './constants.ts'
 import { ChunkQueue } from './chunk-queue.ts'
+import { MAX_BODY_BYTES, MAX_HEADER_BYTES } from './constants.ts'
 
 /** The frame version this code writes and the only one it reads. */
 export const FRAME_VERSION = 1
@@ -71,142 +71,105 @@ export function encodeFramePrefix (header: Record<string, unknown>, bodyBytes: n
   return prefix
 }
 
-/** Options of a FrameDecoder: the limits, and whether a stream carries one frame or many. */
-export interface FrameDecoderOptions extends Partial<FrameLimits> {
+/** How a decoder is used. */
+export interface FrameDecoderOptions {
+  /** Limits; the protocol's by default. */
+  limits?: FrameLimits
   /**
-   * False (the default) for the one-frame-per-stream exchange of rpc.ts:
-   * bytes after the first frame are rejected. True for channel.ts, where a
-   * stream carries any number of frames back to back.
+   * `single` (default): the stream carries exactly one frame; a byte after it
+   * is a PROTOCOL error. `many`: frames follow each other (RPC channels);
+   * take them with `next()`.
    */
-  manyFrames?: boolean
+  mode?: 'single' | 'many'
 }
 
 /**
- * The one incremental frame decoder of Cairn (rpc.ts and channel.ts): feed it
- * chunks as they arrive and take whole frames out. It is strict (a header
- * that is not valid UTF-8 JSON of an object is rejected) and never allocates
- * ahead of data: body chunks are kept as they arrive and joined once the body
- * is complete, so a peer that declares 16 MiB and sends 10 bytes costs 10
- * bytes. Prefix bytes held while a length or header is incomplete are
- * bounded by MAX_HEADER_BYTES plus the two length fields.
+ * The one incremental frame decoder of every Cairn protocol: feed it chunks
+ * as they arrive and take frames as they complete. It keeps received chunks
+ * as views and joins them only once a whole frame is there, so a peer that
+ * announces a 16 MiB body and sends 10 bytes costs 10 bytes; lengths and the
+ * header are checked as soon as their bytes arrive, before anything else.
  *
  * @example
- * const decoder = new FrameDecoder({ manyFrames: true })
- * for await (const chunk of stream) {
- *   decoder.push(chunk)
- *   for (let f = decoder.next(); f !== undefined; f = decoder.next()) handle(f)
- * }
+ * const decoder = new FrameDecoder()
+ * for await (const chunk of stream) { decoder.push(chunk); if (decoder.done) break }
+ * const { header, body } = decoder.frame()
+ * // many frames: const d = new FrameDecoder({ mode: 'many' }); d.push(c); for (let f = d.next(); f; f = d.next()) use(f)
  */
 export class FrameDecoder {
   readonly #limits: FrameLimits
-  readonly #manyFrames: boolean
-  readonly #prefix = new ChunkQueue()
-  #header: Record<string, unknown> | undefined
-  #bodyBytes = 0
-  #bodyChunks: Uint8Array[] = []
-  #bodyReceived = 0
-  readonly #ready: Frame[] = []
-  #framesDecoded = 0
+  readonly #single: boolean
+  readonly #queue = new ChunkQueue()
+  #frame: Frame | undefined
 
   constructor (options: FrameDecoderOptions = {}) {
-    this.#limits = { maxHeaderBytes: options.maxHeaderBytes ?? MAX_HEADER_BYTES, maxBodyBytes: options.maxBodyBytes ?? MAX_BODY_BYTES }
-    this.#manyFrames = options.manyFrames ?? false
+    this.#limits = options.limits ?? DEFAULT_LIMITS
+    this.#single = (options.mode ?? 'single') === 'single'
   }
 
-  /** True once a whole frame has been received (one-frame use). */
-  get done (): boolean { return this.#framesDecoded > 0 }
+  /** Single mode: true once the whole frame has been received. */
+  get done (): boolean { return this.#frame !== undefined }
 
-  /** Bytes held that are not yet part of a whole frame: what a slow or lying peer costs. */
-  get bufferedBytes (): number { return this.#prefix.length + this.#bodyReceived }
+  /** Bytes received and not yet returned as part of a frame. */
+  get receivedBytes (): number { return this.#queue.length }
 
-  /** Bytes received so far of the frame in progress (kept for error messages). */
-  get receivedBytes (): number { return this.bufferedBytes }
-
-  /** Feed the next chunk (or chunks) of the stream. */
+  /** Feed the next chunk(s) of the stream; throws PROTOCOL as soon as the bytes are malformed. */
   push (data: Uint8Array | Iterable<Uint8Array>): void {
-    if (data instanceof Uint8Array) {
-      this.#pushChunk(data)
-      return
-    }
-    for (const chunk of data) this.#pushChunk(chunk)
+    if (data instanceof Uint8Array) this.#pushChunk(data)
+    else for (const chunk of data) this.#pushChunk(chunk)
   }
 
-  /** The next whole frame, or undefined until more bytes arrive (many-frames use). */
-  next (): Frame | undefined {
-    return this.#ready.shift()
-  }
-
-  /** The decoded frame of a one-frame stream; only valid when `done`. */
+  /** Single mode: the decoded frame; throws PROTOCOL when the stream ended inside it. */
   frame (): Frame {
-    const frame = this.#ready[0]
-    if (frame === undefined) {
+    if (this.#frame === undefined) {
       throw new CairnError('PROTOCOL', `RPC stream ended inside a frame after ${this.receivedBytes} bytes`, 'the peer closed the stream early; retry')
     }
-    return frame
+    return this.#frame
+  }
+
+  /** Many mode: the next whole frame, or undefined until more bytes arrive. */
+  next (): Frame | undefined {
+    const size = this.#frameBytes()
+    if (size === undefined || this.#queue.length < size.total) return undefined
+    const bytes = this.#queue.peek(size.total)
+    const header = parseHeader(bytes.subarray(LEAD_BYTES, size.bodyAt - BODY_LENGTH_BYTES))
+    // The body is a view into the received (or joined) bytes, never reused.
+    const body = bytes.subarray(size.bodyAt)
+    this.#queue.consume(size.total)
+    return { header, body }
   }
 
   #pushChunk (chunk: Uint8Array): void {
-    // Each step consumes some bytes of the first chunk, so the loop ends
-    // within (chunk bytes + chunks) steps.
-    const work: Uint8Array[] = [chunk]
-    for (let rest = work.shift(); rest !== undefined; rest = work.shift()) {
-      if (rest.byteLength === 0) continue
-      if (!this.#manyFrames && this.#framesDecoded > 0) throw new CairnError('PROTOCOL', 'RPC stream carries bytes after its frame', 'the peer runs an incompatible Cairn version')
-      if (this.#header === undefined) work.unshift(...this.#takePrefix(rest))
-      else work.unshift(this.#takeBody(rest))
+    if (chunk.byteLength === 0) return
+    if (this.#single && this.#frame !== undefined) throw new CairnError('PROTOCOL', 'RPC stream carries bytes after its frame', 'the peer runs an incompatible Cairn version')
+    this.#queue.push(chunk)
+    if (!this.#single) {
+      this.#frameBytes()
+      return
     }
+    this.#frame = this.next()
+    if (this.#frame !== undefined && this.#queue.length > 0) throw new CairnError('PROTOCOL', 'RPC stream carries bytes after its frame', 'the peer runs an incompatible Cairn version')
   }
 
-  /** Queue prefix bytes and decode the prefix once it is whole; returns the chunks after it. */
-  #takePrefix (chunk: Uint8Array): Uint8Array[] {
-    this.#prefix.push(chunk)
-    if (this.#prefix.length < LEAD_BYTES) return []
-    const lead = this.#prefix.peek(LEAD_BYTES)
-    const version = lead[0] as number
+  /** Validate the lead of the first queued frame as far as it has arrived; its sizes once known. */
+  #frameBytes (): { bodyAt: number, total: number } | undefined {
+    if (this.#queue.length < LEAD_BYTES) return undefined
+    const lead = this.#queue.peek(LEAD_BYTES)
+    const version = lead.readUInt8(0)
     if (version !== FRAME_VERSION) {
       throw new CairnError('PROTOCOL', `RPC frame version ${version} is not supported (this node speaks ${FRAME_VERSION})`, 'run the same Cairn version on every node')
     }
     const headerBytes = lead.readUInt32BE(1)
     if (headerBytes === 0 || headerBytes > this.#limits.maxHeaderBytes) {
-      throw new CairnError('PROTOCOL', `RPC header length ${headerBytes} is outside 1..${this.#limits.maxHeaderBytes}`, 'the peer sent a malformed or oversize request')
+      throw new CairnError('PROTOCOL', `RPC header length ${headerBytes} is outside 1..${this.#limits.maxHeaderBytes}`, 'the peer sent a malformed or oversize frame')
     }
-    const prefixBytes = LEAD_BYTES + headerBytes + BODY_LENGTH_BYTES
-    if (this.#prefix.length < prefixBytes) return []
-    const prefix = this.#prefix.peek(prefixBytes)
-    const bodyBytes = prefix.readUInt32BE(LEAD_BYTES + headerBytes)
+    const bodyAt = LEAD_BYTES + headerBytes + BODY_LENGTH_BYTES
+    if (this.#queue.length < bodyAt) return undefined
+    const bodyBytes = this.#queue.peek(bodyAt).readUInt32BE(bodyAt - BODY_LENGTH_BYTES)
     if (bodyBytes > this.#limits.maxBodyBytes) {
-      throw new CairnError('PROTOCOL', `RPC body length ${bodyBytes} exceeds the limit of ${this.#limits.maxBodyBytes}`, 'the peer sent an oversize request')
+      throw new CairnError('PROTOCOL', `RPC body length ${bodyBytes} exceeds the limit of ${this.#limits.maxBodyBytes}`, 'the peer sent an oversize frame')
     }
-    const header = parseHeader(prefix.subarray(LEAD_BYTES, LEAD_BYTES + headerBytes))
-    // What follows the prefix is body (or the next frame): hand it back as
-    // views, so body bytes are never copied into the prefix queue.
-    this.#prefix.consume(prefixBytes)
-    const after = this.#prefix.takeAll()
-    this.#header = header
-    this.#bodyBytes = bodyBytes
-    if (bodyBytes === 0) this.#finish()
-    return after
-  }
-
-  /** Keep body bytes as they come; returns the bytes after this frame. */
-  #takeBody (chunk: Uint8Array): Uint8Array {
-    const room = this.#bodyBytes - this.#bodyReceived
-    const part = chunk.byteLength > room ? chunk.subarray(0, room) : chunk
-    this.#bodyChunks.push(part)
-    this.#bodyReceived += part.byteLength
-    if (this.#bodyReceived === this.#bodyBytes) this.#finish()
-    return chunk.subarray(part.byteLength)
-  }
-
-  #finish (): void {
-    const chunks = this.#bodyChunks
-    const body = chunks.length === 1 ? chunks[0] as Uint8Array : Buffer.concat(chunks, this.#bodyReceived)
-    this.#ready.push({ header: this.#header as Record<string, unknown>, body: chunks.length === 0 ? new Uint8Array(0) : body })
-    this.#framesDecoded++
-    this.#header = undefined
-    this.#bodyBytes = 0
-    this.#bodyChunks = []
-    this.#bodyReceived = 0
+    return { bodyAt, total: bodyAt + bodyBytes }
   }
 }
 

@@ -79,12 +79,6 @@ export interface NetNodeInit {
   logger?: NetLogger
 }
 
-/** A peer the node keeps connected, with the addresses to try in order. */
-export interface KeepMember {
-  peerId: string
-  addrs: string[]
-}
-
 /** A running Cairn network node. */
 export interface NetNode {
   /** This node's peer id. */
@@ -97,6 +91,12 @@ export interface NetNode {
   connectedPeers: () => string[]
   /** Connect to a multiaddr (starting with '/') or a known peer id; resolves to the remote peer id. */
   dial: (target: string, options?: DialOptions) => Promise<string>
+  /**
+   * Keep these addresses connected besides the bootstrap ones (the cluster
+   * members'), redialling with backoff while they are down; replaces the
+   * previous list.
+   */
+  keepConnected: (addresses: readonly string[]) => void
   /** Close all connections to a peer. */
   hangUp: (peerId: string) => Promise<void>
   /** Round-trip time to a connected peer in ms, measured with libp2p ping. */
@@ -105,8 +105,6 @@ export interface NetNode {
   handle: (protocol: string, handler: RpcHandler) => Promise<void>
   /** Send one request and await its response; see rpc.ts for errors. */
   call: (peerId: string, protocol: string, header: Record<string, unknown>, body?: Uint8Array, options?: CallOptions) => Promise<RpcResult>
-  /** Keep these peers connected besides the bootstrap addresses (replaces the previous list); see keeper.ts. */
-  keepConnected: (members: KeepMember[]) => void
   /** Subscribe to peer connect/disconnect; returns the unsubscribe function. */
   onPeer: (listener: PeerListener) => () => void
 }

@@ -230,6 +230,12 @@ export function createShardStore (init: ShardStoreInit): ShardStore {
     return await fileSize(layout.shardPath(hashHex)) !== null
   }
 
+  async function sizeOf (hashHex: string): Promise<number | null> {
+    checkOpen()
+    checkShardHash(hashHex)
+    return await fileSize(layout.shardPath(hashHex))
+  }
+
   async function remove (hashHex: string): Promise<boolean> {
     checkOpen()
     checkShardHash(hashHex)
@@ -266,7 +272,7 @@ export function createShardStore (init: ShardStoreInit): ShardStore {
   }
 
   return {
-    open, close, put, get, has, delete: remove, list, stats,
+    open, close, put, get, has, sizeOf, delete: remove, list, stats,
     corruptShards: () => [...state.corrupt].sort()
   }
 }
