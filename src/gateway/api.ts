@@ -32,7 +32,7 @@ import type { Engine } from '../engine/engine.ts'
 import { CairnError } from '../util/errors.ts'
 import { checkBucketName } from '../engine/names.ts'
 import { DASHBOARD_HTML } from '../ui/dashboard.ts'
-import { applyServerTimeouts, hasToken, queryParam, sendError, sendJson } from './http-util.ts'
+import { hasToken, listen, queryParam, sendError, sendJson } from './http-util.ts'
 
 /** Objects listed per call when the client gives no limit. */
 export const DEFAULT_LIST_LIMIT = 1000
@@ -71,14 +71,7 @@ export async function startApi (init: ApiInit, port: number, host = '127.0.0.1')
       sendError(res, err)
     }
   })
-  server.keepAliveTimeout = 5000
-  applyServerTimeouts(server)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => { server.off('error', reject); resolve() })
-  })
-  const address = server.address()
-  return { server, port: typeof address === 'object' && address !== null ? address.port : port }
+  return await listen(server, port, host)
 }
 
 function authorize (init: ApiInit, req: IncomingMessage): void {

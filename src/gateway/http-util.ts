@@ -66,3 +66,24 @@ export function applyServerTimeouts (server: Server): void {
   // With no 'timeout' listener, Node destroys a socket idle for this long.
   server.timeout = idleMs
 }
+
+/** Idle time after which a kept-alive connection without a request is closed. */
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000
+
+/**
+ * Apply Cairn's timeouts to `server` and listen on `host`:`port` (0 picks a
+ * free port); resolves with the port in use.
+ *
+ * @example
+ * const { port } = await listen(createServer(handler), 0, '127.0.0.1')
+ */
+export async function listen (server: Server, port: number, host: string): Promise<{ server: Server, port: number }> {
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
+  applyServerTimeouts(server)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { server.off('error', reject); resolve() })
+  })
+  const address = server.address()
+  return { server, port: typeof address === 'object' && address !== null ? address.port : port }
+}

@@ -14,7 +14,7 @@ import type { Engine } from '../../engine/engine.ts'
 import type { AccessKeyInfo } from '../../engine/access-keys.ts'
 import { AccessKeys } from '../../engine/access-keys.ts'
 import type { S3Permission } from '../../meta/types.ts'
-import { applyServerTimeouts } from '../http-util.ts'
+import { listen } from '../http-util.ts'
 import { bucketOperation } from './buckets.ts'
 import { S3Error, toS3Error } from './errors.ts'
 import { objectOperation } from './objects.ts'
@@ -138,12 +138,5 @@ export async function startS3 (init: S3Init, port: number, host = '127.0.0.1'): 
   const server = createServer({ maxHeaderSize: MAX_S3_HEADER_BYTES }, (req, res) => { void route(init, req, res) })
   // Clients that send `Expect: 100-continue` get the go-ahead at once; errors come after the body like on S3.
   server.on('checkContinue', (req, res) => { res.writeContinue(); void route(init, req, res) })
-  server.keepAliveTimeout = 5000
-  applyServerTimeouts(server)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => { server.off('error', reject); resolve() })
-  })
-  const address = server.address()
-  return { server, port: typeof address === 'object' && address !== null ? address.port : port }
+  return await listen(server, port, host)
 }
