@@ -4,6 +4,7 @@
  * nothing of HTTP or libp2p; the gateway calls it, the daemon wires it.
  */
 import { createHash } from 'node:crypto'
+import { checkRecordSize } from '../meta/codec.ts'
 import type { MetaStore } from '../meta/store.ts'
 import type { BucketBody, MetaRecord, ObjectInfo, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
@@ -132,7 +133,9 @@ export class Engine {
       const bucket: BucketBody = { createdMs: Date.now() }
       records.push(this.record('bucket', vbody.bucket, bucket))
     }
-    records.push({ v: 1, table: 'version', pk: versionId, hlc: versionId.slice(0, 17), origin: this.init.cluster.selfId, tombstone: false, body: vbody })
+    const version: MetaRecord = { v: 1, table: 'version', pk: versionId, hlc: versionId.slice(0, 17), origin: this.init.cluster.selfId, tombstone: false, body: vbody }
+    checkRecordSize(version, `${vbody.bucket}/${vbody.key}`)
+    records.push(version)
     await this.init.committer.commit(records, signal)
   }
 
