@@ -11,12 +11,15 @@ import { createHash, randomBytes } from 'node:crypto'
 import { afterEach, describe, it } from 'node:test'
 import { Engine } from '../../src/engine/engine.ts'
 import type { ClusterView, ShardIO } from '../../src/engine/types.ts'
-import { MANIFEST_INLINE_MAX_BYTES_VARIABLE, MANIFEST_SEGMENT_BYTES_VARIABLE } from '../../src/engine/stripe-list.ts'
-import { MAX_RECORD_BYTES_VARIABLE } from '../../src/meta/codec.ts'
 import { MetaStore } from '../../src/meta/store.ts'
 import type { VersionBody } from '../../src/meta/types.ts'
 import { CairnError } from '../../src/util/errors.ts'
 import { HybridClock } from '../../src/util/hlc.ts'
+
+/** The test knobs, spelt out (src/engine/stripe-list.ts and src/meta/codec.ts name them). */
+const MANIFEST_INLINE_MAX_BYTES_VARIABLE = 'CAIRN_MANIFEST_INLINE_MAX_BYTES'
+const MANIFEST_SEGMENT_BYTES_VARIABLE = 'CAIRN_MANIFEST_SEGMENT_BYTES'
+const MAX_RECORD_BYTES_VARIABLE = 'CAIRN_MAX_RECORD_BYTES'
 
 const NODE_IDS = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6']
 
