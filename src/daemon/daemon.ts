@@ -9,7 +9,7 @@ import { startApi } from '../gateway/api.ts'
 import { Engine } from '../engine/engine.ts'
 import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
-import type { BucketBody, MetaRecord, NodeBody, VersionBody } from '../meta/types.ts'
+import type { BucketBody, Manifest, MetaRecord, NodeBody, VersionBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
 import { hourOfWeek, summarizeAvailability } from '../cluster/availability.ts'
 import { createNetNode } from '../net/node.ts'
@@ -192,6 +192,10 @@ export class Daemon {
     for (const r of records) {
       if (r.table !== 'version' || !r.tombstone) continue
       const manifest = (r.body as VersionBody).manifest
+      if (manifest?.form === 'segments') {
+        void this.deleteHeldShards(manifest)
+        continue
+      }
       const mine = (manifest?.stripes ?? []).flatMap((st) => st.shards.filter((sh) => sh.nodes.includes(this.net.peerId)).map((sh) => sh.hash))
       if (mine.length > 0) void this.deleteLocalShards(mine)
     }
@@ -246,6 +250,21 @@ export class Daemon {
         return { id: m.id, name: m.body.name, zone: m.body.zone, anchor: m.body.anchor, online: this.membership.isOnline(m.id), ...measured }
       })
     }
+  }
+
+  /** Delete this node's shards of a removed version whose stripe list is out of the record (read from the pool first). */
+  private async deleteHeldShards (manifest: Manifest): Promise<void> {
+    const mine: string[] = []
+    try {
+      // Data shards come first and the blob's last, so deleting in batches never cuts the list being read.
+      for await (const hash of this.engine.shardsHeldBy(manifest, this.net.peerId)) {
+        mine.push(hash)
+        if (mine.length >= 1024) await this.deleteLocalShards(mine.splice(0))
+      }
+    } catch (err) {
+      this.log(`retention: could not read the stripe list of an expired version: ${errorMessage(err)}`)
+    }
+    await this.deleteLocalShards(mine)
   }
 
   private async deleteLocalShards (hashes: string[]): Promise<void> {

@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto'
 import { checkRecordSize } from '../meta/codec.ts'
 import type { MetaStore } from '../meta/store.ts'
-import type { BucketBody, MetaRecord, ObjectInfo, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
+import type { BucketBody, Manifest, MetaRecord, ObjectInfo, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
-import { readObject } from './get.ts'
+import { readObject, shardRefsOf } from './get.ts'
 import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
 import { checkPlacementPossible, deleteShards, storeObjectData, versionBody } from './put.ts'
@@ -178,6 +178,12 @@ export class Engine {
     const info = this.init.meta.versions(bucket, key).find((v) => v.id === id) as VersionInfo
     const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
     return { info, body: readObject(ctx, body.manifest, `${bucket}/${key}`, signal) }
+  }
+
+  /** Hashes of the shards of `manifest` (data, then any stripe-list blob) that `nodeId` holds. */
+  async * shardsHeldBy (manifest: Manifest, nodeId: string, signal?: AbortSignal): AsyncGenerator<string> {
+    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey }
+    for await (const ref of shardRefsOf(ctx, manifest, 'a removed version', signal)) if (ref.nodes.includes(nodeId)) yield ref.hash
   }
 
   /** Current objects of `bucket` under `prefix`. */

@@ -5,7 +5,8 @@
  * object is written through one node; every replica's version record stays
  * small and names the `segments` form; the object reads byte-identical
  * through another node, and still does with a node killed (the stripe list
- * blob is erasure coded like the data).
+ * blob is erasure coded like the data). When retention removes the version,
+ * every node deletes its shards of it, data and stripe list alike.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -17,6 +18,7 @@ import { randomFile, sha256File, startCluster } from '../helpers/cluster.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { assertSucceeded, parseJsonOutput } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
+import { addedFiles, listShardFiles } from '../helpers/shards.ts'
 
 const NODE_COUNT = 5
 /** 3+2 on 5 nodes: puts and reads both work with one node down. */
@@ -49,6 +51,8 @@ describe('out-of-record stripe lists across processes', { timeout: TEST_TIMEOUT_
   let cluster: TestCluster
   let work: string
   const saved: Record<string, string | undefined> = {}
+  /** Shard files the large version added, per node directory. */
+  const added = new Map<string, string[]>()
 
   before(async () => {
     for (const [name, value] of [['CAIRN_MANIFEST_INLINE_MAX_BYTES', INLINE_MAX_BYTES], ['CAIRN_MANIFEST_SEGMENT_BYTES', SEGMENT_BYTES]] as const) {
@@ -71,8 +75,12 @@ describe('out-of-record stripe lists across processes', { timeout: TEST_TIMEOUT_
   it('writes a multi-stripe object with its stripe list outside the record and reads it through another node, also with a node killed', async () => {
     const file = join(work, 'big.bin')
     const sha = await randomFile(file, OBJECT_BYTES)
+    const before = new Map(await Promise.all(cluster.nodes.map(async (n) => [n.dir, await listShardFiles(n.dir)] as const)))
     const put = parseJsonOutput<ListedVersion>(await cluster.cli(['put', file, 'big/obj', '--json', '--node', cluster.node('node-1').dir]), 'put')
     assert.equal(put.size, OBJECT_BYTES)
+    for (const n of cluster.nodes) added.set(n.dir, addedFiles(before.get(n.dir) ?? [], await listShardFiles(n.dir)))
+    const shardCount = [...added.values()].reduce((a, l) => a + l.length, 0)
+    assert.ok(shardCount > 10 * (DATA_SHARDS + PARITY_SHARDS), `data and stripe-list shards written (${shardCount})`)
 
     const reader = cluster.node('node-3')
     await waitFor(async () => {
@@ -94,5 +102,23 @@ describe('out-of-record stripe lists across processes', { timeout: TEST_TIMEOUT_
     const out2 = join(work, 'out-2.bin')
     assertSucceeded(await cluster.cli(['get', 'big/obj', out2, '--node', cluster.node('node-4').dir]), 'get through node-4 with node-2 killed')
     assert.equal(await sha256File(out2), sha)
+  })
+
+  it('deletes the data and stripe-list shards of a version that retention removes, on every node', async () => {
+    await cluster.healAll()
+    const first = cluster.node('node-1')
+    assertSucceeded(await cluster.cli(['retention', 'big', '--keep-versions', '1', '--node', first.dir]), 'retention --keep-versions 1')
+    const small = join(work, 'small.bin')
+    await randomFile(small, 1000)
+    assertSucceeded(await cluster.cli(['put', small, 'big/obj', '--node', first.dir]), 'second version')
+    let left: string[] = []
+    await waitFor(async () => {
+      left = []
+      for (const [dir, files] of added) {
+        const now = new Set(await listShardFiles(dir))
+        left.push(...files.filter((f) => now.has(f)))
+      }
+      return left.length === 0
+    }, REPLICATION_WAIT_MS, `the removed version's shards to be deleted (${left.length} left)`)
   })
 })
