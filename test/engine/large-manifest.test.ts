@@ -89,6 +89,21 @@ describe('out-of-record manifests', () => {
     assert.equal(sha(await readAll(engine, 'big', 'obj')), sha(data))
   })
 
+  it('refuses to read a version whose stripe list disagrees with its record, with a clear error', async () => {
+    process.env[MANIFEST_INLINE_MAX_BYTES_VARIABLE] = '1000'
+    const { engine, meta } = harness()
+    const info = await engine.put('big', 'damaged', chunks(randomBytes(3 * 4 * 1024 * 1024 + 1)))
+    const record = meta.get('version', info.id)
+    assert.ok(record !== undefined)
+    const body = structuredClone(record.body) as VersionBody
+    assert.equal(body.manifest?.stripeList?.stripeCount, 4)
+    if (body.manifest?.stripeList !== undefined) body.manifest.stripeList.stripeCount = 5
+    const clock = new HybridClock()
+    clock.observe(record.hlc)
+    meta.apply([{ ...record, hlc: clock.now(), body }])
+    await assert.rejects(readAll(engine, 'big', 'damaged'), (err: unknown) => err instanceof CairnError && err.code === 'BAD_INPUT' && /stripe list has 4 stripes, the record says 5/.test(err.message))
+  })
+
   it('keeps small stripe lists in the record, unchanged', async () => {
     const { engine, meta } = harness()
     const data = randomBytes(2 * 4 * 1024 * 1024 + 7)
