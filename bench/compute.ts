@@ -60,7 +60,7 @@ async function measurePut (plain: Buffer, params: StripeEncodeParams, stripes: n
 
 async function measureGet (plain: Buffer, params: StripeEncodeParams, encoded: EncodedStripe, stripes: number): Promise<number> {
   const { k, m } = params
-  const decodeParams = { ...params, cipherBytes: encoded.cipherBytes, shardSizeBytes: encoded.shardSizeBytes }
+  const decodeParams = { ...params, codec: encoded.codec, cipherBytes: encoded.cipherBytes, shardSizeBytes: encoded.shardSizeBytes }
   // Data shard 0 is missing, so the first k of the remaining shards are fetched and a real reconstruct runs.
   const fetched = encoded.shards.map((shard, index) => index >= 1 && index <= k ? shard : null)
   assert(m >= 1, 'a reconstruct needs at least one parity shard')
@@ -132,6 +132,64 @@ export async function measureComputeComponents ({ k, m, totalBytes }: ComputeLim
   return { encryptMBps, rsEncodeMBps, sha256MBps, rsReconstructMBps, decryptMBps }
 }
 
+/** Reed-Solomon cost of one code, in ns per byte of stripe data (k data shards), single core. */
+export interface RsCost {
+  k: number
+  m: number
+  /** The codec the chooser picks for (k, m). */
+  codec: string
+  encodeNsPerByte: number
+  /** Reconstruct with m shards lost (the first m: every data shard when m >= k). */
+  decodeNsPerByte: number
+}
+
+/** The codes whose Reed-Solomon cost `npm run bench` reports: the default, a mid-size and the widest plan recommends. */
+export const RS_COST_SHAPES: ReadonlyArray<readonly [number, number]> = [[4, 2], [10, 4], [32, 97]]
+
+/** Stripe data per RS cost measurement: 8 stripes keep 32+97 (~40 ns/B to encode) near a second. */
+export const RS_COST_BYTES = 32 * 1024 * 1024
+
+/**
+ * Encode and decode (m shards lost) cost of the codec chosen for (k, m), on
+ * 4 MiB stripes of random data.
+ *
+ * @example
+ * const { codec, encodeNsPerByte } = await measureRsCost(32, 97)
+ */
+export async function measureRsCost (k: number, m: number, totalBytes = RS_COST_BYTES): Promise<RsCost> {
+  assert(m >= 1, 'an RS cost needs at least one parity shard')
+  const stripes = stripeCount(totalBytes)
+  const shardSizeBytes = shardSizeFor(STRIPE_SIZE_BYTES, k)
+  const region = randomBytes(shardSizeBytes * k)
+  const data = Array.from({ length: k }, (_, i) => region.subarray(i * shardSizeBytes, (i + 1) * shardSizeBytes))
+  const coder = createErasureCoder(k, m)
+  let parity = await coder.encode(data) // Warm up.
+  const bytes = stripes * region.length
+  let start = performance.now()
+  for (let i = 0; i < stripes; i++) parity = await coder.encode(data)
+  const encodeNsPerByte = (performance.now() - start) * 1e6 / bytes
+  const slots = [...data, ...parity].map((shard, index) => index < m ? null : shard)
+  assert(Buffer.concat(await coder.reconstruct(slots, shardSizeBytes)).equals(region), 'benchmark reconstruct returned wrong bytes')
+  start = performance.now()
+  for (let i = 0; i < stripes; i++) await coder.reconstruct(slots, shardSizeBytes)
+  const decodeNsPerByte = (performance.now() - start) * 1e6 / bytes
+  return { k, m, codec: coder.codec, encodeNsPerByte, decodeNsPerByte }
+}
+
+
+/**
+ * One line per code for the benchmark table.
+ *
+ * @example
+ * console.log(formatRsCost(await measureRsCost(4, 2)))
+ */
+export function formatRsCost (cost: RsCost): string {
+  return `${`${cost.k}+${cost.m}`.padStart(6)} ${cost.codec.padEnd(7)} ${cost.encodeNsPerByte.toFixed(2).padStart(9)} ${cost.decodeNsPerByte.toFixed(2).padStart(9)}`
+}
+
+/** Header of the RS cost table. */
+export const RS_COST_HEADER = '   k+m codec   encode ns/B decode ns/B (m shards lost)'
+
 /** The (k, m) shapes the table shows: small offices to large clusters. */
 const TABLE_SHAPES: ReadonlyArray<readonly [number, number]> = [[2, 1], [4, 2], [6, 3], [8, 4], [10, 4], [12, 6]]
 
@@ -146,6 +204,9 @@ async function main (): Promise<void> {
     console.log(`${`${k}+${m}`.padStart(6)} |${f(putMBps)}|${f(getMBps)}`)
   }
   const parts = await measureComputeComponents({ k: 4, m: 2, totalBytes })
+  console.log(`\nReed-Solomon cost, one core, ${STRIPE_SIZE_BYTES / 1024 / 1024} MiB stripes, ns per byte of stripe data`)
+  console.log(RS_COST_HEADER)
+  for (const [k, m] of RS_COST_SHAPES) console.log(formatRsCost(await measureRsCost(k, m)))
   console.log('\nsteps at 4+2 (MB/s): ' + Object.entries(parts).map(([name, value]) => `${name.replace('MBps', '')} ${value.toFixed(0)}`).join(', '))
 }
 

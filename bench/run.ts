@@ -10,6 +10,9 @@
  * compute of one process on one core, bench/compute.ts) and the ratio.
  * Prints a table and writes bench/out/bench.json.
  *
+ * Then the commit-path figures of bench/commit.ts: 4 KiB puts/s with durable
+ * commits, and 1 MiB put latency healthy vs one node SIGSTOPped.
+ *
  * Options: `--quick` skips the 1 GiB object (for a fast look).
  */
 import { spawn } from 'node:child_process'
@@ -22,7 +25,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { measureComputeLimit } from './compute.ts'
+import { benchCommit, formatCommitBench } from './commit.ts'
+import { formatRsCost, measureComputeLimit, measureRsCost, RS_COST_HEADER, RS_COST_SHAPES } from './compute.ts'
+import type { RsCost } from './compute.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = join(ROOT, 'bin', 'cairn.js')
@@ -137,6 +142,8 @@ async function main (): Promise<void> {
   const quick = process.argv.includes('--quick')
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-'))
   const limit = await measureComputeLimit({ k: 4, m: 2, totalBytes: 256 * MiB })
+  const rsCost: RsCost[] = []
+  for (const [k, m] of RS_COST_SHAPES) rsCost.push(await measureRsCost(k, m))
   const block = randomBytes(16 * MiB)
   const cluster = await startCluster(dir)
   const rows: Row[] = []
@@ -167,9 +174,12 @@ async function main (): Promise<void> {
   const small = rows.find((r) => r.test === 'small objects')?.opsPerSec
   console.log(`4 KiB objects: ${fmt(small?.put)} puts/s, ${fmt(small?.get)} gets/s (32 in flight)`)
   console.log(`peak RSS per node (MiB, after the largest object): ${Object.entries(rss).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`)
+  console.log(`Reed-Solomon cost per byte of stripe data (one core, 4 MiB stripes):\n${RS_COST_HEADER}\n${rsCost.map(formatRsCost).join('\n')}`)
+  const commit = await benchCommit()
+  for (const line of formatCommitBench(commit)) console.log(line)
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
   const out = join(ROOT, 'bench', 'out', 'bench.json')
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rows, peakRssMiB: rss }, null, 2))
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rsCost, rows, peakRssMiB: rss, commit }, null, 2))
   console.log(`wrote ${out}`)
 }
 

@@ -19,6 +19,8 @@ const COMMANDS: Record<string, { run: () => Promise<Command>, help: string }> = 
   rm: { run: async () => (await import('./commands/objects.ts')).rm, help: 'rm BUCKET/KEY --node DIR              delete (writes a delete marker)' },
   versions: { run: async () => (await import('./commands/objects.ts')).versions, help: 'versions BUCKET/KEY --node DIR [--json]   list versions, newest first' },
   retention: { run: async () => (await import('./commands/objects.ts')).retention, help: 'retention BUCKET [--keep-versions N] [--keep-days D] [--clear]   per-bucket version retention' },
+  key: { run: async () => (await import('./commands/key.ts')).key, help: 'key create NAME [--admin] | ls | rm NAME | allow NAME BUCKET read|write|owner --node DIR   S3 access keys' },
+  config: { run: async () => (await import('./commands/config.ts')).config, help: 'config set KEY VALUE | get [KEY] [--json] --node DIR   cluster-wide settings (config --help lists them)' },
   status: { run: async () => (await import('./commands/status.ts')).status, help: 'status --node DIR [--json]            nodes, online state, usage' },
   plan: { run: async () => (await import('./commands/plan.ts')).run, help: 'plan --nodes N --availability A [--k K --m M | --target T] [--json]   readability and durability' },
   sim: { run: async () => (await import('./commands/sim.ts')).run, help: 'sim [--model office|independent] [--nodes N --objects O --days D] [--json]   churn simulation' }

@@ -101,7 +101,7 @@ export function decryptStripe (dataKey: Buffer, nonceBase: Buffer, stripeIndex: 
   checkStripeParams(dataKey, nonceBase, stripeIndex)
   if (sealed.length < TAG_SIZE_BYTES) {
     throw new CairnError('CORRUPT_SHARD', `stripe ${stripeIndex} is ${sealed.length} bytes, shorter than its ${TAG_SIZE_BYTES}-byte tag`,
-      'the object manifest or its shards are damaged; repair the object from other shards')
+      'the object manifest or its shards are damaged; the read is retried with other shards when there are enough')
   }
   const cipherBytes = sealed.length - TAG_SIZE_BYTES
   const decipher = createDecipheriv('aes-256-gcm', dataKey, stripeNonce(nonceBase, stripeIndex), { authTagLength: TAG_SIZE_BYTES })
@@ -112,7 +112,7 @@ export function decryptStripe (dataKey: Buffer, nonceBase: Buffer, stripeIndex: 
     decipher.final()
   } catch {
     throw new CairnError('CORRUPT_SHARD', `stripe ${stripeIndex} failed authentication (AES-GCM tag mismatch)`,
-      'a shard was altered or the wrong key was used; the stripe is rebuilt from other shards by repair')
+      'a shard was altered or the wrong key was used; the read is retried with other shards when there are enough')
   }
   return plain
 }

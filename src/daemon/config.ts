@@ -3,15 +3,16 @@
  * or `cairn join`, read by `cairn start` and by the CLI.
  *
  * Layout of DIR:
- * - `node.json`    this node: name, libp2p key, ports, bootstrap addresses, quota
+ * - `node.json`    (mode 0600) this node: name, libp2p private key, ports, bootstrap addresses, quota
  * - `cluster.json` the cluster: id and coding parameters (k, m)
  * - `secret.json`  (mode 0600) the cluster key (private network) and the
  *                  master key that wraps every object's data key
  * - `api.json`     (mode 0600) written at start: the API URL and its token
- * - `meta.db`      the metadata replica;  `shards/`  the shard store
+ * - `meta.db`      (mode 0600) the metadata replica;  `shards/`  the shard store
+ * The directory is 0700; `secureNodeDir` enforces the modes at every start.
  */
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { CairnError } from '../util/errors.ts'
 
@@ -28,6 +29,8 @@ export interface NodeConfig {
   host: string
   listenPort: number
   apiPort: number
+  /** Port of the S3 endpoint on 127.0.0.1 (absent in nodes made before it existed: picked at start). */
+  s3Port?: number
   bootstrap: string[]
   quotaBytes: number
   zone: string
@@ -55,6 +58,8 @@ export interface ApiConfig {
   url: string
   token: string
   pid: number
+  /** The node's S3 endpoint. */
+  s3?: string
 }
 
 /** Everything `cairn start` needs. */
@@ -112,16 +117,38 @@ export function createNodeFiles (dirArg: string, files: Omit<NodeFiles, 'dir' | 
   const dir = resolve(dirArg)
   if (isNodeDir(dir)) throw new CairnError('CONFLICT', `${dir} already holds a Cairn node`, 'start it with `cairn start --node DIR`, or choose an empty directory')
   mkdirSync(dir, { recursive: true, mode: 0o700 })
+  chmodSync(dir, PRIVATE_DIR_MODE)
   const apiToken = randomBytes(24).toString('base64url')
   writeFileAtomic(join(dir, 'secret.json'), JSON.stringify({ ...files.secret, apiToken }, null, 2), 0o600)
   writeFileAtomic(join(dir, 'cluster.json'), JSON.stringify(files.cluster, null, 2))
-  writeFileAtomic(join(dir, 'node.json'), JSON.stringify(files.node, null, 2))
+  writeFileAtomic(join(dir, 'node.json'), JSON.stringify(files.node, null, 2), PRIVATE_FILE_MODE)
   return { dir, ...files, apiToken }
 }
 
 /** Rewrite node.json (e.g. to add bootstrap addresses). */
 export function saveNodeConfig (dir: string, node: NodeConfig): void {
-  writeFileAtomic(join(dir, 'node.json'), JSON.stringify(node, null, 2))
+  writeFileAtomic(join(dir, 'node.json'), JSON.stringify(node, null, 2), PRIVATE_FILE_MODE)
+}
+
+/** Mode of a node directory: only its owner may list or enter it. */
+export const PRIVATE_DIR_MODE = 0o700
+/** Mode of files holding secrets (node.json holds the node's private key, secret.json the cluster keys). */
+export const PRIVATE_FILE_MODE = 0o600
+/** Files of a node directory that are made private at every start, whatever their mode was. */
+const PRIVATE_FILES = ['node.json', 'secret.json', 'cluster.json', 'api.json', 'meta.db', 'meta.db-wal', 'meta.db-shm']
+
+/**
+ * Make a node directory private: the directory 0700, its key and database
+ * files 0600, also when they were created earlier with wider modes, and a
+ * umask so that every file the node creates from now on is private too.
+ */
+export function secureNodeDir (dir: string): void {
+  process.umask(0o077)
+  chmodSync(dir, PRIVATE_DIR_MODE)
+  for (const name of PRIVATE_FILES) {
+    const path = join(dir, name)
+    if (existsSync(path)) chmodSync(path, PRIVATE_FILE_MODE)
+  }
 }
 
 /** Where the running node's API can be reached; written at start. */

@@ -6,13 +6,15 @@
 import { join } from 'node:path'
 import type { Server } from 'node:http'
 import { startApi } from '../gateway/api.ts'
+import { startS3 } from '../gateway/s3/server.ts'
 import { Engine } from '../engine/engine.ts'
 import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
-import type { BucketBody, Manifest, MetaRecord, NodeBody, VersionBody } from '../meta/types.ts'
+import type { BucketBody, MetaRecord, NodeBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
 import { hourOfWeek, summarizeAvailability } from '../cluster/availability.ts'
 import { createNetNode } from '../net/node.ts'
+import { versionStates } from './collection.ts'
 import { nodeKeyFromBytes } from '../net/keys.ts'
 import { PROTOCOLS } from '../net/rpc.ts'
 import type { NetNode } from '../net/types.ts'
@@ -20,26 +22,31 @@ import { createShardStore } from '../store/index.ts'
 import type { ShardStore } from '../store/types.ts'
 import { errorMessage } from '../util/errors.ts'
 import { HybridClock } from '../util/hlc.ts'
-import { loadNodeFiles, saveNodeConfig, writeApiConfig } from './config.ts'
+import { RecentList } from '../util/recent-list.ts'
+import { loadNodeFiles, saveNodeConfig, secureNodeDir, writeApiConfig } from './config.ts'
 import { freePort, portIsFree } from './ports.ts'
 import type { NodeFiles } from './config.ts'
 import { encodeInvite } from './invite.ts'
 import { Membership } from './membership.ts'
-import { createShardIO, serveShards } from './shard-io.ts'
+import { createLocalShards, createShardIO, serveShards } from './shard-io.ts'
+import type { LocalShards } from './shard-io.ts'
+import { startCollector } from './collection.ts'
+import type { ShardCollector } from '../heal/collector.ts'
 import { buildStatus } from './status.ts'
+import { Faults } from './faults.ts'
+import { startHeartbeats } from './heartbeat.ts'
+import { ClusterSettings } from '../cluster/cluster-settings.ts'
+import type { Liveness } from '../cluster/liveness.ts'
+import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
 /** How often buckets with a retention setting are swept for expired versions. */
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
-/** How often the mesh keeper looks for roster members this node is not connected to. */
-export const MESH_CHECK_INTERVAL_MS = 2_000
-/** Longest wait between two dial attempts to one unreachable member. */
-export const MESH_MAX_BACKOFF_MS = 30_000
-/** Time allowed for one dial of the mesh keeper. */
-export const MESH_DIAL_TIMEOUT_MS = 5_000
 /** How often the online state of every member is recorded for the availability history. */
 export const AVAILABILITY_SAMPLE_INTERVAL_MS = 60_000
+/** Corruption reports kept for status; older ones are counted, not kept (a failing disk can produce thousands). */
+export const MAX_BAD_SHARD_REPORTS = 1000
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
 
@@ -51,19 +58,27 @@ export class Daemon {
   readonly files: NodeFiles
   readonly log: Log
   readonly clock = new HybridClock()
+  readonly clockOffsets = new ClockOffsets()
   meta!: MetaStore
   store!: ShardStore
   net!: NetNode
   membership!: Membership
   replicator!: Replicator
   engine!: Engine
+  localShards!: LocalShards
+  collector!: ShardCollector
+  settings!: ClusterSettings
+  /** Test-only fault switch (off unless CAIRN_TEST_FAULTS is set). */
+  readonly faults = Faults.fromEnv()
+  private liveness: Liveness | undefined
+  private stopHeartbeats: (() => void) | undefined
   private server: Server | undefined
+  private s3Server: Server | undefined
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
   /** Anti-entropy rounds run one at a time, so a node catching up pulls each record once, not once per peer. */
   private syncQueue: Promise<void> = Promise.resolve()
-  private readonly meshBackoff = new Map<string, { nextMs: number, delayMs: number }>()
-  private readonly badShardReports: Array<{ hash: string, atMs: number, by: string }> = []
+  private readonly badShardReports = new RecentList<{ hash: string, atMs: number, by: string }>(MAX_BAD_SHARD_REPORTS)
   private stopped = false
 
   constructor (files: NodeFiles, log: Log) {
@@ -80,6 +95,7 @@ export class Daemon {
 
   private async run (): Promise<void> {
     const { node, cluster, secret, dir } = this.files
+    secureNodeDir(dir)
     this.store = createShardStore({
       dir,
       quotaBytes: node.quotaBytes,
@@ -90,6 +106,9 @@ export class Daemon {
     })
     await this.store.open()
     this.meta = MetaStore.open(join(dir, 'meta.db'))
+    const clockWarning = seedClock(this.clock, this.meta)
+    if (clockWarning !== undefined) this.log(clockWarning)
+    this.localShards = createLocalShards(this.store, this.meta)
     await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
     this.net = await createNetNode({
@@ -100,22 +119,38 @@ export class Daemon {
       mdns: node.mdns,
       logger: { info: (m) => this.log(m), warn: (m) => this.log(`warning: ${m}`) }
     })
+    const heartbeats = await startHeartbeats(this.net)
+    this.liveness = heartbeats.liveness
+    this.stopHeartbeats = heartbeats.stop
     this.membership = new Membership({
       selfId: this.net.peerId,
       selfName: node.name,
       k: cluster.k,
       m: cluster.m,
       meta: this.meta,
-      connected: () => this.net.connectedPeers(),
+      connected: () => this.responsivePeers(),
       selfCapacity: () => ({ ...this.store.stats(), corruptShards: this.store.stats().corruptCount, atMs: Date.now() })
+    })
+    this.settings = new ClusterSettings({
+      records: () => this.meta.live('setting'),
+      commit: async (records, signal) => { await this.replicator.commit(records, signal) },
+      now: () => this.clock.now(),
+      selfId: this.net.peerId
     })
     this.replicator = new Replicator(this.meta, {
       onlinePeers: () => this.memberPeers(),
+      memberCount: () => [...this.membership.memberIds()].filter((id) => id !== this.net.peerId).length,
       call: async (peer, header, body, signal) => await this.net.call(peer, PROTOCOLS.metaSync, header, body, signal === undefined ? {} : { signal })
-    }, (records) => { this.observe(records) })
+    }, (records) => { this.observe(records) }, {
+      writeQuorum: () => this.settings.writeQuorum(),
+      now: () => this.clock.now(),
+      selfId: this.net.peerId,
+      maxClockSkewMs: () => this.settings.maxClockSkewMs(),
+      onClockSkew: (refusal, via) => { this.log(skewLogLine(refusal, via, (id) => this.membership.nodeName(id))) }
+    })
     this.engine = new Engine({
       cluster: this.membership,
-      shards: createShardIO(this.net.peerId, this.store, this.net),
+      shards: createShardIO(this.net.peerId, this.store, this.localShards, this.net),
       meta: this.meta,
       committer: this.replicator,
       clock: this.clock,
@@ -125,26 +160,33 @@ export class Daemon {
     await this.registerProtocols()
     await this.net.start()
     this.net.onPeer((peer, connected) => {
-      if (connected) { void this.onPeerConnected(peer) }
+      if (connected) { void this.onPeerConnected(peer) } else this.clockOffsets.forget(peer) // it may come back with another clock
     })
     await this.publishSelf()
+    this.keepMesh()
     const { server, port } = await startApi({
       engine: this.engine,
       token: this.files.apiToken,
       status: async () => await buildStatus(this),
       invite: () => this.invite(),
       availability: () => this.availability(),
+      settings: this.settings,
+      ...(this.faults.enabled ? { faults: (value: unknown) => this.faults.set(value) } : {}),
       log: this.log
     }, node.apiPort)
     this.server = server
-    writeApiConfig(dir, { url: `http://127.0.0.1:${port}`, token: this.files.apiToken, pid: process.pid })
+    const s3 = await startS3({ engine: this.engine, log: this.log }, node.s3Port ?? 0)
+    this.s3Server = s3.server
+    writeApiConfig(dir, { url: `http://127.0.0.1:${port}`, token: this.files.apiToken, pid: process.pid, s3: this.s3Url() })
     this.timers.push(setInterval(() => { void this.antiEntropyRound() }, ANTI_ENTROPY_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
     this.timers.push(setInterval(() => { void this.retentionSweep() }, RETENTION_SWEEP_INTERVAL_MS))
-    this.timers.push(setInterval(() => { void this.keepMesh() }, MESH_CHECK_INTERVAL_MS))
     // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
     const sampleMs = Number(process.env.CAIRN_AVAILABILITY_SAMPLE_MS ?? AVAILABILITY_SAMPLE_INTERVAL_MS)
     this.timers.push(setInterval(() => { this.sampleAvailability(sampleMs) }, sampleMs > 0 ? sampleMs : AVAILABILITY_SAMPLE_INTERVAL_MS))
+    const collection = startCollector(this)
+    this.collector = collection.collector
+    this.timers.push(collection.timer)
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
   }
@@ -163,6 +205,12 @@ export class Daemon {
       node.listenPort = port
       changed = true
     }
+    if (node.s3Port === undefined || !await portIsFree(node.s3Port)) {
+      const port = await freePort()
+      if (node.s3Port !== undefined) this.log(`warning: S3 port ${node.s3Port} is taken; serving S3 on ${port} instead (see api.json)`)
+      node.s3Port = port
+      changed = true
+    }
     if (!await portIsFree(node.apiPort)) {
       const port = await freePort()
       this.log(`warning: API port ${node.apiPort} is taken; serving on ${port} instead (see api.json)`)
@@ -179,54 +227,33 @@ export class Daemon {
     return [...new Set([...this.files.node.bootstrap, ...known])].filter((a) => !a.startsWith(own + '/'))
   }
 
-  /** Connected peers that are roster members. */
+  /** Connected peers that answered a heartbeat recently (a hung peer is not online). */
+  private responsivePeers (): string[] {
+    const now = Date.now()
+    return this.net.connectedPeers().filter((p) => this.liveness?.responsive(p, now) !== false)
+  }
+
+  /** Responsive connected peers that are roster members. */
   memberPeers (): string[] {
     const members = this.membership.memberIds()
-    return this.net.connectedPeers().filter((p) => members.has(p))
+    return this.responsivePeers().filter((p) => members.has(p))
   }
 
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
     if (records.some((r) => r.table === 'node')) this.membership.invalidate()
-    // A version removed by retention: this node deletes the shards it holds.
-    for (const r of records) {
-      if (r.table !== 'version' || !r.tombstone) continue
-      const manifest = (r.body as VersionBody).manifest
-      if (manifest?.form === 'segments') {
-        void this.deleteHeldShards(manifest)
-        continue
-      }
-      const mine = (manifest?.stripes ?? []).flatMap((st) => st.shards.filter((sh) => sh.nodes.includes(this.net.peerId)).map((sh) => sh.hash))
-      if (mine.length > 0) void this.deleteLocalShards(mine)
-    }
-    // Members learnt from the roster are dialled at once; the mesh keeper retries.
-    if (records.some((r) => r.table === 'node' && !r.tombstone && r.pk !== this.net.peerId)) void this.keepMesh()
+    if (records.some((r) => r.table === 'setting')) this.settings.invalidate()
+    // A version removed (retention, an undone commit): the collector deletes
+    // the shards no other live version claims, after the grace period.
+    if (records.some((r) => r.table === 'version' && r.tombstone)) void this.collector?.collectNow()
+    // Members learnt from the roster are dialled at once; the redial loop retries.
+    if (records.some((r) => r.table === 'node')) this.keepMesh()
   }
 
-  /**
-   * Dial every roster member this node is not connected to, with a per-member
-   * exponential backoff, so the cluster becomes and stays a full mesh whatever
-   * order nodes start in.
-   */
-  private async keepMesh (): Promise<void> {
-    const now = Date.now()
-    const connected = new Set(this.net.connectedPeers())
-    await Promise.all(this.membership.roster().map(async (member) => {
-      if (member.id === this.net.peerId || connected.has(member.id) || this.stopped) {
-        this.meshBackoff.delete(member.id)
-        return
-      }
-      const state = this.meshBackoff.get(member.id) ?? { nextMs: 0, delayMs: 1000 }
-      if (state.nextMs > now) return
-      this.meshBackoff.set(member.id, { nextMs: now + state.delayMs, delayMs: Math.min(state.delayMs * 2, MESH_MAX_BACKOFF_MS) })
-      for (const addr of member.body.addrs) {
-        try {
-          await this.net.dial(addr, { signal: AbortSignal.timeout(MESH_DIAL_TIMEOUT_MS) })
-          this.meshBackoff.delete(member.id)
-          return
-        } catch { /* next address, or the next round */ }
-      }
-    }))
+  /** Hand every roster member's addresses to the net layer's redial loop, so the cluster becomes and stays a full mesh. */
+  private keepMesh (): void {
+    const others = this.membership.roster().filter((m) => m.id !== this.net.peerId)
+    this.net.keepConnected(others.flatMap((m) => m.body.addrs))
   }
 
   /** Record who was online over the last interval (the planner's measured availability). */
@@ -252,29 +279,6 @@ export class Daemon {
     }
   }
 
-  /** Delete this node's shards of a removed version whose stripe list is out of the record (read from the pool first). */
-  private async deleteHeldShards (manifest: Manifest): Promise<void> {
-    const mine: string[] = []
-    try {
-      // Data shards come first and the blob's last, so deleting in batches never cuts the list being read.
-      for await (const hash of this.engine.shardsHeldBy(manifest, this.net.peerId)) {
-        mine.push(hash)
-        if (mine.length >= 1024) await this.deleteLocalShards(mine.splice(0))
-      }
-    } catch (err) {
-      this.log(`retention: could not read the stripe list of an expired version: ${errorMessage(err)}`)
-    }
-    await this.deleteLocalShards(mine)
-  }
-
-  private async deleteLocalShards (hashes: string[]): Promise<void> {
-    let deleted = 0
-    for (const hash of hashes) {
-      try { if (await this.store.delete(hash)) deleted++ } catch (err) { this.log(`could not delete shard ${hash.slice(0, 12)}: ${errorMessage(err)}`) }
-    }
-    if (deleted > 0) this.log(`retention: deleted ${deleted} shard(s) of expired versions`)
-  }
-
   /** Expire versions in buckets with retention; run by each bucket's coordinator only. */
   private async retentionSweep (): Promise<void> {
     const online = this.membership.onlineNodes()
@@ -288,22 +292,34 @@ export class Daemon {
   }
 
   private async registerProtocols (): Promise<void> {
-    await serveShards(this.store, this.net)
-    await this.net.handle(PROTOCOLS.metaSync, async (req) => this.replicator.handle(req.header, req.body))
+    await serveShards(this.store, this.localShards, this.net)
+    await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids) } }))
+    await this.net.handle(PROTOCOLS.metaSync, async (req) => {
+      await this.faults.beforeMetaRequest(req.header.op)
+      return await this.replicator.handle(req.header, req.body, req.peerId)
+    })
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
-      return { header: { v: 1, name: this.files.node.name, usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount } }
+      const c = this.collector?.stats
+      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0 } }
     })
   }
 
   /** Write (or refresh) this node's roster record. */
+  /** This node's S3 endpoint. */
+  s3Url (): string {
+    return `http://127.0.0.1:${this.files.node.s3Port ?? 0}`
+  }
+
   private async publishSelf (): Promise<void> {
     const { node } = this.files
-    const body: NodeBody = { name: node.name, addrs: this.net.multiaddrs(), zone: node.zone, anchor: node.anchor, quotaBytes: node.quotaBytes, joinedMs: Date.now() }
+    const body: NodeBody = { name: node.name, addrs: this.net.multiaddrs(), s3: this.s3Url(), zone: node.zone, anchor: node.anchor, quotaBytes: node.quotaBytes, joinedMs: Date.now() }
     const existing = this.meta.get('node', this.net.peerId)
     if (existing !== undefined) body.joinedMs = (existing.body as NodeBody).joinedMs
     const record: MetaRecord = { v: 1, table: 'node', pk: this.net.peerId, hlc: this.clock.now(), origin: this.net.peerId, tombstone: false, body }
-    await this.replicator.commit([record]).catch((err) => { this.log(`roster update not yet replicated: ${errorMessage(err)}`) })
+    // Published, not committed: a node starting while its peers are off must
+    // not undo its own new addresses for want of a quorum.
+    await this.replicator.publish([record]).catch((err) => { this.log(`roster update not saved: ${errorMessage(err)}`) })
   }
 
   private async onPeerConnected (peer: string): Promise<void> {
@@ -312,7 +328,7 @@ export class Daemon {
   }
 
   private async syncPeer (peer: string): Promise<void> {
-    if (this.syncing.has(peer) || this.stopped) return
+    if (this.syncing.has(peer) || this.stopped || !this.faults.syncAllowed()) return
     this.syncing.add(peer)
     const round = this.syncQueue.then(async () => { await this.syncRound(peer) })
     this.syncQueue = round.catch(() => {})
@@ -331,15 +347,18 @@ export class Daemon {
   }
 
   private async antiEntropyRound (): Promise<void> {
-    for (const peer of this.net.connectedPeers()) await this.syncPeer(peer)
+    // Responsive members only: a round with a hung peer would hold the queue until its timeout.
+    for (const peer of this.memberPeers()) await this.syncPeer(peer)
   }
 
   private async refreshCapacity (peer: string): Promise<void> {
     try {
+      const sentMs = Date.now()
       const res = await this.net.call(peer, PROTOCOLS.nodeInfo, { v: 1 }, undefined, { timeoutMs: 5000 })
       const h = res.header
+      if (typeof h.wallMs === 'number') this.clockOffsets.add(peer, sentMs, h.wallMs, Date.now())
       if (typeof h.usedBytes === 'number' && typeof h.quotaBytes === 'number') {
-        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), atMs: Date.now() })
+        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), liveBytes: Number(h.liveBytes ?? 0), orphanBytes: Number(h.orphanBytes ?? 0), atMs: Date.now() })
       }
     } catch { /* an unreachable peer keeps its last known capacity */ }
   }
@@ -357,7 +376,12 @@ export class Daemon {
 
   /** Local corruption reports, for status. */
   badShards (): Array<{ hash: string, atMs: number, by: string }> {
-    return [...this.badShardReports]
+    return this.badShardReports.items()
+  }
+
+  /** Corruption reports dropped to keep the list bounded. */
+  badShardsDropped (): number {
+    return this.badShardReports.dropped
   }
 
   /** Stop everything cleanly. */
@@ -365,7 +389,10 @@ export class Daemon {
     if (this.stopped) return
     this.stopped = true
     for (const t of this.timers) clearInterval(t)
-    await new Promise<void>((resolve) => { if (this.server === undefined) resolve(); else { this.server.close(() => { resolve() }); this.server.closeAllConnections() } })
+    this.stopHeartbeats?.()
+    for (const server of [this.server, this.s3Server]) {
+      await new Promise<void>((resolve) => { if (server === undefined) resolve(); else { server.close(() => { resolve() }); server.closeAllConnections() } })
+    }
     await this.net.stop().catch(() => {})
     await this.store.close().catch(() => {})
     this.meta.close()

@@ -9,7 +9,7 @@ import type { MetaStore } from '../meta/store.ts'
 import type { NodeBody } from '../meta/types.ts'
 
 /** Free/used space a peer reported through the node-info protocol. */
-export interface PeerCapacity { usedBytes: number, quotaBytes: number, corruptShards: number, atMs: number }
+export interface PeerCapacity { usedBytes: number, quotaBytes: number, corruptShards: number, atMs: number, liveBytes?: number, orphanBytes?: number }
 
 /** Membership view backed by the metadata replica and the network. */
 export class Membership implements ClusterView {

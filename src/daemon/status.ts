@@ -12,11 +12,19 @@ export interface NodeStatus {
   online: boolean
   self: boolean
   addrs: string[]
+  /** The member's S3 endpoint. */
+  s3: string
   zone: string
   anchor: boolean
   usedBytes?: number
   quotaBytes: number
   corruptShards?: number
+  /** Its clock minus this node's, as measured on the nodeInfo round trip (0 for self, null before the first measurement). */
+  clockOffsetMs: number | null
+  /** Bytes of shards that live versions reference, as the node's collector last counted. */
+  liveBytes?: number
+  /** Bytes of shards no live version references, awaiting collection. */
+  orphanBytes?: number
 }
 
 /** Build the status document. */
@@ -24,26 +32,33 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
   const stats = d.store.stats()
   const nodes: NodeStatus[] = d.membership.roster().map((m) => {
     const self = m.id === d.net.peerId
-    const cap = self ? { usedBytes: stats.usedBytes, quotaBytes: stats.quotaBytes, corruptShards: stats.corruptCount } : d.membership.capacity.get(m.id)
+    const collected = d.collector.stats
+    const cap = self ? { usedBytes: stats.usedBytes, quotaBytes: stats.quotaBytes, corruptShards: stats.corruptCount, liveBytes: collected.liveBytes, orphanBytes: collected.orphanBytes } : d.membership.capacity.get(m.id)
     return {
       name: m.body.name,
       id: m.id,
       online: d.membership.isOnline(m.id),
       self,
       addrs: m.body.addrs,
+      s3: self ? d.s3Url() : m.body.s3 ?? '',
       zone: m.body.zone,
       anchor: m.body.anchor,
       quotaBytes: cap?.quotaBytes ?? m.body.quotaBytes,
-      ...(cap === undefined ? {} : { usedBytes: cap.usedBytes, corruptShards: cap.corruptShards })
+      clockOffsetMs: self ? 0 : d.clockOffsets.offsetMs(m.id) ?? null,
+      ...(cap === undefined ? {} : { usedBytes: cap.usedBytes, corruptShards: cap.corruptShards, liveBytes: cap.liveBytes ?? 0, orphanBytes: cap.orphanBytes ?? 0 })
     }
   }).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
   return {
-    node: { name: d.files.node.name, id: d.net.peerId, dir: d.files.dir, pid: process.pid, addrs: d.net.multiaddrs() },
+    node: { name: d.files.node.name, id: d.net.peerId, dir: d.files.dir, pid: process.pid, addrs: d.net.multiaddrs(), s3: d.s3Url() },
+    s3: d.s3Url(),
     cluster: { id: d.files.cluster.clusterId, k: d.files.cluster.k, m: d.files.cluster.m },
     nodes,
     online: nodes.filter((n) => n.online).length,
-    store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards() },
+    store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards(), reportsDropped: d.badShardsDropped() },
     meta: d.meta.counts(),
-    replication: d.replicator.stats
+    replication: { ...d.replicator.stats, groupCommit: d.replicator.groupStats },
+    collection: d.collector.stats,
+    // Origins whose records this node refused for being stamped beyond maxClockSkew.
+    clockSkew: d.replicator.skew.refusals().map((r) => ({ ...r, name: d.membership.nodeName(r.origin) }))
   }
 }

@@ -6,13 +6,14 @@
 import { createHash } from 'node:crypto'
 import { checkRecordSize } from '../meta/codec.ts'
 import type { MetaStore } from '../meta/store.ts'
-import type { BucketBody, Manifest, MetaRecord, ObjectInfo, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
+import type { BucketBody, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
-import { readObject, shardRefsOf } from './get.ts'
+import { AccessKeys } from './access-keys.ts'
+import { readObject } from './get.ts'
 import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
-import { checkPlacementPossible, deleteShards, storeObjectData, versionBody } from './put.ts'
+import { checkPlacementPossible, storeObjectData, versionBody } from './put.ts'
 import type { ClusterView, MetaCommitter, ShardIO } from './types.ts'
 
 /** The engine's collaborators. */
@@ -26,10 +27,27 @@ export interface EngineInit {
   onBadShard?: (node: string, hash: string) => void
 }
 
+/**
+ * HLC of a bucket record a node writes only because a put names a bucket it
+ * does not know: the lowest possible, so any real bucket record (with its
+ * settings, e.g. retention) written anywhere wins the merge.
+ */
+export const IMPLICIT_BUCKET_HLC = '000000000000-0000'
+
 /** A readable object version. */
 export interface ObjectReader {
   info: VersionInfo
+  /** HTTP metadata stored with the version (S3 puts). */
+  meta: ObjectMeta
   body: AsyncGenerator<Buffer>
+}
+
+/** Options of a put. */
+export interface PutOptions {
+  /** Metadata to store with the version, computed once the body has been read (so it may carry the body's MD5). */
+  meta?: () => ObjectMeta
+  /** Refuse with NO_SUCH_BUCKET instead of creating the bucket (S3's rule). */
+  requireBucket?: boolean
 }
 
 /** Short, stable tag of a node id used in version ids. */
@@ -45,9 +63,12 @@ export function nodeTag (nodeId: string): string {
  */
 export class Engine {
   private readonly init: EngineInit
+  /** The cluster's S3 access keys. */
+  readonly keys: AccessKeys
 
   constructor (init: EngineInit) {
     this.init = init
+    this.keys = new AccessKeys({ meta: init.meta, committer: init.committer, clock: init.clock, masterKey: init.masterKey, selfId: init.cluster.selfId })
   }
 
   private newVersionId (): string {
@@ -62,15 +83,21 @@ export class Engine {
   }
 
   /** Store a new version of bucket/key from `body`. */
-  async put (bucket: string, key: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<VersionInfo> {
+  async put (bucket: string, key: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, options: PutOptions = {}): Promise<VersionInfo> {
     this.checkWritable(bucket, key)
+    if (options.requireBucket === true) this.requireBucket(bucket)
     const versionId = this.newVersionId()
     const data = await storeObjectData({ cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey }, versionId, body, signal)
     const vbody = versionBody(bucket, key, this.init.cluster.selfName, data)
+    const meta = options.meta?.()
+    if (meta !== undefined) vbody.meta = meta
     try {
       await this.commitVersion(versionId, vbody, signal)
     } catch (err) {
-      await deleteShards(this.init.shards, data.written)
+      // The commit was undone, but a peer may have applied the version before
+      // the undo reaches it and must still be able to read it: the shards stay.
+      // Their holders' collectors delete them once the undo tombstone has
+      // reached them and the grace period has passed (src/heal/collector.ts).
       throw err
     }
     await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ })
@@ -129,9 +156,14 @@ export class Engine {
 
   private async commitVersion (versionId: string, vbody: VersionBody, signal?: AbortSignal): Promise<void> {
     const records: MetaRecord[] = []
-    if (this.init.meta.get('bucket', vbody.bucket) === undefined || this.init.meta.get('bucket', vbody.bucket)?.tombstone === true) {
+    const known = this.init.meta.get('bucket', vbody.bucket)
+    if (known === undefined || known.tombstone) {
+      // Only a node that knows the bucket was deleted recreates it with a real
+      // clock; one that has not heard of it yet (just restarted, partitioned)
+      // must not override settings written elsewhere.
       const bucket: BucketBody = { createdMs: Date.now() }
-      records.push(this.record('bucket', vbody.bucket, bucket))
+      const record = this.record('bucket', vbody.bucket, bucket)
+      records.push(known === undefined ? { ...record, hlc: IMPLICIT_BUCKET_HLC } : record)
     }
     const version: MetaRecord = { v: 1, table: 'version', pk: versionId, hlc: versionId.slice(0, 17), origin: this.init.cluster.selfId, tombstone: false, body: vbody }
     checkRecordSize(version, `${vbody.bucket}/${vbody.key}`)
@@ -177,13 +209,7 @@ export class Engine {
     }
     const info = this.init.meta.versions(bucket, key).find((v) => v.id === id) as VersionInfo
     const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
-    return { info, body: readObject(ctx, body.manifest, `${bucket}/${key}`, signal) }
-  }
-
-  /** Hashes of the shards of `manifest` (data, then any stripe-list blob) that `nodeId` holds. */
-  async * shardsHeldBy (manifest: Manifest, nodeId: string, signal?: AbortSignal): AsyncGenerator<string> {
-    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey }
-    for await (const ref of shardRefsOf(ctx, manifest, 'a removed version', signal)) if (ref.nodes.includes(nodeId)) yield ref.hash
+    return { info, meta: body.meta ?? {}, body: readObject(ctx, body.manifest, `${bucket}/${key}`, signal) }
   }
 
   /** Current objects of `bucket` under `prefix`. */
@@ -206,6 +232,36 @@ export class Engine {
   /** Keys of `bucket` that have more than one version (retention candidates). */
   keysWithHistory (bucket: string): string[] {
     return this.init.meta.keysWithHistory(bucket)
+  }
+
+  /** Create a bucket explicitly (S3 CreateBucket); CONFLICT when it exists. */
+  async createBucket (bucket: string, owner: string | undefined, signal?: AbortSignal): Promise<void> {
+    checkBucketName(bucket)
+    const existing = this.init.meta.get('bucket', bucket)
+    if (existing !== undefined && !existing.tombstone) throw new CairnError('CONFLICT', `bucket ${bucket} already exists`, 'use it, or pick another name')
+    const body: BucketBody = { createdMs: Date.now(), ...(owner === undefined ? {} : { owner }) }
+    await this.init.committer.commit([this.record('bucket', bucket, body)], signal)
+  }
+
+  /** Delete an empty bucket (S3 DeleteBucket); CONFLICT while it holds objects. */
+  async deleteBucket (bucket: string, signal?: AbortSignal): Promise<void> {
+    checkBucketName(bucket)
+    this.requireBucket(bucket)
+    if (this.init.meta.list(bucket, '', 1).length > 0) throw new CairnError('CONFLICT', `bucket ${bucket} is not empty`, 'delete its objects first')
+    const record = this.init.meta.get('bucket', bucket) as MetaRecord
+    await this.init.committer.commit([{ ...record, hlc: this.init.clock.now(), origin: this.init.cluster.selfId, tombstone: true }], signal)
+  }
+
+  /** A bucket's record body, or undefined when it does not exist. */
+  bucket (bucket: string): BucketBody | undefined {
+    const record = this.init.meta.get('bucket', bucket)
+    return record === undefined || record.tombstone ? undefined : record.body as BucketBody
+  }
+
+  /** The stored HTTP metadata of a version, if the version exists. */
+  versionMeta (versionId: string): ObjectMeta | undefined {
+    const record = this.init.meta.get('version', versionId)
+    return record === undefined || record.tombstone ? undefined : (record.body as VersionBody).meta ?? {}
   }
 
   /** Names of every bucket. */

@@ -8,7 +8,7 @@
  * the reader reaches it (stripe-list.ts).
  */
 import { unwrapDataKey, decryptStripe, sha256Hex } from '../crypto/index.ts'
-import type { Manifest, ShardRef, StripeManifest } from '../meta/types.ts'
+import type { Manifest, StripeManifest } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import { decodeStripe } from './stripe.ts'
 import { stripesOf } from './stripe-list.ts'
@@ -72,20 +72,6 @@ export async function * readObject (ctx: GetContext, manifest: Manifest, label: 
   }
 }
 
-/**
- * Every shard a version references: its data stripes' shards, then (form
- * `segments`) the shards of its stripe-list blob, read segment by segment.
- * Used to delete a removed version's shards.
- *
- * @example
- * for await (const ref of shardRefsOf(ctx, manifest, 'photos/a.jpg')) if (ref.nodes.includes(self)) mine.push(ref.hash)
- */
-export async function * shardRefsOf (ctx: GetContext, manifest: Manifest, label: string, signal?: AbortSignal): AsyncGenerator<ShardRef> {
-  if (manifest.inline !== undefined) return
-  for await (const stripe of stripesOf(manifest, (blob) => readObject(ctx, blob, `${label} (stripe list)`, signal, GET_SEGMENTS_AHEAD))) yield * stripe.shards
-  for (const stripe of manifest.stripeList?.manifest.stripes ?? []) yield * stripe.shards
-}
-
 function rankCandidates (ctx: GetContext, stripe: StripeManifest, k: number): Candidate[] {
   const out: Candidate[] = []
   stripe.shards.forEach((shard, index) => {
@@ -132,5 +118,5 @@ async function fetchStripe (ctx: GetContext, manifest: Manifest, stripe: StripeM
       `cannot read ${label}: stripe ${stripeIndex} has only ${reachable} of ${k + m} shards reachable and ${k} are needed (${failures.slice(0, 6).join('; ')})`,
       'bring the offline nodes back (cairn status lists them) and retry', { reachable, needed: k, total: k + m, stripe: stripeIndex })
   }
-  return decodeStripe(got, { k, m, dataKey, nonceBase, stripeIndex, cipherBytes: stripe.cipherBytes, shardSizeBytes: stripe.shardSizeBytes })
+  return decodeStripe(got, { k, m, codec: manifest.codec, dataKey, nonceBase, stripeIndex, cipherBytes: stripe.cipherBytes, shardSizeBytes: stripe.shardSizeBytes })
 }

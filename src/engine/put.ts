@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { placeShards } from '../cluster/placement.ts'
 import type { PlacementNode } from '../cluster/placement.ts'
 import { encryptStripe, generateDataKey, wrapDataKey } from '../crypto/index.ts'
+import { chooseCodec } from '../erasure/index.ts'
 import type { Manifest, StripeManifest, VersionBody } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import { encodeStripe, STRIPE_SIZE_BYTES } from './stripe.ts'
@@ -40,6 +41,8 @@ export interface StoredData {
   manifest: Manifest
   /** Every (node, shard) written, for clean-up when the put fails later. */
   written: Array<{ node: string, hash: string }>
+  /** The version the shards were written for. */
+  versionId: string
 }
 
 /** Refuse early, before any data is read, when k+m distinct nodes are not online. */
@@ -66,7 +69,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   const online = checkPlacementPossible(ctx.cluster)
   const dataKey = generateDataKey()
   const nonceBase = randomBytes(8)
-  const manifest: Manifest = { k, m, stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
+  const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
   const digest = createHash('sha256')
   const written: StoredData['written'] = []
   // Stripes complete in order (the oldest in flight is awaited first) and go to the list writer.
@@ -101,10 +104,10 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
     await list.finish()
   } catch (err) {
     await Promise.allSettled(inFlight)
-    await deleteShards(ctx.shards, written)
+    await releaseShards(ctx.shards, written, versionId)
     throw err
   }
-  return { size, sha256: digest.digest('hex'), manifest, written }
+  return { size, sha256: digest.digest('hex'), manifest, written, versionId }
 }
 
 /** Mark a promise as handled now (it is awaited later), so an early rejection never crashes the process. */
@@ -117,7 +120,7 @@ function handled<T> (p: Promise<T>): Promise<T> {
 async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: Buffer, nonceBase: Buffer, versionId: string,
   stripeIndex: number, plain: Buffer, written: StoredData['written'], signal?: AbortSignal): Promise<StripeManifest> {
   const { k, m } = ctx.cluster
-  const encoded = await encodeStripe(plain, { k, m, dataKey, nonceBase, stripeIndex })
+  const encoded = await encodeStripe(plain, { k, m, codec: chooseCodec(k, m), dataKey, nonceBase, stripeIndex })
   const targets = placeShards({ key: `${versionId}/${stripeIndex}`, count: k + m }, online)
   const stripe: StripeManifest = { cipherBytes: encoded.cipherBytes, shardSizeBytes: encoded.shardSizeBytes, shards: [] }
   const used = new Set(targets)
@@ -127,7 +130,7 @@ async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: B
     // A node that fails mid-put is replaced by the next node not yet used by this stripe.
     for (;;) {
       try {
-        await ctx.shards.put(node, hash, shard, signal)
+        await ctx.shards.put(node, hash, shard, versionId, signal)
         written.push({ node, hash })
         stripe.shards[j] = { hash, nodes: [node] }
         return
@@ -145,9 +148,13 @@ async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: B
   return stripe
 }
 
-/** Best-effort removal of shards written by a failed put. */
-export async function deleteShards (io: ShardIO, shards: ReadonlyArray<{ node: string, hash: string }>): Promise<void> {
-  await Promise.allSettled(shards.map(async (s) => { await io.delete(s.node, s.hash) }))
+/**
+ * Best-effort release of the shards a failed put wrote: each holder drops
+ * this version's claim and deletes the file unless another version claims
+ * it. What this misses (an unreachable holder) the holder's collector finds.
+ */
+export async function releaseShards (io: ShardIO, shards: ReadonlyArray<{ node: string, hash: string }>, versionId: string): Promise<void> {
+  await Promise.allSettled(shards.map(async (s) => { await io.release(s.node, s.hash, versionId) }))
 }
 
 /** The version record body for stored data. */

@@ -10,7 +10,8 @@
  * authenticate. Shards hold only ciphertext or parity of ciphertext.
  */
 import { TAG_SIZE_BYTES, decryptStripe, encryptStripeInto, sealedSize, sha256Hex } from '../crypto/index.ts'
-import { createErasureCoder, joinShards, shardSizeFor } from '../erasure/index.ts'
+import { chooseCodec, createErasureCoder, joinShards, LEGACY_ERASURE_CODEC, shardSizeFor } from '../erasure/index.ts'
+import type { ErasureCodecName } from '../erasure/index.ts'
 import { CairnError, assert } from '../util/errors.ts'
 
 /**
@@ -39,6 +40,11 @@ export interface StripeEncodeParams {
   nonceBase: Buffer
   /** Position of the stripe in the version (u32). */
   stripeIndex: number
+  /**
+   * Reed-Solomon codec. Encoding defaults to the one chosen for (k, m);
+   * decoding defaults to LEGACY_ERASURE_CODEC (manifests that name none).
+   */
+  codec?: ErasureCodecName
 }
 
 /** What decoding a stripe needs: the encode parameters plus two sizes from the manifest. */
@@ -59,6 +65,8 @@ export interface EncodedStripe {
   shardSizeBytes: number
   /** Bytes of ciphertext including the tag, before padding. */
   cipherBytes: number
+  /** The codec that computed the parity (to be recorded in the manifest). */
+  codec: ErasureCodecName
 }
 
 /**
@@ -71,7 +79,7 @@ export interface EncodedStripe {
 export async function encodeStripe (plain: Buffer, params: StripeEncodeParams): Promise<EncodedStripe> {
   assert(plain.length <= MAX_STRIPE_SIZE_BYTES, `a stripe holds at most ${MAX_STRIPE_SIZE_BYTES} bytes`)
   const { k, m } = params
-  const coder = createErasureCoder(k, m)
+  const coder = createErasureCoder(k, m, params.codec ?? chooseCodec(k, m))
   const cipherBytes = sealedSize(plain.length)
   const shardSizeBytes = shardSizeFor(cipherBytes, k)
   const region = Buffer.allocUnsafe(shardSizeBytes * k)
@@ -82,7 +90,7 @@ export async function encodeStripe (plain: Buffer, params: StripeEncodeParams): 
   const parity = await coder.encode(data)
   const shards = [...data, ...parity]
   const hashes = shards.map(sha256Hex)
-  return { shards, hashes, shardSizeBytes, cipherBytes }
+  return { shards, hashes, shardSizeBytes, cipherBytes, codec: coder.codec }
 }
 
 function checkDecodeSizes (params: StripeDecodeParams): void {
@@ -108,7 +116,7 @@ export async function decodeStripe (shards: Array<Buffer | null>, params: Stripe
   const { k, m } = params
   assert(shards.length === k + m, `decodeStripe needs k+m=${k + m} shard slots, got ${shards.length}`)
   checkDecodeSizes(params)
-  const coder = createErasureCoder(k, m)
+  const coder = createErasureCoder(k, m, params.codec ?? LEGACY_ERASURE_CODEC)
   const data = await coder.reconstruct(shards, params.shardSizeBytes)
   const region = joinShards(data)
   return decryptStripe(params.dataKey, params.nonceBase, params.stripeIndex, region.subarray(0, params.cipherBytes))

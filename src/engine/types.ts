@@ -21,12 +21,18 @@ export interface ClusterView {
   isOnline: (id: string) => boolean
 }
 
-/** Moves shard bytes to and from a node (self or a peer). */
+/**
+ * Moves shard bytes to and from a node (self or a peer). Every stored shard
+ * is tagged on its holder with the version it was written for (`versionId`),
+ * which is what the holder's shard collector decides on; `release` drops one
+ * version's claim and deletes the file only when no other version claims it
+ * (two versions can name the same shard file).
+ */
 export interface ShardIO {
-  put: (nodeId: string, hash: string, bytes: Uint8Array, signal?: AbortSignal) => Promise<void>
+  put: (nodeId: string, hash: string, bytes: Uint8Array, versionId: string, signal?: AbortSignal) => Promise<void>
   /** The shard's bytes; throws a CairnError when the node cannot serve it. */
   get: (nodeId: string, hash: string, signal?: AbortSignal) => Promise<Uint8Array>
-  delete: (nodeId: string, hash: string, signal?: AbortSignal) => Promise<void>
+  release: (nodeId: string, hash: string, versionId: string, signal?: AbortSignal) => Promise<void>
 }
 
 /** Makes metadata durable: local apply plus replication to peers. */

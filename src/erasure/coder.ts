@@ -1,184 +1,139 @@
 /**
- * Reed-Solomon k + m erasure coder over the native @ronomon/reed-solomon addon.
+ * Reed-Solomon k + m erasure coder: the one entry point the engine uses.
  *
- * Any k of the k + m shards rebuild the k data shards. The addon wants all data
- * shards in one contiguous buffer and shard sizes that are multiples of 8; the
- * coder avoids copies when the caller already uses that layout (e.g. shards
- * that are `subarray`s of one buffer, as the stripe codec makes them) and copies
- * otherwise. The reconstructed data shards are always views into one contiguous
- * buffer, so `joinShards` on them is free.
+ * Any k of the k + m shards rebuild the k data shards. Two codecs sit behind
+ * the same interface, chosen by (k, m): the native addon where it fits (k <= 24,
+ * m <= 6, the fastest) and the WASM build of the reed-solomon-erasure crate for
+ * every other code up to k + m = 255. Their parity differs, so a stripe must be
+ * decoded by the codec that encoded it: the manifest records it, and decoding
+ * names it explicitly.
  *
- * Work runs on libuv's thread pool, so both operations return promises.
- * m = 0 is allowed (no redundancy): encode returns no parity and reconstruct
- * needs every data shard.
+ * Shared rules for every codec: shards are multiples of 8 bytes; when every
+ * data shard is present, reconstruct only joins them (no decoding, no copy when
+ * they are adjacent); the reconstructed data shards are views into one
+ * contiguous buffer, so `joinShards` on them is free. m = 0 is allowed (no
+ * redundancy): encode returns no parity and reconstruct needs every data shard.
  */
 import { CairnError, assert } from '../util/errors.ts'
-import { ADDON_MAX_DATA_SHARDS, ADDON_MAX_PARITY_SHARDS, createAddonContext, encodeRegions } from './addon.ts'
+import { createNativeBackend, nativeFits, NATIVE_MAX_DATA_SHARDS, NATIVE_MAX_PARITY_SHARDS } from './native-backend.ts'
+import { checkPresent, checkShardSize, joinShards, MAX_TOTAL_SHARDS, splitRegion } from './shards.ts'
+import type { CodecBackend, ErasureCodecName, ErasureCoder } from './types.ts'
+import { createWasmBackend, wasmFits } from './wasm-backend.ts'
+
+/** Most data shards: k + m <= MAX_TOTAL_SHARDS. */
+export const MAX_DATA_SHARDS: number = MAX_TOTAL_SHARDS
+
+/** Most parity shards (with k = 1): k + m <= MAX_TOTAL_SHARDS. */
+export const MAX_PARITY_SHARDS: number = MAX_TOTAL_SHARDS - 1
 
 /**
- * The addon works on 64-bit words, so a shard must be a multiple of 8 bytes
- * (this also covers its w = 2, 4, 8 symbol-size rule).
+ * The codec of manifests written before the manifest named one: every such
+ * stripe was coded by the native addon (the only codec then).
  */
-export const SHARD_ALIGNMENT_BYTES = 8
+export const LEGACY_ERASURE_CODEC: ErasureCodecName = 'native'
 
-/**
- * Largest shard the coder accepts: the addon takes u32 buffer sizes, so
- * k * shardSize must stay below 4 GiB; 256 MiB per shard keeps even k = 16
- * under that and is far above any stripe the engine cuts.
- */
-export const MAX_SHARD_SIZE_BYTES = 256 * 1024 * 1024
-
-/** Most data shards: the addon's limit. */
-export const MAX_DATA_SHARDS: number = ADDON_MAX_DATA_SHARDS
-
-/** Most parity shards: the addon's limit. */
-export const MAX_PARITY_SHARDS: number = ADDON_MAX_PARITY_SHARDS
-
-/** A Reed-Solomon coder for one (k, m). */
-export interface ErasureCoder {
-  /** Data shards per stripe. */
-  readonly k: number
-  /** Parity shards per stripe. */
-  readonly m: number
-  /** Compute the m parity shards of k equal-size data shards. */
-  encode: (data: Buffer[]) => Promise<Buffer[]>
-  /**
-   * Rebuild the k data shards from k + m slots (null = missing); returns the
-   * data shards as views into one contiguous buffer.
-   */
-  reconstruct: (shards: Array<Buffer | null>, shardSizeBytes: number) => Promise<Buffer[]>
-}
+const CODEC_NAMES: readonly ErasureCodecName[] = ['native', 'wasm']
 
 const coderCache = new Map<string, ErasureCoder>()
 
 /**
- * The smallest valid shard size (a multiple of 8, at least 8) that holds
- * `totalBytes` spread over `k` shards.
+ * Throw CairnError('BAD_INPUT') unless 1 <= k, 0 <= m and k + m <= 255.
  *
  * @example
- * shardSizeFor(4 * 1024 * 1024 + 16, 4) // 1048584
+ * checkCode(32, 97)
  */
-export function shardSizeFor (totalBytes: number, k: number): number {
-  assert(Number.isInteger(totalBytes) && totalBytes >= 0, 'totalBytes must be a non-negative integer')
-  assert(Number.isInteger(k) && k >= 1, 'k must be a positive integer')
-  const perShard = Math.max(1, Math.ceil(totalBytes / k))
-  return Math.ceil(perShard / SHARD_ALIGNMENT_BYTES) * SHARD_ALIGNMENT_BYTES
-}
-
-/**
- * One buffer with the shards back to back: a zero-copy view when they already
- * are adjacent slices of one buffer, a copy otherwise.
- *
- * @example
- * const region = joinShards(dataShards)
- */
-export function joinShards (shards: Buffer[]): Buffer {
-  const first = shards[0]
-  if (first === undefined) return Buffer.alloc(0)
-  let offset = first.byteOffset
-  let adjacent = true
-  for (const shard of shards) {
-    if (shard.buffer !== first.buffer || shard.byteOffset !== offset) { adjacent = false; break }
-    offset += shard.length
-  }
-  if (adjacent) return Buffer.from(first.buffer, first.byteOffset, offset - first.byteOffset)
-  return Buffer.concat(shards)
-}
-
-function splitRegion (region: Buffer, count: number, shardSizeBytes: number): Buffer[] {
-  const shards: Buffer[] = []
-  for (let i = 0; i < count; i++) shards.push(region.subarray(i * shardSizeBytes, (i + 1) * shardSizeBytes))
-  return shards
-}
-
-function checkParams (k: number, m: number): void {
-  if (!Number.isInteger(k) || k < 1 || k > MAX_DATA_SHARDS) {
-    throw new CairnError('BAD_INPUT', `erasure coding needs 1 <= k <= ${MAX_DATA_SHARDS} data shards, got k=${k}`, 'choose a k within the limit')
-  }
-  if (!Number.isInteger(m) || m < 0 || m > MAX_PARITY_SHARDS) {
-    throw new CairnError('BAD_INPUT', `erasure coding needs 0 <= m <= ${MAX_PARITY_SHARDS} parity shards, got m=${m}`, 'choose an m within the limit')
-  }
-}
-
-function checkShardSize (shardSizeBytes: number): void {
-  if (!Number.isInteger(shardSizeBytes) || shardSizeBytes < SHARD_ALIGNMENT_BYTES ||
-    shardSizeBytes % SHARD_ALIGNMENT_BYTES !== 0 || shardSizeBytes > MAX_SHARD_SIZE_BYTES) {
-    throw new CairnError('BAD_INPUT', `shard size ${shardSizeBytes} is not a positive multiple of ${SHARD_ALIGNMENT_BYTES} up to ${MAX_SHARD_SIZE_BYTES} bytes`,
-      'the stripe manifest is damaged')
+export function checkCode (k: number, m: number): void {
+  if (!Number.isInteger(k) || k < 1 || !Number.isInteger(m) || m < 0 || k + m > MAX_TOTAL_SHARDS) {
+    throw new CairnError('BAD_INPUT', `erasure coding needs integers k >= 1 and m >= 0 with k + m <= ${MAX_TOTAL_SHARDS}, got k=${k} m=${m}`,
+      `choose a code with at most ${MAX_TOTAL_SHARDS} shards in all (cairn plan recommends one)`)
   }
 }
 
 /**
- * The coder for (k, m); one per pair, cached with its addon context. Throws
- * CairnError('BAD_INPUT') when k or m is outside the addon's limits.
+ * The codec Cairn uses for a new stripe of code (k, m): the native addon where
+ * it fits, the wasm codec otherwise.
+ *
+ * @example
+ * chooseCodec(4, 2)   // 'native'
+ * chooseCodec(32, 97) // 'wasm'
+ */
+export function chooseCodec (k: number, m: number): ErasureCodecName {
+  checkCode(k, m)
+  return m === 0 || nativeFits(k, m) ? 'native' : 'wasm'
+}
+
+/**
+ * True when `name` is a codec this build can decode.
+ *
+ * @example
+ * if (!isErasureCodecName(manifest.codec)) throw ...
+ */
+export function isErasureCodecName (name: unknown): name is ErasureCodecName {
+  return typeof name === 'string' && (CODEC_NAMES as readonly string[]).includes(name)
+}
+
+function checkCodecFits (k: number, m: number, codec: ErasureCodecName): void {
+  if (!isErasureCodecName(codec)) {
+    throw new CairnError('BAD_INPUT', `unknown erasure codec ${JSON.stringify(codec)}`, 'the manifest was written by a newer Cairn; upgrade this node')
+  }
+  if (m === 0) return
+  if (codec === 'native' && !nativeFits(k, m)) {
+    throw new CairnError('BAD_INPUT', `the native codec supports k <= ${NATIVE_MAX_DATA_SHARDS} and m <= ${NATIVE_MAX_PARITY_SHARDS}, got ${k}+${m}`,
+      'the manifest is damaged, or use the wasm codec for this code')
+  }
+  assert(codec !== 'wasm' || wasmFits(k, m), 'checkCode bounds every code the wasm codec takes')
+}
+
+/**
+ * The coder for (k, m) with `codec` (default: `chooseCodec(k, m)`); one per
+ * triple, cached. Throws CairnError('BAD_INPUT') for a code outside the limits
+ * or a codec that cannot code it.
  *
  * @example
  * const coder = createErasureCoder(4, 2)
  * const parity = await coder.encode(dataShards)
  * const data = await coder.reconstruct([null, d1, d2, d3, p0, null], shardSizeBytes)
  */
-export function createErasureCoder (k: number, m: number): ErasureCoder {
-  checkParams(k, m)
-  const cacheKey = `${k}+${m}`
+export function createErasureCoder (k: number, m: number, codec: ErasureCodecName = chooseCodec(k, m)): ErasureCoder {
+  checkCode(k, m)
+  checkCodecFits(k, m, codec)
+  const cacheKey = `${k}+${m}/${codec}`
   const cached = coderCache.get(cacheKey)
   if (cached !== undefined) return cached
-  const context = m > 0 ? createAddonContext(k, m) : null
+  let backend: CodecBackend | null = null
+  if (m > 0) backend = codec === 'native' ? createNativeBackend(k, m) : createWasmBackend(k, m)
   const coder: ErasureCoder = {
     k,
     m,
-    encode: (data) => encode(context, k, m, data),
-    reconstruct: (shards, shardSizeBytes) => reconstruct(context, k, m, shards, shardSizeBytes)
+    codec,
+    encode: (data) => encode(backend, k, m, data),
+    reconstruct: (shards, shardSizeBytes) => reconstruct(backend, k, m, shards, shardSizeBytes)
   }
   coderCache.set(cacheKey, coder)
   return coder
 }
 
-async function encode (context: Buffer | null, k: number, m: number, data: Buffer[]): Promise<Buffer[]> {
+async function encode (backend: CodecBackend | null, k: number, m: number, data: Buffer[]): Promise<Buffer[]> {
   assert(data.length === k, `encode needs exactly k=${k} data shards, got ${data.length}`)
   const shardSizeBytes = data[0]?.length ?? 0
   checkShardSize(shardSizeBytes)
   for (const shard of data) assert(shard.length === shardSizeBytes, 'all data shards must have the same size')
-  if (context === null) return []
-  const region = joinShards(data)
-  const parity = Buffer.allocUnsafe(shardSizeBytes * m)
-  const sources = (1 << k) - 1
-  const targets = ((1 << m) - 1) << k
-  await encodeRegions(context, sources, targets, region, parity, k, m, shardSizeBytes)
+  if (backend === null) return []
+  const parity = await backend.encode(joinShards(data), shardSizeBytes)
   return splitRegion(parity, m, shardSizeBytes)
 }
 
 async function reconstruct (
-  context: Buffer | null, k: number, m: number, shards: Array<Buffer | null>, shardSizeBytes: number
+  backend: CodecBackend | null, k: number, m: number, shards: Array<Buffer | null>, shardSizeBytes: number
 ): Promise<Buffer[]> {
   assert(shards.length === k + m, `reconstruct needs k+m=${k + m} slots, got ${shards.length}`)
   checkShardSize(shardSizeBytes)
-  let present = 0
-  for (const [index, shard] of shards.entries()) {
-    if (shard === null) continue
-    if (shard.length !== shardSizeBytes) {
-      throw new CairnError('CORRUPT_SHARD', `shard ${index} is ${shard.length} bytes, expected ${shardSizeBytes}`, 'fetch that shard from another holder')
-    }
-    present++
-  }
-  if (present < k) {
-    throw new CairnError('NOT_ENOUGH_SHARDS', `only ${present} of ${k + m} shards are available, ${k} are needed`,
-      'bring more nodes online; repair restores redundancy once enough shards are reachable')
-  }
+  checkPresent(shards, k, shardSizeBytes)
   const data = shards.slice(0, k)
-  const missing = data.reduce<number>((flags, shard, index) => shard === null ? flags | (1 << index) : flags, 0)
-  if (missing === 0) {
+  if (data.every((shard) => shard !== null)) {
     // All data shards are here: no decoding, and no copy when they are already adjacent.
     return splitRegion(joinShards(data as Buffer[]), k, shardSizeBytes)
   }
-  assert(context !== null, 'with m = 0 every data shard is present, or NOT_ENOUGH_SHARDS was thrown')
-  const region = Buffer.allocUnsafe(shardSizeBytes * k)
-  const parity = Buffer.allocUnsafe(shardSizeBytes * m)
-  let sources = 0
-  for (const [index, shard] of shards.entries()) {
-    if (shard === null) continue
-    shard.copy(index < k ? region : parity, (index < k ? index : index - k) * shardSizeBytes)
-    sources |= 1 << index
-  }
-  await encodeRegions(context, sources, missing, region, parity, k, m, shardSizeBytes)
-  return splitRegion(region, k, shardSizeBytes)
+  assert(backend !== null, 'with m = 0 every data shard is present, or NOT_ENOUGH_SHARDS was thrown')
+  return splitRegion(await backend.reconstruct(shards, shardSizeBytes), k, shardSizeBytes)
 }

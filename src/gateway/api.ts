@@ -15,7 +15,14 @@
  * - GET    /buckets                               → string[]
  * - GET|PUT /retention?bucket=B   (PUT body {keepVersions?, keepDays?}) → the bucket's policy
  * - POST   /invite                                → {token}
+ * - GET    /keys                                  → S3 access keys (no secrets)
+ * - POST   /keys  body {name, admin?}             → {accessKeyId, secretAccessKey} (shown once)
+ * - DELETE /keys?name=N                           → {removed}
+ * - PUT    /keys/grant body {name, bucket, permission: read|write|owner}
  * - GET    /availability                          → {k, m, nodes:[{id,name,availability,profile[168],observedHours,online}]}
+ * - GET    /config                                → every cluster setting {key: value} (durations as "5m")
+ * - PUT    /config   body {key, value}            → sets one cluster setting, answers every setting
+ * - POST   /test/faults body {push?, sync?}       → test-only fault switch (only with CAIRN_TEST_FAULTS set)
  * - GET    /health (no token)                     → {ok:true}
  * - GET    / (no token; the page asks for it)      → the web dashboard
  */
@@ -23,8 +30,9 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Engine } from '../engine/engine.ts'
 import { CairnError } from '../util/errors.ts'
+import { checkBucketName } from '../engine/names.ts'
 import { DASHBOARD_HTML } from '../ui/dashboard.ts'
-import { hasToken, queryParam, sendError, sendJson } from './http-util.ts'
+import { applyServerTimeouts, hasToken, queryParam, sendError, sendJson } from './http-util.ts'
 
 /** Objects listed per call when the client gives no limit. */
 export const DEFAULT_LIST_LIMIT = 1000
@@ -36,6 +44,9 @@ export interface ApiInit {
   status: () => Promise<unknown>
   invite: () => string
   availability: () => unknown
+  settings: { toJson: () => Record<string, string | number>, set: (key: string, value: string, signal?: AbortSignal) => Promise<void> }
+  /** The test-only fault switch; the route exists only when it is given. */
+  faults?: (value: unknown) => unknown
   log?: (message: string) => void
 }
 
@@ -61,6 +72,7 @@ export async function startApi (init: ApiInit, port: number, host = '127.0.0.1')
     }
   })
   server.keepAliveTimeout = 5000
+  applyServerTimeouts(server)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => { server.off('error', reject); resolve() })
@@ -110,6 +122,33 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
       }
       case 'POST /api/v1/invite': return sendJson(res, 200, { token: init.invite() })
       case 'GET /api/v1/availability': return sendJson(res, 200, init.availability())
+      case 'GET /api/v1/keys': return sendJson(res, 200, engine.keys.list())
+      case 'POST /api/v1/keys': {
+        const { name, admin } = await readJsonBody(req) as { name?: unknown, admin?: unknown }
+        if (typeof name !== 'string') throw new CairnError('BAD_INPUT', 'key body must be {"name": NAME, "admin": false}', 'send e.g. {"name": "backup"}')
+        return sendJson(res, 200, await engine.keys.create(name, admin === true, ac.signal))
+      }
+      case 'DELETE /api/v1/keys': {
+        await engine.keys.remove(queryParam(url, 'name'), ac.signal)
+        return sendJson(res, 200, { removed: queryParam(url, 'name') })
+      }
+      case 'PUT /api/v1/keys/grant': {
+        const { name, bucket, permission } = await readJsonBody(req) as { name?: unknown, bucket?: unknown, permission?: unknown }
+        if (typeof name !== 'string' || typeof bucket !== 'string' || typeof permission !== 'string') throw new CairnError('BAD_INPUT', 'grant body must be {"name", "bucket", "permission"}', 'send e.g. {"name": "backup", "bucket": "photos", "permission": "write"}')
+        checkBucketName(bucket)
+        await engine.keys.allow(name, bucket, permission as 'read' | 'write' | 'owner', ac.signal)
+        return sendJson(res, 200, { name, bucket, permission })
+      }
+      case 'GET /api/v1/config': return sendJson(res, 200, init.settings.toJson())
+      case 'PUT /api/v1/config': {
+        const { key, value } = await readJsonBody(req) as { key?: unknown, value?: unknown }
+        if (typeof key !== 'string' || (typeof value !== 'string' && typeof value !== 'number')) throw new CairnError('BAD_INPUT', 'config body must be {"key": KEY, "value": VALUE}', 'send e.g. {"key": "writeQuorum", "value": "2"}')
+        await init.settings.set(key, String(value), ac.signal)
+        return sendJson(res, 200, init.settings.toJson())
+      }
+      case 'POST /api/v1/test/faults':
+        if (init.faults === undefined) throw new CairnError('NOT_FOUND', `no API route ${method} ${url.pathname}`, 'the fault switch exists only in tests (CAIRN_TEST_FAULTS)')
+        return sendJson(res, 200, init.faults(await readJsonBody(req)))
       default: throw new CairnError('NOT_FOUND', `no API route ${method} ${url.pathname}`, 'see the API list in src/gateway/api.ts or the README')
     }
   } catch (err) {

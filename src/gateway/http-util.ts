@@ -3,7 +3,7 @@
  * CairnError codes, bearer-token checks in constant time.
  */
 import { timingSafeEqual } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { CairnError } from '../util/errors.ts'
 
 /** Send `value` as JSON with `status`. */
@@ -36,4 +36,33 @@ export function queryParam (url: URL, name: string): string {
   const value = url.searchParams.get(name)
   if (value === null) throw new CairnError('BAD_INPUT', `missing query parameter ${name}`, `add ?${name}=…`)
   return value
+}
+
+/** Time a client has to send the request headers (Node's default is 60 s). */
+export const HEADERS_TIMEOUT_MS = 60_000
+/**
+ * A connection on which no byte moves for this long is closed. It is the
+ * only limit on a request: a long upload or download that keeps moving bytes
+ * is never cut (Node's own `requestTimeout`, 300 s for the whole request,
+ * is turned off), while a stalled client frees its socket and its put fails
+ * without committing anything.
+ */
+export const IDLE_TIMEOUT_MS = 120_000
+/** Test override of IDLE_TIMEOUT_MS (milliseconds). */
+export const IDLE_TIMEOUT_ENV = 'CAIRN_HTTP_IDLE_TIMEOUT_MS'
+
+/**
+ * Apply Cairn's HTTP timeouts to a server: no limit on a request's total
+ * length, an idle limit on every socket.
+ *
+ * @example
+ * applyServerTimeouts(createServer(handler))
+ */
+export function applyServerTimeouts (server: Server): void {
+  const override = Number(process.env[IDLE_TIMEOUT_ENV] ?? '')
+  const idleMs = Number.isFinite(override) && override > 0 ? override : IDLE_TIMEOUT_MS
+  server.requestTimeout = 0
+  server.headersTimeout = Math.min(HEADERS_TIMEOUT_MS, idleMs)
+  // With no 'timeout' listener, Node destroys a socket idle for this long.
+  server.timeout = idleMs
 }

@@ -1,7 +1,8 @@
 /**
- * Repair policy: the pure decisions behind lazy repair. The daemon's healer
- * and the churn simulator (src/sim) both call these functions, so what the
- * simulator measures is what the daemon does.
+ * Repair policy: the pure decisions behind lazy repair. The churn simulator
+ * (src/sim) calls these functions. No daemon healer runs them yet; when one
+ * is built it must call these same functions, so that what the simulator
+ * measures is what the daemon does.
  *
  * Lazy repair in short: a node that is offline is not dead (office PCs sleep
  * every night); it is declared dead only after `deadAfterMs` without a

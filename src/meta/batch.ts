@@ -1,16 +1,16 @@
 /**
- * Cutting a list into messages that each fit a byte budget: the wire limit is
- * on bytes (the RPC frame), so batches are made by encoded size, not count.
+ * Batching by encoded size (pure): split a list into consecutive groups whose
+ * summed sizes stay within a byte budget, so no message built from one group
+ * can exceed the frame limit whatever the record sizes.
  */
-import { CairnError } from '../util/errors.ts'
 
 /**
- * Split `items` into consecutive batches whose summed `sizeOf` is at most
- * `maxBytes`. An item larger than `maxBytes` on its own is an error (it could
- * never be sent). Order is kept; no batch is empty.
+ * Split `items` into consecutive batches of at most `maxBytes` by `sizeOf`.
+ * An item larger than `maxBytes` on its own forms a batch of one (the caller
+ * enforces the record size limit on write).
  *
  * @example
- * for (const batch of batchByBytes(records, (r) => Buffer.byteLength(JSON.stringify(r)) + 1, 1 << 20)) await send(batch)
+ * batchByBytes([3, 3, 3], (n) => n, 6) // [[3, 3], [3]]
  */
 export function batchByBytes<T> (items: readonly T[], sizeOf: (item: T) => number, maxBytes: number): T[][] {
   const out: T[][] = []
@@ -18,9 +18,6 @@ export function batchByBytes<T> (items: readonly T[], sizeOf: (item: T) => numbe
   let bytes = 0
   for (const item of items) {
     const size = sizeOf(item)
-    if (size > maxBytes) {
-      throw new CairnError('TOO_LARGE', `one item of ${size} bytes exceeds the ${maxBytes}-byte message budget`, 'this is a bug: records are limited on write to well below the message budget')
-    }
     if (current.length > 0 && bytes + size > maxBytes) {
       out.push(current)
       current = []

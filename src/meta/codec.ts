@@ -5,7 +5,7 @@
  */
 import { CairnError } from '../util/errors.ts'
 import { isHlc } from '../util/hlc.ts'
-import { META_RECORD_VERSION, META_TABLES } from './types.ts'
+import { MAX_OBJECT_META_BYTES, META_RECORD_VERSION, META_TABLES } from './types.ts'
 import type { MetaRecord, MetaTable } from './types.ts'
 
 /** Largest primary key accepted (a version id or a 1024-byte object key plus room). */
@@ -43,6 +43,9 @@ export function checkRecordSize (record: MetaRecord, what: string): void {
   }
 }
 
+/** Longest setting value accepted (values are short: "5m", "2"). */
+export const MAX_SETTING_VALUE_CHARS = 256
+
 function fail (what: string): never {
   throw new CairnError('PROTOCOL', `invalid metadata record: ${what}`, 'the peer runs an incompatible or broken version of Cairn')
 }
@@ -72,8 +75,13 @@ function checkBody (table: MetaTable, body: Record<string, unknown>): void {
     if (typeof body.bucket !== 'string' || typeof body.key !== 'string') fail('version without bucket/key')
     if (typeof body.size !== 'number' || !Number.isSafeInteger(body.size) || body.size < 0) fail('bad version size')
     if (typeof body.timeMs !== 'number' || typeof body.deleteMarker !== 'boolean') fail('bad version fields')
+    if (body.meta !== undefined && (typeof body.meta !== 'object' || body.meta === null || Buffer.byteLength(JSON.stringify(body.meta)) > MAX_OBJECT_META_BYTES)) fail('bad object metadata')
+  } else if (table === 's3key') {
+    if (typeof body.name !== 'string' || typeof body.secret !== 'string' || typeof body.admin !== 'boolean' || typeof body.grants !== 'object' || body.grants === null) fail('bad access key')
   } else if (table === 'node') {
     if (typeof body.name !== 'string' || !Array.isArray(body.addrs)) fail('bad roster entry')
+  } else if (table === 'setting') {
+    if (typeof body.value !== 'string' || body.value.length > MAX_SETTING_VALUE_CHARS) fail('bad setting value')
   } else if (typeof body.createdMs !== 'number') {
     fail('bad bucket entry')
   }

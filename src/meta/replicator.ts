@@ -4,10 +4,11 @@
  *
  * Two mechanisms:
  * 1. Push: `commit(records)` applies records locally and pushes them to every
- *    online peer, waiting for their acknowledgements (each peer applies them
- *    in one SQLite transaction before it answers). Pushes to one peer are
- *    batched: while one push is on the wire, new records queue and go in the
- *    next one (group commit), so many small puts cost few round trips.
+ *    online peer; it resolves once `writeQuorum` of them acknowledged (each
+ *    peer applies them, fsynced, in a group transaction before it answers)
+ *    and undoes itself when that quorum is not reached. Pushes to one peer
+ *    are batched by bytes: while one push is on the wire, new records queue
+ *    (bounded) and go in the next one, so many small puts cost few round trips.
  * 2. Anti-entropy: `syncWith(peer)` walks a Merkle tree over the records
  *    (4096 XOR-of-digest leaves, fan-out 16: levels of 1, 16, 256 and 4096
  *    hashes) top-down, exchanging only the hashes of subtrees that differ,
@@ -29,11 +30,15 @@
  * without `served` (an older peer) covers the whole request.
  */
 import { CairnError, errorMessage } from '../util/errors.ts'
+import { hlcWallMs } from '../util/hlc.ts'
 import { batchByBytes } from './batch.ts'
 import { compareRecords } from './crdt.ts'
+import { GroupCommitter } from './group-commit.ts'
 import { MERKLE_LEAF_COUNT } from './store.ts'
+import { DEFAULT_MAX_CLOCK_SKEW_MS, SkewTracker, formatSkewMs, splitBySkew } from './skew.ts'
+import type { SkewRefusal } from './skew.ts'
 import type { MetaStore, RecordSummary } from './store.ts'
-import type { MetaRecord, MetaTable } from './types.ts'
+import type { MetaRecord, MetaTable, VersionBody } from './types.ts'
 
 /** Fan-out of the Merkle tree. */
 export const MERKLE_FANOUT = 16
@@ -41,6 +46,14 @@ export const MERKLE_FANOUT = 16
 export const MERKLE_LEAF_LEVEL = 3
 /** Most records sent in one push or fetch message (keeps bodies well under the 16 MiB frame limit). */
 export const MAX_RECORDS_PER_MESSAGE = 2000
+/** Most bytes of records in one push message (well under the 16 MiB frame limit). */
+export const MAX_PUSH_BATCH_BYTES = 4 * 1024 * 1024
+/** Most records queued for one peer; beyond it records are dropped and anti-entropy delivers them. */
+export const MAX_QUEUED_RECORDS_PER_PEER = 20_000
+/** Longest wait for a commit's quorum before it is undone. */
+export const COMMIT_QUORUM_TIMEOUT_MS = 10_000
+/** Default writeQuorum when no setting is wired (the cluster setting's default). */
+export const DEFAULT_WRITE_QUORUM = 1
 /** Most leaves whose summaries are asked for in one request. */
 export const MAX_LEAVES_PER_REQUEST = 512
 /**
@@ -54,8 +67,10 @@ export const MAX_FETCH_KEYS = MAX_RECORDS_PER_MESSAGE
 
 /** How the replicator talks to peers. */
 export interface MetaTransport {
-  /** Peers reachable now. */
+  /** Peers reachable (and responsive) now. */
   onlinePeers: () => string[]
+  /** Other members of the roster, online or not (caps the quorum in small clusters). */
+  memberCount?: () => number
   /** Send one replication message and wait for the answer. */
   call: (peer: string, header: Record<string, unknown>, body: Uint8Array, signal?: AbortSignal) => Promise<{ header: Record<string, unknown>, body: Uint8Array }>
 }
@@ -70,6 +85,26 @@ export interface ReplicationStats {
   recordsPulled: number
   recordsSentBySync: number
   lastSyncMs: number
+  /** Commits that missed their quorum and were undone. */
+  undoneCommits: number
+  /** Records not queued for a peer whose push queue was full (anti-entropy delivers them). */
+  recordsDropped: number
+}
+
+/** How commits are acknowledged and undone, and which clocks are trusted. */
+export interface ReplicatorOptions {
+  /** Other nodes that must hold a commit before it is acknowledged (the writeQuorum setting). */
+  writeQuorum?: () => number
+  /** A new HLC timestamp, for the compensating records of a failed commit (no undo without it). */
+  now?: () => string
+  /** This node's id, the origin of compensating records. */
+  selfId?: string
+  /** The cluster's `maxClockSkew` (default DEFAULT_MAX_CLOCK_SKEW_MS): records stamped further ahead of this node's clock are not applied. */
+  maxClockSkewMs?: () => number
+  /** This node's wall clock (default Date.now). */
+  wallClock?: () => number
+  /** Told about refused records, at most once per origin per SKEW_LOG_INTERVAL_MS (for the log). */
+  onClockSkew?: (refusal: SkewRefusal, via: 'push' | 'pull') => void
 }
 
 interface PendingPush { records: MetaRecord[], waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> }
@@ -79,6 +114,10 @@ const decoder = new TextDecoder()
 
 function jsonBody (value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value))
+}
+
+function recordBytes (record: MetaRecord): number {
+  return Buffer.byteLength(JSON.stringify(record)) + 1
 }
 
 function parseJson (body: Uint8Array): unknown {
@@ -113,31 +152,120 @@ export function treeHash (leaves: Buffer[], level: number, index: number): Buffe
  * await replicator.commit([record]) // durable here and on every online peer
  */
 export class Replicator {
-  readonly stats: ReplicationStats = { pushes: 0, recordsPushed: 0, syncs: 0, syncBytesSent: 0, syncBytesReceived: 0, recordsPulled: 0, recordsSentBySync: 0, lastSyncMs: 0 }
+  readonly stats: ReplicationStats = { pushes: 0, recordsPushed: 0, syncs: 0, syncBytesSent: 0, syncBytesReceived: 0, recordsPulled: 0, recordsSentBySync: 0, lastSyncMs: 0, undoneCommits: 0, recordsDropped: 0 }
   private readonly meta: MetaStore
   private readonly transport: MetaTransport
   private readonly pending = new Map<string, PendingPush>()
   private readonly sending = new Set<string>()
   private readonly onChange: ((records: MetaRecord[]) => void) | undefined
+  /** Records refused for clock skew, per origin (for status). */
+  readonly skew = new SkewTracker()
+  private readonly options: ReplicatorOptions
+  private readonly group: GroupCommitter
 
-  constructor (meta: MetaStore, transport: MetaTransport, onChange?: (records: MetaRecord[]) => void) {
+  constructor (meta: MetaStore, transport: MetaTransport, onChange?: (records: MetaRecord[]) => void, options: ReplicatorOptions = {}) {
     this.meta = meta
     this.transport = transport
     this.onChange = onChange
+    this.group = new GroupCommitter(meta, onChange)
+    this.options = options
   }
 
-  /** Apply locally, push to every online peer, resolve once at least one peer (when any is online) holds them. */
-  async commit (records: MetaRecord[], _signal?: AbortSignal): Promise<void> {
-    const changed = this.meta.apply(records)
-    if (changed.length > 0) this.onChange?.(changed)
+  /** Group-commit counters (transactions, records). */
+  get groupStats (): { transactions: number, records: number } {
+    return this.group.stats
+  }
+
+  /**
+   * Commit `records` all or nothing as a client sees it: apply them here
+   * (fsynced, in a group transaction), push them to every online peer, and
+   * resolve once `writeQuorum` other nodes hold them durably; the pushes to
+   * the rest go on in the background. When the quorum is not reached (peers
+   * fail, or COMMIT_QUORUM_TIMEOUT_MS passes) the commit is undone: for each
+   * record, its previous local state is written again with a new HLC (a
+   * tombstone when there was none), so the undo wins over the record on every
+   * replica that received it, and the commit rejects.
+   */
+  async commit (records: MetaRecord[], signal?: AbortSignal): Promise<void> {
+    const before = records.map((r) => this.meta.get(r.table, r.pk))
+    // The local fsync and the pushes run at once; the commit is acknowledged
+    // only when both are done, so its latency is one fsync round, not two.
+    const local = this.group.apply(records)
+    local.catch(() => { /* awaited below */ })
     const peers = this.transport.onlinePeers()
-    if (peers.length === 0) return
-    const results = await Promise.allSettled(peers.map(async (peer) => { await this.enqueuePush(peer, records) }))
-    const ok = results.filter((r) => r.status === 'fulfilled').length
-    if (ok === 0) {
-      const reason = results.map((r) => (r.status === 'rejected' ? errorMessage(r.reason) : '')).filter(Boolean)[0] ?? 'unknown'
-      throw new CairnError('PEER_ERROR', `the metadata could not be replicated to any other node (${reason})`, 'check that other nodes are online (cairn status) and retry')
+    const needed = Math.min(this.options.writeQuorum?.() ?? DEFAULT_WRITE_QUORUM, this.transport.memberCount?.() ?? peers.length)
+    try {
+      await Promise.all([local, this.replicate(records, peers, needed, signal)])
+    } catch (err) {
+      await this.undo(records, before)
+      throw err
     }
+  }
+
+  /**
+   * Apply `records` here (fsynced) and push them to every online peer in the
+   * background, with no quorum and no undo: for records that must spread
+   * whoever is online, such as a node's own roster entry at start.
+   */
+  async publish (records: MetaRecord[]): Promise<void> {
+    await this.group.apply(records)
+    for (const peer of this.transport.onlinePeers()) this.enqueuePush(peer, records).catch(() => { /* anti-entropy spreads it */ })
+  }
+
+  /** Push to `peers`; resolve once `needed` of them acknowledged. */
+  private async replicate (records: MetaRecord[], peers: string[], needed: number, signal?: AbortSignal): Promise<void> {
+    const pushes = peers.map(async (peer) => { await this.enqueuePush(peer, records) })
+    for (const p of pushes) p.catch(() => { /* counted below; a background push failure is healed by anti-entropy */ })
+    if (needed <= 0) return
+    if (peers.length < needed) {
+      throw new CairnError('PEER_ERROR', `the metadata reached no quorum: ${peers.length} other node(s) online, writeQuorum needs ${needed}`, 'bring nodes online (cairn status) or lower writeQuorum (cairn config set writeQuorum N) and retry')
+    }
+    await new Promise<void>((resolve, reject) => {
+      let acks = 0
+      const errors: string[] = []
+      const finish = (err?: Error): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        if (err === undefined) resolve(); else reject(err)
+      }
+      const onAbort = (): void => { finish(new CairnError('TIMEOUT', 'the write was cancelled before it reached a quorum of nodes', 'retry the write')) }
+      const timer = setTimeout(() => {
+        finish(new CairnError('TIMEOUT', `the metadata reached ${acks} of the ${needed} other node(s) writeQuorum needs within ${COMMIT_QUORUM_TIMEOUT_MS} ms`, 'check that other nodes are online and responsive (cairn status) and retry'))
+      }, COMMIT_QUORUM_TIMEOUT_MS)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      for (const p of pushes) {
+        p.then(() => {
+          if (++acks === needed) finish()
+        }, (err: unknown) => {
+          errors.push(errorMessage(err))
+          if (peers.length - errors.length < needed) finish(new CairnError('PEER_ERROR', `the metadata could not be replicated to ${needed} other node(s) (${errors[0] ?? 'unknown'})`, 'check that other nodes are online (cairn status) and retry'))
+        })
+      }
+    })
+  }
+
+  /** Write the compensating records of a failed commit and push them to every online peer (best effort). */
+  private async undo (records: readonly MetaRecord[], before: ReadonlyArray<MetaRecord | undefined>): Promise<void> {
+    const now = this.options.now
+    if (now === undefined) return
+    // A record at the lowest HLC (an implicit bucket creation) is a default
+    // that any real write overrides; a tombstone undoing it would need a real
+    // clock and would then delete what others wrote, so it stays.
+    const undo: MetaRecord[] = records.filter((r) => hlcWallMs(r.hlc) > 0).map((r) => {
+      const previous = before[records.indexOf(r)]
+      if (previous !== undefined) return { ...previous, hlc: now(), origin: this.options.selfId ?? r.origin }
+      // No previous state: a tombstone. A version's tombstone carries no
+      // manifest, so no holder deletes the shards at once: a replica that
+      // applied the version may still be serving it; orphan collection removes
+      // them after the grace period.
+      const body = r.table === 'version' ? { ...(r.body as VersionBody), manifest: undefined } : r.body
+      return { ...r, hlc: now(), origin: this.options.selfId ?? r.origin, tombstone: true, body }
+    })
+    this.stats.undoneCommits++
+    if (undo.length === 0) return
+    // Queued after the commit's own group transaction, so it lands after it here.
+    await this.group.apply(undo).catch(() => { /* a failing disk: the pushes below still revert the peers */ })
+    for (const peer of this.transport.onlinePeers()) this.enqueuePush(peer, undo).catch(() => { /* anti-entropy spreads it */ })
   }
 
   private async enqueuePush (peer: string, records: MetaRecord[]): Promise<void> {
@@ -146,6 +274,12 @@ export class Replicator {
       if (entry === undefined) {
         entry = { records: [], waiters: [] }
         this.pending.set(peer, entry)
+      }
+      if (entry.records.length + records.length > MAX_QUEUED_RECORDS_PER_PEER) {
+        // A peer that fell this far behind is caught up by anti-entropy.
+        this.stats.recordsDropped += records.length
+        reject(new CairnError('PEER_ERROR', `push queue of ${peer} is full`, 'the peer is caught up by anti-entropy'))
+        return
       }
       entry.records.push(...records)
       entry.waiters.push({ resolve, reject })
@@ -159,11 +293,13 @@ export class Replicator {
       for (let entry = this.pending.get(peer); entry !== undefined; entry = this.pending.get(peer)) {
         this.pending.delete(peer)
         try {
-          for (let i = 0; i < entry.records.length; i += MAX_RECORDS_PER_MESSAGE) {
-            const batch = entry.records.slice(i, i + MAX_RECORDS_PER_MESSAGE)
-            await this.transport.call(peer, { op: 'push' }, jsonBody(batch))
-            this.stats.pushes++
-            this.stats.recordsPushed += batch.length
+          for (const bytes of batchByBytes(entry.records, recordBytes, MAX_PUSH_BATCH_BYTES)) {
+            for (let i = 0; i < bytes.length; i += MAX_RECORDS_PER_MESSAGE) {
+              const batch = bytes.slice(i, i + MAX_RECORDS_PER_MESSAGE)
+              await this.transport.call(peer, { op: 'push' }, jsonBody(batch))
+              this.stats.pushes++
+              this.stats.recordsPushed += batch.length
+            }
           }
           for (const w of entry.waiters) w.resolve()
         } catch (err) {
@@ -176,13 +312,15 @@ export class Replicator {
   }
 
   /** Serve one replication request from a peer. */
-  handle (header: Record<string, unknown>, body: Uint8Array): { header: Record<string, unknown>, body?: Uint8Array } {
+  async handle (header: Record<string, unknown>, body: Uint8Array, peer = 'unknown'): Promise<{ header: Record<string, unknown>, body?: Uint8Array }> {
     const op = header.op
     if (op === 'push') {
       const records = parseJson(body)
       if (!Array.isArray(records) || records.length > MAX_RECORDS_PER_MESSAGE) throw new CairnError('PROTOCOL', 'push body must be an array of at most 2000 records', 'upgrade the peer')
-      const changed = this.meta.apply(records as MetaRecord[])
-      if (changed.length > 0) this.onChange?.(changed)
+      this.refuseTooFarAhead(records as MetaRecord[], peer)
+      // The answer (the acknowledgement a writer counts for its quorum) goes
+      // only after the group transaction holding these records is fsynced.
+      const changed = await this.group.apply(records as MetaRecord[])
       return { header: { applied: changed.length } }
     }
     if (op === 'hashes') {
@@ -320,12 +458,42 @@ export class Replicator {
         i += servedCount(res.header, part.length)
         const records = parseJson(res.body)
         if (!Array.isArray(records)) throw new CairnError('PROTOCOL', 'fetch answer is not an array', 'upgrade the peer')
-        const changed = this.meta.apply(records as MetaRecord[])
+        const changed = this.meta.apply(this.skipTooFarAhead(records as MetaRecord[], peer))
         if (changed.length > 0) this.onChange?.(changed)
         n += changed.length
       }
     }
     return n
+  }
+
+  /** A push carrying any record stamped too far ahead is refused whole: nothing of it is applied. */
+  private refuseTooFarAhead (records: MetaRecord[], peer: string): void {
+    const limitMs = this.maxClockSkewMs()
+    const split = splitBySkew(records, this.wallMs(), limitMs)
+    if (split.tooFarAhead.length === 0) return
+    this.noteSkew(split.tooFarAhead, peer, 'push', split.maxAheadMs)
+    throw new CairnError('CLOCK_SKEW',
+      `clock skew: ${split.tooFarAhead.length} record(s) stamped ${formatSkewMs(split.maxAheadMs)} ahead of the receiving node's clock, more than maxClockSkew (${formatSkewMs(limitMs)}): the writing node's clock is ahead; nothing was applied`,
+      'fix the clock of the writing node (NTP); its records are applied once they are within maxClockSkew')
+  }
+
+  /** The records of an anti-entropy fetch that may be applied now; the rest are fetched again by a later round. */
+  private skipTooFarAhead (records: MetaRecord[], peer: string): MetaRecord[] {
+    const split = splitBySkew(records, this.wallMs(), this.maxClockSkewMs())
+    if (split.tooFarAhead.length > 0) this.noteSkew(split.tooFarAhead, peer, 'pull', split.maxAheadMs)
+    return split.acceptable
+  }
+
+  private noteSkew (refused: MetaRecord[], peer: string, via: 'push' | 'pull', aheadMs: number): void {
+    for (const due of this.skew.note(refused, peer, via, aheadMs, this.wallMs())) this.options.onClockSkew?.(due, via)
+  }
+
+  private maxClockSkewMs (): number {
+    return this.options.maxClockSkewMs?.() ?? DEFAULT_MAX_CLOCK_SKEW_MS
+  }
+
+  private wallMs (): number {
+    return (this.options.wallClock ?? Date.now)()
   }
 }
 

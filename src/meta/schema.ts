@@ -9,6 +9,9 @@ export const SCHEMA_VERSION = 1
 /**
  * Idempotent DDL. `availability` is local (never replicated): how long this
  * node has seen each member online, per hour of the week (Monday 00:00 = 0).
+ * `shard_owners` is local too: for every shard this node holds, the object
+ * versions it was written for, the node that wrote it and when (what the
+ * shard collector, src/heal/collector.ts, decides on).
  */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL);
@@ -48,6 +51,13 @@ CREATE TABLE IF NOT EXISTS current (
   time_ms INTEGER NOT NULL,
   delete_marker INTEGER NOT NULL,
   PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS shard_owners (
+  hash TEXT NOT NULL,
+  version_id TEXT NOT NULL,
+  writer TEXT NOT NULL,
+  stored_ms INTEGER NOT NULL,
+  PRIMARY KEY (hash, version_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS availability (
   node_id TEXT NOT NULL,

@@ -13,9 +13,10 @@
  * updated incrementally, so two replicas find their differences by exchanging
  * hashes instead of tables.
  *
- * Durability: WAL with synchronous=NORMAL survives a killed process at any
- * moment (every committed transaction is in the WAL in the OS); a power cut
- * may lose the last commits of this one node, which the other replicas hold.
+ * Durability: WAL with synchronous=FULL: every committed transaction is
+ * fsynced before `apply` returns, so a record this node acknowledged
+ * survives a power cut. The replicator's group commit merges concurrent
+ * commits into one transaction, so they share one fsync.
  */
 import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
@@ -32,6 +33,12 @@ import { CairnError } from '../util/errors.ts'
 export const MERKLE_LEAF_COUNT = 4096
 /** Most objects one list call returns. */
 export const MAX_LIST_LIMIT = 10_000
+
+/** One version a locally held shard was written for. */
+export interface ShardOwner { versionId: string, writer: string, storedMs: number }
+
+/** What a replica knows of an object version. */
+export type VersionState = 'live' | 'tombstone' | 'unknown'
 
 /** A record's identity and clock, what anti-entropy compares per leaf. */
 export interface RecordSummary { table: MetaTable, pk: string, hlc: string, origin: string, tombstone: boolean }
@@ -76,7 +83,7 @@ export class MetaStore {
     let db: DatabaseSync
     try {
       db = new DatabaseSync(path)
-      db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF;')
+      db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF;')
       db.exec(SCHEMA_SQL)
     } catch (err) {
       throw new CairnError('CONFIG', `cannot open metadata database ${path}: ${(err as Error).message}`, 'check the data directory is writable and not used by another Cairn process')
@@ -194,6 +201,12 @@ export class MetaStore {
     return rows.map((r) => r.key)
   }
 
+  /** The largest HLC of any stored record (tombstones included), or undefined for an empty replica: the seed of the node's clock. */
+  maxHlc (): string | undefined {
+    const row = this.stmt('SELECT max(hlc) AS hlc FROM records').get() as { hlc: string | null } | undefined
+    return row?.hlc ?? undefined
+  }
+
   /** Number of live objects, versions and records, for status. */
   counts (): { objects: number, versions: number, records: number } {
     const objects = (this.stmt('SELECT count(*) AS n FROM current WHERE delete_marker = 0').get() as { n: number }).n
@@ -221,6 +234,34 @@ export class MetaStore {
     return out
   }
 
+  /** Record that this node holds shard `hash` for `versionId`, written by `writer` (idempotent; keeps the first time). */
+  addShardOwner (hash: string, versionId: string, writer: string, storedMs: number): void {
+    this.stmt('INSERT OR IGNORE INTO shard_owners(hash, version_id, writer, stored_ms) VALUES (?, ?, ?, ?)').run(hash, versionId, writer, storedMs)
+  }
+
+  /** The versions this node holds shard `hash` for (empty for a shard written before owners were recorded). */
+  shardOwners (hash: string): ShardOwner[] {
+    const rows = this.stmt('SELECT version_id, writer, stored_ms FROM shard_owners WHERE hash = ?').all(hash) as unknown as Array<{ version_id: string, writer: string, stored_ms: number }>
+    return rows.map((r) => ({ versionId: r.version_id, writer: r.writer, storedMs: r.stored_ms }))
+  }
+
+  /** Forget one owner of a shard (the version released it); returns the owners left. */
+  removeShardOwner (hash: string, versionId: string): ShardOwner[] {
+    this.stmt('DELETE FROM shard_owners WHERE hash = ? AND version_id = ?').run(hash, versionId)
+    return this.shardOwners(hash)
+  }
+
+  /** Forget every owner of a shard (its file was deleted). */
+  clearShardOwners (hash: string): void {
+    this.stmt('DELETE FROM shard_owners WHERE hash = ?').run(hash)
+  }
+
+  /** Whether version `id` is live, a tombstone, or unknown in this replica. */
+  versionState (id: string): VersionState {
+    const row = this.stmt("SELECT tombstone FROM records WHERE tbl = 'version' AND pk = ?").get(id) as { tombstone: number } | undefined
+    return row === undefined ? 'unknown' : row.tombstone === 1 ? 'tombstone' : 'live'
+  }
+
   /** Add one observation interval: for each member, whether it was online during it. */
   recordAvailability (samples: ReadonlyArray<{ nodeId: string, online: boolean }>, hourOfWeek: number, intervalMs: number): void {
     this.transaction(() => {
@@ -241,6 +282,11 @@ export class MetaStore {
       out.set(r.node_id, list)
     }
     return out
+  }
+
+  /** SQLite's synchronous level on this connection (2 = FULL: every commit fsynced). */
+  synchronousLevel (): number {
+    return (this.db.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous
   }
 
   /** Run `fn` in one write transaction. */

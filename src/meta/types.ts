@@ -8,16 +8,21 @@
  * Tables:
  * - `node`: the roster; pk = node (peer) id; body = NodeBody.
  * - `bucket`: pk = bucket name; body = BucketBody.
+ * - `s3key`: an S3 access key; pk = access key id; body = S3KeyBody (the
+ *   secret encrypted under a key derived from the cluster master key).
  * - `version`: one object version; pk = version id (HLC + writer, globally
  *   unique); body = VersionBody (immutable once written; retention removes a
  *   version with a tombstone).
+ * - `setting`: a cluster-wide setting; pk = setting key (see
+ *   cluster/settings.ts); body = SettingBody.
  */
+import type { ErasureCodecName } from '../erasure/types.ts'
 
 /** Record format version, carried in every record and on the wire. */
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -31,17 +36,38 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody
+}
+
+/** What a key may do in one bucket. */
+export type S3Permission = 'read' | 'write' | 'owner'
+
+/** An S3 access key. */
+export interface S3KeyBody {
+  name: string
+  /** The secret access key, wrapped with a key derived from the master key (see crypto/keys.ts). */
+  secret: string
+  admin: boolean
+  /** Bucket name → permission. */
+  grants: Record<string, S3Permission>
+  createdMs: number
 }
 
 /** A roster entry. */
 export interface NodeBody {
   name: string
   addrs: string[]
+  /** URL of the member's S3 endpoint (on its own machine's loopback by default). */
+  s3?: string
   zone: string
   anchor: boolean
   quotaBytes: number
   joinedMs: number
+}
+
+/** A cluster setting, in the text form a user types ("5m", "2"). */
+export interface SettingBody {
+  value: string
 }
 
 /** Retention: keep at most `keepVersions` versions and/or versions younger than `keepDays`. */
@@ -53,6 +79,8 @@ export interface RetentionPolicy {
 /** A bucket. */
 export interface BucketBody {
   createdMs: number
+  /** Access key id of the S3 key that created it (its owner), if any. */
+  owner?: string
   retention?: RetentionPolicy
 }
 
@@ -104,6 +132,11 @@ export interface Manifest {
   form?: ManifestForm
   k: number
   m: number
+  /**
+   * Reed-Solomon codec (shard format) of the stripes; absent in manifests
+   * written before codecs were recorded, which all used 'native'.
+   */
+  codec?: ErasureCodecName
   stripeSizeBytes: number
   /** Data key wrapped with the cluster master key (base64). */
   wrappedKey: string
@@ -130,6 +163,25 @@ export interface VersionBody {
   /** SHA-256 of the plaintext, hex ('' for delete markers). */
   sha256: string
   manifest?: Manifest
+  /** HTTP metadata of the object (S3): content headers, user metadata, ETag. */
+  meta?: ObjectMeta
+}
+
+/** Largest encoded ObjectMeta (S3 limits user metadata to 2 KiB; headers add some). */
+export const MAX_OBJECT_META_BYTES = 8 * 1024
+
+/** HTTP metadata stored with a version. */
+export interface ObjectMeta {
+  contentType?: string
+  contentEncoding?: string
+  contentDisposition?: string
+  contentLanguage?: string
+  cacheControl?: string
+  expires?: string
+  /** x-amz-meta-* without the prefix, names lowercased. */
+  user?: Record<string, string>
+  /** The S3 ETag without quotes (hex MD5 of the body for a single-part put). */
+  etag?: string
 }
 
 /** A version as listed to users. */

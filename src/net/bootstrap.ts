@@ -1,10 +1,13 @@
 /**
- * Keeps a node connected to its explicit bootstrap addresses: dials each at
- * start, and while one is down redials it with exponential backoff between
- * BOOTSTRAP_RETRY_MIN_MS and BOOTSTRAP_RETRY_MAX_MS. A bootstrap node that
- * comes back is therefore found again within BOOTSTRAP_RETRY_MAX_MS plus one
- * check interval. Pure bookkeeping plus two injected functions, so it is
- * testable without a network.
+ * The node's one redial loop: keeps it connected to every address it is
+ * given — the explicit bootstrap addresses (fixed at creation) plus the
+ * addresses of the cluster's members, which the daemon updates from the
+ * roster (`setAddresses`). It dials each at start, and while one is down
+ * redials it with exponential backoff between BOOTSTRAP_RETRY_MIN_MS and
+ * BOOTSTRAP_RETRY_MAX_MS, so a member that comes back is found again within
+ * BOOTSTRAP_RETRY_MAX_MS plus one check interval and the cluster stays a
+ * full mesh whatever order nodes start in. Pure bookkeeping plus two
+ * injected functions, so it is testable without a network.
  */
 
 import { BOOTSTRAP_CHECK_INTERVAL_MS, BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_MAX_MS, BOOTSTRAP_RETRY_MIN_MS } from './constants.ts'
@@ -30,6 +33,10 @@ interface Target {
   failures: number
 }
 
+function newTarget (address: string): Target {
+  return { address, peerId: /\/p2p\/([^/]+)$/.exec(address)?.[1], retryDelayMs: BOOTSTRAP_RETRY_MIN_MS, nextAttemptAt: 0, dialing: false, failures: 0 }
+}
+
 /** The next retry delay after a failure: doubled, within the bounds. */
 export function nextRetryDelayMs (currentMs: number): number {
   return Math.min(BOOTSTRAP_RETRY_MAX_MS, Math.max(BOOTSTRAP_RETRY_MIN_MS, currentMs * 2))
@@ -38,24 +45,29 @@ export function nextRetryDelayMs (currentMs: number): number {
 /** Dials and redials bootstrap addresses; `start`/`stop` lifecycle. */
 export class BootstrapKeeper {
   readonly #init: BootstrapKeeperInit
-  readonly #targets: Target[]
+  #targets: Target[]
   #timer: ReturnType<typeof setInterval> | undefined
   #stopController = new AbortController()
 
   constructor (init: BootstrapKeeperInit) {
     this.#init = init
-    this.#targets = init.addresses.map(address => ({
-      address,
-      peerId: /\/p2p\/([^/]+)$/.exec(address)?.[1],
-      retryDelayMs: BOOTSTRAP_RETRY_MIN_MS,
-      nextAttemptAt: 0,
-      dialing: false,
-      failures: 0
-    }))
+    this.#targets = init.addresses.map(newTarget)
+  }
+
+  /**
+   * Keep `addresses` connected besides the bootstrap ones (replaces the
+   * previous list; the backoff state of an address kept in the list stays).
+   * New addresses are dialled at once when running.
+   */
+  setAddresses (addresses: readonly string[]): void {
+    const wanted = new Set([...this.#init.addresses, ...addresses])
+    const known = new Map(this.#targets.map(t => [t.address, t]))
+    this.#targets = [...wanted].map(address => known.get(address) ?? newTarget(address))
+    if (this.#timer !== undefined) this.check()
   }
 
   start (): void {
-    if (this.#timer !== undefined || this.#targets.length === 0) return
+    if (this.#timer !== undefined) return
     this.#stopController = new AbortController()
     this.#timer = setInterval(() => { this.check() }, BOOTSTRAP_CHECK_INTERVAL_MS)
     this.#timer.unref()

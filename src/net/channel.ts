@@ -18,9 +18,7 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { CairnError, errorMessage } from '../util/errors.ts'
-import { MAX_BODY_BYTES, MAX_HEADER_BYTES } from './constants.ts'
-import { ChunkQueue } from './chunk-queue.ts'
-import { encodeFramePrefix, FRAME_VERSION } from './rpc-codec.ts'
+import { encodeFramePrefix, FrameDecoder } from './rpc-codec.ts'
 import type { Frame } from './rpc-codec.ts'
 import { errorFromHeader, errorHeader } from './rpc.ts'
 import type { CallOptions, NetLogger, RpcHandler, RpcResult } from './types.ts'
@@ -31,44 +29,13 @@ export const CHANNEL_PROTOCOL = '/cairn/channel/1.0.0'
 export const CHANNELS_PER_PEER = 4
 /** Largest number of channel streams one peer may open to us. */
 export const MAX_INBOUND_CHANNELS = 64
-
-const LEAD_BYTES = 5
-const LENGTH_BYTES = 4
-
-/** Splits a byte stream into frames; copies a frame only when it spans chunks. */
-export class FrameSplitter {
-  readonly #queue = new ChunkQueue()
-
-  push (chunk: Uint8Array): void {
-    this.#queue.push(chunk)
-  }
-
-  /** The next whole frame, or undefined until more bytes arrive. */
-  next (): Frame | undefined {
-    if (this.#queue.length < LEAD_BYTES) return undefined
-    const lead = this.#queue.peek(LEAD_BYTES)
-    if (lead[0] !== FRAME_VERSION) throw new CairnError('PROTOCOL', `RPC frame version ${lead[0]} is not supported (this node speaks ${FRAME_VERSION})`, 'run the same Cairn version on every node')
-    const headerBytes = lead.readUInt32BE(1)
-    if (headerBytes === 0 || headerBytes > MAX_HEADER_BYTES) throw new CairnError('PROTOCOL', `RPC header length ${headerBytes} is outside 1..${MAX_HEADER_BYTES}`, 'the peer sent a malformed frame')
-    const bodyAt = LEAD_BYTES + headerBytes + LENGTH_BYTES
-    if (this.#queue.length < bodyAt) return undefined
-    const bodyBytes = this.#queue.peek(bodyAt).readUInt32BE(LEAD_BYTES + headerBytes)
-    if (bodyBytes > MAX_BODY_BYTES) throw new CairnError('PROTOCOL', `RPC body length ${bodyBytes} exceeds the limit of ${MAX_BODY_BYTES}`, 'the peer sent an oversize frame')
-    if (this.#queue.length < bodyAt + bodyBytes) return undefined
-    const frame = this.#queue.peek(bodyAt + bodyBytes)
-    let header: unknown
-    try {
-      header = JSON.parse(frame.subarray(LEAD_BYTES, LEAD_BYTES + headerBytes).toString('utf8'))
-    } catch {
-      throw new CairnError('PROTOCOL', 'RPC header is not valid JSON', 'the peer sent a malformed frame')
-    }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CairnError('PROTOCOL', 'RPC header must be a JSON object', 'the peer sent a malformed frame')
-    // The body keeps a view into the joined chunk; it is not reused afterwards.
-    const body = frame.subarray(bodyAt)
-    this.#queue.consume(bodyAt + bodyBytes)
-    return { header: header as Record<string, unknown>, body }
-  }
-}
+/**
+ * Requests one channel runs at once. Callers spread load over
+ * CHANNELS_PER_PEER channels, and a small call takes well under a
+ * millisecond; 32 keeps a busy peer fast while one peer can never have more
+ * than MAX_INBOUND_CHANNELS × 32 handlers (and their buffers) here.
+ */
+export const MAX_HANDLERS_PER_CHANNEL = 32
 
 /** Send one frame; the two sends are synchronous, so frames never interleave. */
 async function writeFrame (stream: Stream, header: Record<string, unknown>, body: Uint8Array): Promise<void> {
@@ -103,7 +70,7 @@ export class ClientChannel {
   get inFlight (): number { return this.#pending.size }
 
   async #read (): Promise<void> {
-    const splitter = new FrameSplitter()
+    const splitter = new FrameDecoder({ mode: 'many' })
     try {
       for await (const chunk of this.stream) {
         if (chunk instanceof Uint8Array) splitter.push(chunk)
@@ -151,7 +118,7 @@ export async function serveChannel (stream: Stream, connection: Connection, hand
   const peerId = connection.remotePeer.toString()
   const closed = new AbortController()
   const signal = AbortSignal.any([closed.signal, nodeSignal])
-  const splitter = new FrameSplitter()
+  const splitter = new FrameDecoder({ mode: 'many' })
   const answer = async (frame: Frame): Promise<void> => {
     const { _id: id, _p: protocol, ...header } = frame.header
     let response: { header: Record<string, unknown>, body?: Uint8Array }
@@ -173,11 +140,27 @@ export async function serveChannel (stream: Stream, connection: Connection, hand
       } catch { /* the channel is gone */ }
     }
   }
+  // At most MAX_HANDLERS_PER_CHANNEL requests run at once; further frames
+  // wait here, which stops reading the stream, so the muxer's window fills
+  // and the caller is slowed down instead of this node's memory growing.
+  let running = 0
+  let slotFreed: (() => void) | undefined
+  const admit = async (frame: Frame): Promise<void> => {
+    // Bounded: each pass waits for one handler to finish.
+    while (running >= MAX_HANDLERS_PER_CHANNEL) await new Promise<void>((resolve) => { slotFreed = resolve })
+    running++
+    void answer(frame).finally(() => {
+      running--
+      const wake = slotFreed
+      slotFreed = undefined
+      wake?.()
+    })
+  }
   try {
     for await (const chunk of stream) {
       if (chunk instanceof Uint8Array) splitter.push(chunk)
       else for (const c of chunk) splitter.push(c)
-      for (let frame = splitter.next(); frame !== undefined; frame = splitter.next()) void answer(frame)
+      for (let frame = splitter.next(); frame !== undefined; frame = splitter.next()) await admit(frame)
     }
   } catch (err) {
     logger?.warn('rpc channel failed', { peerId, error: errorMessage(err) })

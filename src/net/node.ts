@@ -1,6 +1,9 @@
 /**
- * A Cairn network node: libp2p 3 with TCP, TLS (Noise as the second choice),
- * Yamux, identify and ping, behind the cluster protector (protector.ts), with
+ * A Cairn network node: libp2p 3 with TCP, Yamux, identify and ping, behind
+ * the cluster protector (protector.ts: AES-256-GCM frames under keys derived
+ * from the cluster key), with libp2p's plaintext encrypter inside it so bytes
+ * are encrypted once; TLS (Noise second) only for connections made without
+ * the protector, or when `encryption` asks for a second layer; with
  * Cairn's RPC layer (rpc.ts) on top. Bootstrap addresses are dialled and kept
  * connected (bootstrap.ts); mDNS runs only when asked for. Nothing else
  * discovers or dials peers: no DHT, no public bootstrap, no relay, no UPnP.
@@ -107,6 +110,11 @@ export class Libp2pNetNode implements NetNode {
       const code = findCairnError(err)?.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'NODE_UNREACHABLE'
       throw new CairnError(code, `cannot connect to ${target}: ${dialErrorMessage(err)}`, 'check that the node runs, the address is right and both nodes share the cluster key', { target })
     }
+  }
+
+  keepConnected (addresses: readonly string[]): void {
+    const own = new Set(this.multiaddrs())
+    this.#bootstrap.setAddresses(addresses.filter(a => !own.has(a) && !a.endsWith(`/p2p/${this.peerId}`)))
   }
 
   async hangUp (peerId: string): Promise<void> {

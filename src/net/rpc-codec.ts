@@ -11,15 +11,18 @@
  * | body length    | u32 big-endian  | 0 <= m <= MAX_BODY_BYTES (16 MiB)                 |
  * | body           | m bytes         | opaque bytes (shard data, encoded metadata, ...)  |
  *
- * A stream carries exactly one frame in each direction. The decoder checks
- * every length before it allocates anything, and rejects with CairnError
- * PROTOCOL: another version, a header or body length over its limit, an empty
- * header, a header that is not UTF-8 JSON of an object, bytes after the frame,
- * and a stream that ends before the frame is complete. The encoder refuses
+ * A stream carries exactly one frame in each direction (rpc.ts), or a
+ * sequence of frames (the channels of channel.ts); one decoder serves both.
+ * It checks every length as soon as it arrives and allocates nothing ahead
+ * of the bytes received, and rejects with CairnError PROTOCOL: another
+ * version, a header or body length over its limit, an empty header, a header
+ * that is not strict UTF-8 JSON of an object, bytes after a single frame, and
+ * a stream that ends before the frame is complete. The encoder refuses
  * oversize frames with CairnError TOO_LARGE before anything is sent.
  */
 
 import { CairnError } from '../util/errors.ts'
+import { ChunkQueue } from './chunk-queue.ts'
 import { MAX_BODY_BYTES, MAX_HEADER_BYTES } from './constants.ts'
 
 /** The frame version this code writes and the only one it reads. */
@@ -68,99 +71,105 @@ export function encodeFramePrefix (header: Record<string, unknown>, bodyBytes: n
   return prefix
 }
 
+/** How a decoder is used. */
+export interface FrameDecoderOptions {
+  /** Limits; the protocol's by default. */
+  limits?: FrameLimits
+  /**
+   * `single` (default): the stream carries exactly one frame; a byte after it
+   * is a PROTOCOL error. `many`: frames follow each other (RPC channels);
+   * take them with `next()`.
+   */
+  mode?: 'single' | 'many'
+}
+
 /**
- * Incremental decoder of one frame: feed it chunks as they arrive, then take
- * the frame once `done`.
+ * The one incremental frame decoder of every Cairn protocol: feed it chunks
+ * as they arrive and take frames as they complete. It keeps received chunks
+ * as views and joins them only once a whole frame is there, so a peer that
+ * announces a 16 MiB body and sends 10 bytes costs 10 bytes; lengths and the
+ * header are checked as soon as their bytes arrive, before anything else.
  *
  * @example
  * const decoder = new FrameDecoder()
  * for await (const chunk of stream) { decoder.push(chunk); if (decoder.done) break }
  * const { header, body } = decoder.frame()
+ * // many frames: const d = new FrameDecoder({ mode: 'many' }); d.push(c); for (let f = d.next(); f; f = d.next()) use(f)
  */
 export class FrameDecoder {
   readonly #limits: FrameLimits
-  #pending: Uint8Array[] = []
-  #pendingBytes = 0
-  #header: Record<string, unknown> | undefined
-  #body: Uint8Array | undefined
-  #bodyFilled = 0
-  #done = false
+  readonly #single: boolean
+  readonly #queue = new ChunkQueue()
+  #frame: Frame | undefined
 
-  constructor (limits: FrameLimits = DEFAULT_LIMITS) {
-    this.#limits = limits
+  constructor (options: FrameDecoderOptions = {}) {
+    this.#limits = options.limits ?? DEFAULT_LIMITS
+    this.#single = (options.mode ?? 'single') === 'single'
   }
 
-  /** True once a whole frame has been received. */
-  get done (): boolean { return this.#done }
+  /** Single mode: true once the whole frame has been received. */
+  get done (): boolean { return this.#frame !== undefined }
 
-  /** Bytes received so far that are not yet part of a decoded field, plus body bytes. */
-  get receivedBytes (): number { return this.#pendingBytes + this.#bodyFilled }
+  /** Bytes received and not yet returned as part of a frame. */
+  get receivedBytes (): number { return this.#queue.length }
 
-  /** Feed the next chunk of the stream. */
+  /** Feed the next chunk(s) of the stream; throws PROTOCOL as soon as the bytes are malformed. */
   push (data: Uint8Array | Iterable<Uint8Array>): void {
-    if (data instanceof Uint8Array) {
-      this.#pushChunk(data)
-      return
-    }
-    for (const chunk of data) this.#pushChunk(chunk)
+    if (data instanceof Uint8Array) this.#pushChunk(data)
+    else for (const chunk of data) this.#pushChunk(chunk)
   }
 
-  /** The decoded frame; only valid when `done`. */
+  /** Single mode: the decoded frame; throws PROTOCOL when the stream ended inside it. */
   frame (): Frame {
-    if (!this.#done || this.#header === undefined || this.#body === undefined) {
+    if (this.#frame === undefined) {
       throw new CairnError('PROTOCOL', `RPC stream ended inside a frame after ${this.receivedBytes} bytes`, 'the peer closed the stream early; retry')
     }
-    return { header: this.#header, body: this.#body }
+    return this.#frame
+  }
+
+  /** Many mode: the next whole frame, or undefined until more bytes arrive. */
+  next (): Frame | undefined {
+    const size = this.#frameBytes()
+    if (size === undefined || this.#queue.length < size.total) return undefined
+    const bytes = this.#queue.peek(size.total)
+    const header = parseHeader(bytes.subarray(LEAD_BYTES, size.bodyAt - BODY_LENGTH_BYTES))
+    // The body is a view into the received (or joined) bytes, never reused.
+    const body = bytes.subarray(size.bodyAt)
+    this.#queue.consume(size.total)
+    return { header, body }
   }
 
   #pushChunk (chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return
-    if (this.#done) throw new CairnError('PROTOCOL', 'RPC stream carries bytes after its frame', 'the peer runs an incompatible Cairn version')
-    if (this.#body !== undefined) {
-      this.#fillBody(chunk)
+    if (this.#single && this.#frame !== undefined) throw new CairnError('PROTOCOL', 'RPC stream carries bytes after its frame', 'the peer runs an incompatible Cairn version')
+    this.#queue.push(chunk)
+    if (!this.#single) {
+      this.#frameBytes()
       return
     }
-    this.#pending.push(chunk)
-    this.#pendingBytes += chunk.byteLength
-    this.#parsePrefix()
+    this.#frame = this.next()
+    if (this.#frame !== undefined && this.#queue.length > 0) throw new CairnError('PROTOCOL', 'RPC stream carries bytes after its frame', 'the peer runs an incompatible Cairn version')
   }
 
-  #fillBody (chunk: Uint8Array): void {
-    const body = this.#body as Uint8Array
-    const room = body.byteLength - this.#bodyFilled
-    if (chunk.byteLength > room) throw new CairnError('PROTOCOL', 'RPC stream carries bytes after its frame', 'the peer runs an incompatible Cairn version')
-    body.set(chunk, this.#bodyFilled)
-    this.#bodyFilled += chunk.byteLength
-    if (this.#bodyFilled === body.byteLength) this.#done = true
-  }
-
-  /** Decode version, header and body length once enough bytes are pending. */
-  #parsePrefix (): void {
-    if (this.#pendingBytes < LEAD_BYTES) return
-    const pending = this.#pending.length === 1 ? this.#pending[0] as Uint8Array : Buffer.concat(this.#pending)
-    this.#pending = [pending]
-    const view = new DataView(pending.buffer, pending.byteOffset, pending.byteLength)
-    const version = view.getUint8(0)
+  /** Validate the lead of the first queued frame as far as it has arrived; its sizes once known. */
+  #frameBytes (): { bodyAt: number, total: number } | undefined {
+    if (this.#queue.length < LEAD_BYTES) return undefined
+    const lead = this.#queue.peek(LEAD_BYTES)
+    const version = lead.readUInt8(0)
     if (version !== FRAME_VERSION) {
       throw new CairnError('PROTOCOL', `RPC frame version ${version} is not supported (this node speaks ${FRAME_VERSION})`, 'run the same Cairn version on every node')
     }
-    const headerBytes = view.getUint32(1)
+    const headerBytes = lead.readUInt32BE(1)
     if (headerBytes === 0 || headerBytes > this.#limits.maxHeaderBytes) {
-      throw new CairnError('PROTOCOL', `RPC header length ${headerBytes} is outside 1..${this.#limits.maxHeaderBytes}`, 'the peer sent a malformed or oversize request')
+      throw new CairnError('PROTOCOL', `RPC header length ${headerBytes} is outside 1..${this.#limits.maxHeaderBytes}`, 'the peer sent a malformed or oversize frame')
     }
-    const bodyLengthAt = LEAD_BYTES + headerBytes
-    if (pending.byteLength < bodyLengthAt + BODY_LENGTH_BYTES) return
-    const bodyBytes = view.getUint32(bodyLengthAt)
+    const bodyAt = LEAD_BYTES + headerBytes + BODY_LENGTH_BYTES
+    if (this.#queue.length < bodyAt) return undefined
+    const bodyBytes = this.#queue.peek(bodyAt).readUInt32BE(bodyAt - BODY_LENGTH_BYTES)
     if (bodyBytes > this.#limits.maxBodyBytes) {
-      throw new CairnError('PROTOCOL', `RPC body length ${bodyBytes} exceeds the limit of ${this.#limits.maxBodyBytes}`, 'the peer sent an oversize request')
+      throw new CairnError('PROTOCOL', `RPC body length ${bodyBytes} exceeds the limit of ${this.#limits.maxBodyBytes}`, 'the peer sent an oversize frame')
     }
-    this.#header = parseHeader(pending.subarray(LEAD_BYTES, bodyLengthAt))
-    this.#body = new Uint8Array(bodyBytes)
-    this.#pending = []
-    this.#pendingBytes = 0
-    if (bodyBytes === 0) this.#done = true
-    const rest = pending.subarray(bodyLengthAt + BODY_LENGTH_BYTES)
-    if (rest.byteLength > 0) this.#pushChunk(rest)
+    return { bodyAt, total: bodyAt + bodyBytes }
   }
 }
 

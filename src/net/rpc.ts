@@ -50,10 +50,11 @@ import type { Connection, Stream } from '@libp2p/interface'
 export const PROTOCOLS = {
   shardPut: '/cairn/shard/put/1.0.0',
   shardGet: '/cairn/shard/get/1.0.0',
-  shardDelete: '/cairn/shard/delete/1.0.0',
+  shardRelease: '/cairn/shard/release/1.0.0',
   shardAudit: '/cairn/shard/audit/1.0.0',
   metaPush: '/cairn/meta/push/1.0.0',
   metaSync: '/cairn/meta/sync/1.0.0',
+  versionState: '/cairn/meta/version-state/1.0.0',
   nodeInfo: '/cairn/node/info/1.0.0',
   heartbeat: '/cairn/node/heartbeat/1.0.0'
 } as const

@@ -91,6 +91,12 @@ export interface NetNode {
   connectedPeers: () => string[]
   /** Connect to a multiaddr (starting with '/') or a known peer id; resolves to the remote peer id. */
   dial: (target: string, options?: DialOptions) => Promise<string>
+  /**
+   * Keep these addresses connected besides the bootstrap ones (the cluster
+   * members'), redialling with backoff while they are down; replaces the
+   * previous list.
+   */
+  keepConnected: (addresses: readonly string[]) => void
   /** Close all connections to a peer. */
   hangUp: (peerId: string) => Promise<void>
   /** Round-trip time to a connected peer in ms, measured with libp2p ping. */

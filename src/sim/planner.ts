@@ -10,6 +10,7 @@
  */
 import type { PlacementNode } from '../cluster/placement.ts'
 import { defaultRepairThreshold } from '../heal/policy.ts'
+import { MAX_TOTAL_SHARDS } from '../erasure/shards.ts'
 import { CairnError } from '../util/errors.ts'
 import { HOURS_PER_WEEK } from './churn.ts'
 import { placeWithCandidates, topCandidates } from './fast-placement.ts'
@@ -267,8 +268,9 @@ export interface Recommendation { k: number, m: number, overhead: number, pReada
 
 /**
  * The code with pReadable >= target at the lowest overhead (ties: smaller
- * k + m), among k <= 32 and k + m <= number of nodes. For each k the smallest
- * m is found by binary search (P(readable) grows with m).
+ * k + m), among k <= 32 and k + m <= min(number of nodes, 255) (the codes
+ * Cairn can store). For each k the smallest m is found by binary search
+ * (P(readable) grows with m).
  *
  * @example
  * recommendCode(makeEvaluator(nodes), nodes.length, 0.9999)
@@ -278,7 +280,7 @@ export function recommendCode (evaluator: Evaluator, nodeCount: number, target: 
   let best: Recommendation | undefined
   for (let k = 1; k <= Math.min(RECOMMEND_MAX_K, nodeCount); k++) {
     // Only m that could beat the best overhead so far (or tie it) is worth testing.
-    let high = nodeCount - k
+    let high = Math.min(nodeCount, MAX_TOTAL_SHARDS) - k
     if (best !== undefined) high = Math.min(high, Math.floor(k * (best.overhead - 1) + 1e-9))
     if (high < 0 || !meets(k, high)) continue
     let low = 0

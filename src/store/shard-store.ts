@@ -97,7 +97,7 @@ async function scanFanOut (fanOutPath: string, prefix: string): Promise<{ bytes:
  * A shard store rooted at `init.dir`; call `open()` before use.
  *
  * @example
- * const store = createShardStore({ dir: '/var/cairn', quotaBytes: 50e9, onCorrupt: (h) => heal.report(h) })
+ * const store = createShardStore({ dir: '/var/cairn', quotaBytes: 50e9, onCorrupt: (h) => { reports.push(h) } })
  * await store.open()
  * await store.put(sha256Hex(bytes), bytes)
  * const bytes = await store.get(hash) // null when absent or corrupt
@@ -173,7 +173,7 @@ export function createShardStore (init: ShardStoreInit): ShardStore {
       throw new CairnError('TOO_LARGE', `shard ${hashHex} is ${bytes.length} bytes, above the ${MAX_SHARD_SIZE_BYTES}-byte limit`, 'use a smaller stripe size')
     }
     if (sha256Hex(bytes) !== hashHex) {
-      throw new CairnError('CORRUPT_SHARD', `shard bytes do not hash to ${hashHex}`, 'the sender has a damaged copy; fetch it from another holder or rebuild it')
+      throw new CairnError('CORRUPT_SHARD', `shard bytes do not hash to ${hashHex}`, 'the sender has a damaged copy; fetch it from another holder')
     }
     await withLock(state.locks, hashHex, async () => {
       options?.signal?.throwIfAborted()
@@ -230,6 +230,12 @@ export function createShardStore (init: ShardStoreInit): ShardStore {
     return await fileSize(layout.shardPath(hashHex)) !== null
   }
 
+  async function sizeOf (hashHex: string): Promise<number | null> {
+    checkOpen()
+    checkShardHash(hashHex)
+    return await fileSize(layout.shardPath(hashHex))
+  }
+
   async function remove (hashHex: string): Promise<boolean> {
     checkOpen()
     checkShardHash(hashHex)
@@ -266,7 +272,7 @@ export function createShardStore (init: ShardStoreInit): ShardStore {
   }
 
   return {
-    open, close, put, get, has, delete: remove, list, stats,
+    open, close, put, get, has, sizeOf, delete: remove, list, stats,
     corruptShards: () => [...state.corrupt].sort()
   }
 }

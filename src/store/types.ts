@@ -47,6 +47,8 @@ export interface ShardStore {
   get: (hashHex: string, options?: ShardStoreOptions) => Promise<Buffer | null>
   /** True when a shard file exists (not verified; `get` verifies). */
   has: (hashHex: string) => Promise<boolean>
+  /** Size in bytes of a stored shard file, or null when it is not there (not verified). */
+  sizeOf: (hashHex: string) => Promise<number | null>
   /** Remove a shard; false when it was not there. */
   delete: (hashHex: string) => Promise<boolean>
   /** Every stored shard hash, one fan-out directory at a time. */

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   NODE_UNREACHABLE: { exit: 11, http: 503 },
   CONFIG: { exit: 12, http: 500 },
   CONFLICT: { exit: 13, http: 409 },
+  CLOCK_SKEW: { exit: 9, http: 502 },
   TOO_LARGE: { exit: 2, http: 413 },
   INTERNAL: { exit: 1, http: 500 }
 } as const satisfies Record<string, { exit: number, http: number }>

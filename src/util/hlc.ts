@@ -63,6 +63,18 @@ export class HybridClock {
     return formatHlc(this.last)
   }
 
+  /**
+   * Continue from `persisted`, the largest timestamp this node has stored
+   * (call once at start, before the first `now()`): every later timestamp
+   * exceeds it even when the wall clock was set back while the node was down,
+   * so the node's new writes never lose to its old ones. Unlike `observe`,
+   * there is no drift limit: the value comes from this node's own disk.
+   */
+  seed (persisted: string): void {
+    const p = parseHlc(persisted)
+    if (p.wallMs > this.last.wallMs || (p.wallMs === this.last.wallMs && p.counter > this.last.counter)) this.last = { ...p }
+  }
+
   /** Fold in a timestamp seen from a peer. */
   observe (remote: string): void {
     const r = parseHlc(remote)

@@ -42,7 +42,7 @@ function harness (): { engine: Engine, meta: MetaStore, disks: Map<string, Map<s
       if (b === undefined) throw new CairnError('NOT_FOUND', `no shard ${hash} on ${node}`)
       return b
     },
-    delete: async (node, hash) => { disk(node).delete(hash) }
+    release: async (node, hash) => { disk(node).delete(hash) }
   }
   const meta = MetaStore.open(':memory:')
   const engine = new Engine({ cluster, shards, meta, committer: { commit: async (records) => { meta.apply(records) } }, clock: new HybridClock(), masterKey: randomBytes(32) })

@@ -77,8 +77,8 @@ export interface TestCluster {
   cli: (args: readonly string[], opts?: RunOptions) => Promise<RunResult>
   /** Send `signal` (default SIGKILL) to a node and wait until its process is gone. */
   kill: (name: string, signal?: NodeJS.Signals) => Promise<void>
-  /** Start a killed node again with `cairn start --node` and wait until it answers status. */
-  restart: (name: string) => Promise<ClusterNode>
+  /** Start a killed node again with `cairn start --node` and wait until it answers status; `env` is added to its environment (e.g. libfaketime). */
+  restart: (name: string, opts?: SpawnNodeOptions) => Promise<ClusterNode>
   /** Start `cairn start --node DIR` for any node directory; stopped by `stop()`. */
   startNode: (dir: string) => Promise<NodeProcess>
   /** The node's status document, straight from its HTTP API. */
@@ -99,6 +99,12 @@ export interface StatusDocument {
   nodes: Array<{ name: string, id: string, online: boolean, self: boolean, addrs: string[] }>
   online: number
   store: { corruptShards: string[] }
+}
+
+/** How to start one node process. */
+export interface SpawnNodeOptions {
+  /** Variables added to the node's environment (the harness's own environment is kept). */
+  env?: Record<string, string>
 }
 
 /** Options of `startCluster`. */
@@ -137,9 +143,10 @@ function killQuietly (pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
  * wait for its `running` line. Rejects (after killing it) if it exits or
  * stays silent for NODE_START_TIMEOUT_MS.
  */
-export async function spawnNode (dir: string): Promise<NodeProcess> {
+export async function spawnNode (dir: string, opts: SpawnNodeOptions = {}): Promise<NodeProcess> {
   const log = openSync(join(dir, 'node.log'), 'a')
-  const child = spawn(process.execPath, [CAIRN_BIN, 'start', '--node', dir], { stdio: ['ignore', 'pipe', log] })
+  const env = opts.env === undefined ? process.env : { ...process.env, ...opts.env }
+  const child = spawn(process.execPath, [CAIRN_BIN, 'start', '--node', dir], { stdio: ['ignore', 'pipe', log], env })
   closeSync(log)
   const stdoutStream = child.stdout
   if (stdoutStream === null) throw new Error('spawn gave no stdout pipe')
@@ -238,10 +245,10 @@ export async function startCluster (opts: ClusterOptions): Promise<TestCluster> 
     untrackPid(target.pid)
   }
 
-  const restart = async (name: string): Promise<ClusterNode> => {
+  const restart = async (name: string, spawnOpts: SpawnNodeOptions = {}): Promise<ClusterNode> => {
     const target = node(name)
     if (isAlive(target.pid)) throw new Error(`${name} (pid ${target.pid}) is still running; kill it first`)
-    const proc = await spawnNode(target.dir)
+    const proc = await spawnNode(target.dir, spawnOpts)
     started.set(name, proc)
     target.pid = proc.pid
     return target

@@ -6,7 +6,8 @@
  * small and names the `segments` form; the object reads byte-identical
  * through another node, and still does with a node killed (the stripe list
  * blob is erasure coded like the data). When retention removes the version,
- * every node deletes its shards of it, data and stripe list alike.
+ * every node's shard collector deletes its shards of it (owner-tagged at put
+ * time, so no stripe list has to be read), data and stripe list alike.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -33,6 +34,9 @@ const SEGMENT_BYTES = 2500
 const SMALL_RECORD_BYTES = 4096
 const REPLICATION_WAIT_MS = 45_000
 const TEST_TIMEOUT_MS = 300_000
+/** Collection after seconds, not the default hour. */
+process.env.CAIRN_ORPHAN_GRACE_MS = '2000'
+process.env.CAIRN_COLLECT_INTERVAL_MS = '1000'
 
 interface ListedVersion { id: string, size: number }
 

@@ -32,7 +32,7 @@ function pair (): { a: MetaStore, b: MetaStore, ra: Replicator, wire: Wire } {
     onlinePeers: () => [self === 'a' ? 'b' : 'a'],
     call: async (peer, header, body) => {
       frame(body, `${String(header.op)} request`)
-      const res = (replicators[peer] as Replicator).handle(header, body)
+      const res = await (replicators[peer] as Replicator).handle(header, body)
       const out = res.body ?? new Uint8Array(0)
       frame(out, `${String(header.op)} answer`)
       return { header: res.header, body: out }

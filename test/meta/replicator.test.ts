@@ -19,7 +19,7 @@ function pair (): { a: MetaStore, b: MetaStore, ra: Replicator, rb: Replicator }
   const transport = (self: 'a' | 'b'): MetaTransport => ({
     onlinePeers: () => [self === 'a' ? 'b' : 'a'],
     call: async (peer, header, body) => {
-      const res = (replicators[peer] as Replicator).handle(header, body)
+      const res = await (replicators[peer] as Replicator).handle(header, body)
       return { header: res.header, body: res.body ?? new Uint8Array(0) }
     }
   })

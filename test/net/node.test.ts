@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test'
 import { MAX_BODY_BYTES, MAX_HEADER_BYTES } from '../../src/net/constants.ts'
 import { generateClusterKey, generateNodeKey, nodeKeyFromBytes, nodeKeyToBytes, peerIdOf } from '../../src/net/keys.ts'
 import { PROTOCOLS } from '../../src/net/rpc.ts'
+import { CHANNELS_PER_PEER, MAX_HANDLERS_PER_CHANNEL } from '../../src/net/channel.ts'
 import { CairnError } from '../../src/util/errors.ts'
 import { startNode, startPair, stopAll, waitFor } from './helpers.ts'
 import type { Libp2pNetNode } from '../../src/net/node.ts'
@@ -72,6 +73,33 @@ test('a call round-trips its header and a 1 MiB body', async () => {
 test('64 concurrent calls to one peer all succeed', async () => {
   const results = await Promise.all(Array.from({ length: 64 }, async (_, i) => b.call(a.peerId, ECHO, { i }, randomBytes(64 * 1024))))
   assert.deepEqual(results.map(r => (r.header.echo as { i: number }).i), Array.from({ length: 64 }, (_, i) => i))
+})
+
+test('a peer flooding one node with calls never has more than the per-channel limit of handlers running; all calls complete', async () => {
+  const GATE = '/cairn/test/gate/1.0.0'
+  let running = 0
+  let peak = 0
+  const waiting: Array<() => void> = []
+  await a.handle(GATE, async () => {
+    running++
+    peak = Math.max(peak, running)
+    await new Promise<void>((resolve) => { waiting.push(resolve) })
+    running--
+    return { header: {} }
+  })
+  const limit = MAX_HANDLERS_PER_CHANNEL * CHANNELS_PER_PEER
+  const calls = Array.from({ length: limit + 100 }, async () => b.call(a.peerId, GATE, {}, undefined, { timeoutMs: 60_000 }))
+  await waitFor(() => running >= MAX_HANDLERS_PER_CHANNEL, 30_000, 'handlers to fill a channel')
+  // Give every queued frame time to arrive and (wrongly) start a handler.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.ok(peak <= limit, `peak ${peak} handlers running for ${limit + 100} calls; the limit is ${limit}`)
+  // Release handlers until every call is done (each round frees those waiting now).
+  for (let round = 0; round < 1000 && waiting.length + running > 0; round++) {
+    for (const release of waiting.splice(0)) release()
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  await Promise.all(calls)
+  assert.ok(peak <= limit)
 })
 
 test('a handler CairnError reaches the caller with the same code; a crash becomes INTERNAL and the node keeps serving', async () => {

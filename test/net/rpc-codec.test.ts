@@ -77,3 +77,37 @@ test('the decoder rejects bytes after the frame and a truncated frame', () => {
   assert.equal(truncated.done, false)
   expectCode('PROTOCOL', () => truncated.frame())
 })
+
+test('a declared body is not allocated before its bytes arrive', () => {
+  // 64 peers each announcing a 16 MiB body and sending 10 bytes must cost
+  // about 640 bytes, not 1 GiB.
+  const before = process.memoryUsage().arrayBuffers
+  const decoders = Array.from({ length: 64 }, () => {
+    const d = new FrameDecoder()
+    d.push(Buffer.concat([rawFrame(FRAME_VERSION, 2, Buffer.from('{}'), MAX_BODY_BYTES), new Uint8Array(10)]))
+    return d
+  })
+  const grown = process.memoryUsage().arrayBuffers - before
+  assert.ok(grown < 64 * 1024 * 1024, `64 half-sent frames took ${grown} bytes`)
+  assert.equal(decoders.every((d) => !d.done && d.receivedBytes === 2 + 9 + 10), true)
+})
+
+test('many mode: back-to-back frames come out in order whatever the chunking; a bad header is rejected as strictly as in single mode', () => {
+  const frames = Array.from({ length: 20 }, (_, i) => frameBytes({ i }, new Uint8Array(i * 100).fill(i)))
+  const stream = Buffer.concat(frames)
+  for (const chunkBytes of [1, 13, 999, stream.byteLength]) {
+    const decoder = new FrameDecoder({ mode: 'many' })
+    const out: number[] = []
+    for (let at = 0; at < stream.byteLength; at += chunkBytes) {
+      decoder.push(stream.subarray(at, at + chunkBytes))
+      for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
+        assert.equal(f.body.byteLength, (f.header.i as number) * 100)
+        out.push(f.header.i as number)
+      }
+    }
+    assert.deepEqual(out, frames.map((_, i) => i))
+  }
+  const bad = new FrameDecoder({ mode: 'many' })
+  bad.push(rawFrame(FRAME_VERSION, 2, Buffer.from([0xff, 0xfe]), 0))
+  expectCode('PROTOCOL', () => bad.next())
+})

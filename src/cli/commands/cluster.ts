@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { numberFlag, parseArgs } from '../args.ts'
 import { connect } from '../client.ts'
-import { initNode, joinNode, nodeAddress, offlineInvite } from './setup.ts'
+import { codeFlags, initNode, joinNode, nodeAddress, offlineInvite } from './setup.ts'
 import { isNodeDir, loadNodeFiles, saveNodeConfig, writeFileAtomic } from '../../daemon/config.ts'
 import { CairnError } from '../../util/errors.ts'
 
@@ -23,8 +23,12 @@ export const CLUSTER_READY_TIMEOUT_MS = 120_000
 export const CLUSTER_POLL_MS = 250
 /** Longest wait for nodes to stop after SIGTERM before SIGKILL. */
 export const CLUSTER_STOP_TIMEOUT_MS = 15_000
-/** Most nodes a local cluster may have. */
-export const MAX_LOCAL_NODES = 64
+/**
+ * Most nodes a local cluster may have: enough for the widest code (k + m =
+ * 255 shards on distinct nodes); each node is a process, so memory decides
+ * how many are practical.
+ */
+export const MAX_LOCAL_NODES = 255
 
 const BIN = fileURLToPath(new URL('../../../bin/cairn.js', import.meta.url))
 
@@ -91,8 +95,7 @@ async function stopAll (children: ChildProcess[]): Promise<void> {
 export async function cluster (argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['nodes', 'dir', 'k', 'm'], booleans: [] })
   const count = numberFlag(args, 'nodes', 6, { min: 1, max: MAX_LOCAL_NODES, integer: true })
-  const k = numberFlag(args, 'k', 4, { min: 1, max: 32, integer: true })
-  const m = numberFlag(args, 'm', 2, { min: 0, max: 16, integer: true })
+  const { k, m } = codeFlags(args)
   const dirArg = args.values.get('dir')
   if (dirArg === undefined) throw new CairnError('BAD_INPUT', 'no directory given', 'pass --dir D; nodes go to D/node-1 … D/node-N')
   const base = resolve(dirArg)
@@ -114,11 +117,12 @@ export async function cluster (argv: string[]): Promise<number> {
     if (ac.signal.aborted && !(err instanceof CairnError)) return 130
     throw err
   }
-  const nodes = dirs.map((dir, i) => ({ name: `node-${i + 1}`, dir, pid: children[i]?.pid as number, api: connectUrl(dir) }))
+  const nodes = dirs.map((dir, i) => ({ name: `node-${i + 1}`, dir, pid: children[i]?.pid as number, api: connectUrl(dir), s3: connect(dir).api.s3 ?? '' }))
   writeFileAtomic(join(base, 'cluster.json'), JSON.stringify({ nodes }, null, 2))
   console.log(`cairn cluster ready: ${count} nodes, ${loadNodeFiles(dirs[0] as string).cluster.k}+${loadNodeFiles(dirs[0] as string).cluster.m} coding, data in ${base}`)
   console.log(`try: npx cairn put FILE demo/hello.txt --node ${dirs[0]}   |   npx cairn ls demo --node ${dirs[0]}   |   npx cairn status --node ${dirs[0]}`)
   console.log(`dashboard: ${nodes[0]?.api}/#token=${connect(dirs[0] as string).api.token}   (Ctrl-C stops every node)`)
+  console.log(`S3: ${nodes.map((n) => `${n.name} ${n.s3}`).join(', ')}   (make a key: npx cairn key create me --admin --node ${dirs[0]})`)
   // Stay in the foreground until SIGINT/SIGTERM has stopped every node.
   await new Promise<void>((resolve) => { ac.signal.addEventListener('abort', () => { resolve() }, { once: true }) })
   await stopping

@@ -14,13 +14,28 @@ import { CONFIG_VERSION, createNodeFiles, DEFAULT_QUOTA_BYTES, loadNodeFiles } f
 import type { NodeConfig, NodeFiles } from '../../daemon/config.ts'
 import { decodeInvite, encodeInvite } from '../../daemon/invite.ts'
 import { generateNodeKey, nodeKeyToBytes, nodeKeyFromBytes, peerIdOf } from '../../net/keys.ts'
+import { MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_TOTAL_SHARDS } from '../../erasure/index.ts'
 import { CairnError } from '../../util/errors.ts'
 
-/** Largest k and m a cluster may be created with. */
-export const MAX_DATA_SHARDS = 24
-export const MAX_PARITY_SHARDS = 6
+/**
+ * The code (k data + m parity shards) given by --k and --m (default 4+2).
+ * Every code with k >= 1, m >= 0 and k + m <= 255 is accepted (the erasure
+ * layer picks a codec that can code it); anything else is a BAD_INPUT error.
+ *
+ * @example
+ * const { k, m } = codeFlags(parseArgs(['--k', '32', '--m', '97'], { values: ['k', 'm'] }))
+ */
+export function codeFlags (args: ParsedArgs): { k: number, m: number } {
+  const k = numberFlag(args, 'k', 4, { min: 1, max: MAX_DATA_SHARDS, integer: true })
+  const m = numberFlag(args, 'm', 2, { min: 0, max: MAX_PARITY_SHARDS, integer: true })
+  if (k + m > MAX_TOTAL_SHARDS) {
+    throw new CairnError('BAD_INPUT', `--k ${k} --m ${m} makes ${k + m} shards per stripe; Reed-Solomon over GF(2^8) allows at most ${MAX_TOTAL_SHARDS}`,
+      `choose k + m <= ${MAX_TOTAL_SHARDS}; \`cairn plan\` recommends a code for your nodes`)
+  }
+  return { k, m }
+}
 
-const NODE_FLAGS = ['dir', 'name', 'host', 'port', 'api-port', 'quota', 'zone'] as const
+const NODE_FLAGS = ['dir', 'name', 'host', 'port', 'api-port', 's3-port', 'quota', 'zone'] as const
 
 async function nodeConfig (args: ParsedArgs, dir: string, bootstrap: string[]): Promise<NodeConfig> {
   const host = args.values.get('host') ?? '127.0.0.1'
@@ -35,6 +50,7 @@ async function nodeConfig (args: ParsedArgs, dir: string, bootstrap: string[]): 
     host,
     listenPort: numberFlag(args, 'port', 0, { min: 0, max: 65535, integer: true }) || await freePort(host),
     apiPort: numberFlag(args, 'api-port', 0, { min: 0, max: 65535, integer: true }) || await freePort(),
+    s3Port: numberFlag(args, 's3-port', 0, { min: 0, max: 65535, integer: true }) || await freePort(),
     bootstrap,
     quotaBytes,
     zone: args.values.get('zone') ?? '',
@@ -59,8 +75,7 @@ export function nodeAddress (files: Pick<NodeFiles, 'node'>): string {
 export async function initNode (argv: string[]): Promise<NodeFiles> {
   const args = parseArgs(argv, { values: [...NODE_FLAGS, 'k', 'm'], booleans: ['anchor', 'mdns', 'json'] })
   const dir = requireDir(args)
-  const k = numberFlag(args, 'k', 4, { min: 1, max: MAX_DATA_SHARDS, integer: true })
-  const m = numberFlag(args, 'm', 2, { min: 0, max: MAX_PARITY_SHARDS, integer: true })
+  const { k, m } = codeFlags(args)
   return createNodeFiles(dir, {
     node: await nodeConfig(args, dir, []),
     cluster: { v: CONFIG_VERSION, clusterId: randomUUID(), k, m, createdMs: Date.now() },

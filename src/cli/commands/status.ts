@@ -6,18 +6,23 @@ import { connect } from '../client.ts'
 import { nodeDir } from '../node-dir.ts'
 import { formatBytes, formatTable } from '../format.ts'
 import type { NodeStatus } from '../../daemon/status.ts'
+import type { SkewRefusal } from '../../meta/skew.ts'
+import { formatSkewMs } from '../../meta/skew.ts'
 
 export async function status (argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['node'], booleans: ['json'] })
-  const s = await connect(nodeDir(args)).json<{ nodes: NodeStatus[], cluster: { id: string, k: number, m: number }, online: number, meta: { objects: number }, store: { corruptShards: string[] } }>('GET', '/status')
+  const s = await connect(nodeDir(args)).json<{ nodes: NodeStatus[], cluster: { id: string, k: number, m: number }, online: number, meta: { objects: number }, store: { corruptShards: string[] }, clockSkew?: Array<SkewRefusal & { name: string }> }>('GET', '/status')
   if (args.booleans.has('json')) {
     console.log(JSON.stringify(s))
     return 0
   }
   console.log(`cluster ${s.cluster.id}: ${s.cluster.k}+${s.cluster.m} coding, ${s.online}/${s.nodes.length} nodes online, ${s.meta.objects} objects`)
-  console.log(formatTable(['NODE', 'ONLINE', 'USED', 'QUOTA', 'CORRUPT', 'ID'], s.nodes.map((n) => [
-    n.name + (n.self ? ' *' : ''), n.online ? 'yes' : 'NO', n.usedBytes === undefined ? '?' : formatBytes(n.usedBytes), formatBytes(n.quotaBytes), String(n.corruptShards ?? '?'), n.id
+  console.log(formatTable(['NODE', 'ONLINE', 'USED', 'QUOTA', 'CORRUPT', 'CLOCK', 'ID'], s.nodes.map((n) => [
+    n.name + (n.self ? ' *' : ''), n.online ? 'yes' : 'NO', n.usedBytes === undefined ? '?' : formatBytes(n.usedBytes), formatBytes(n.quotaBytes), String(n.corruptShards ?? '?'), n.clockOffsetMs === null || n.clockOffsetMs === undefined ? '?' : (n.clockOffsetMs >= 0 ? '+' : '') + formatSkewMs(n.clockOffsetMs), n.id
   ])))
   if (s.store.corruptShards.length > 0) console.log(`this node quarantined ${s.store.corruptShards.length} corrupt shard(s): ${s.store.corruptShards.slice(0, 5).join(', ')}`)
+  for (const r of s.clockSkew ?? []) {
+    console.log(`clock skew: records stamped by ${r.name || r.origin} ${formatSkewMs(r.aheadMs)} ahead of this node's clock were refused (${r.pushRefused} pushed, ${r.pullSkipped} pulled; last ${new Date(r.lastAtMs).toISOString()}): check that node's clock`)
+  }
   return 0
 }

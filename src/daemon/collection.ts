@@ -1,0 +1,73 @@
+/**
+ * Wiring of the shard collector (src/heal/collector.ts) into a node: the
+ * local store and replica, the version-state question to a shard's writer
+ * over the network, and the schedule.
+ *
+ * Wire: /cairn/meta/version-state/1.0.0 header {v:1, ids: string[]} →
+ * {v:1, states: {[id]: 'live'|'tombstone'|'unknown'}}.
+ */
+import { ShardCollector } from '../heal/collector.ts'
+import type { MetaStore, VersionState } from '../meta/store.ts'
+import { PROTOCOLS } from '../net/rpc.ts'
+import { CairnError } from '../util/errors.ts'
+import type { Daemon } from './daemon.ts'
+
+/** Default time between two scans of the local store. */
+export const COLLECT_INTERVAL_MS = 10 * 60_000
+/** Test and demo overrides (milliseconds). */
+export const ORPHAN_GRACE_ENV = 'CAIRN_ORPHAN_GRACE_MS'
+export const COLLECT_INTERVAL_ENV = 'CAIRN_COLLECT_INTERVAL_MS'
+/** Most version ids asked about in one version-state request. */
+export const MAX_VERSION_STATE_IDS = 1000
+/** Time allowed for a writer to answer a version-state request. */
+const VERSION_STATE_TIMEOUT_MS = 5_000
+
+function envMs (name: string): number | undefined {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return undefined
+  const value = Number(raw)
+  return Number.isFinite(value) && value >= 0 ? value : undefined
+}
+
+/** Answer a version-state request from this node's replica. */
+export function versionStates (meta: MetaStore, ids: unknown): Record<string, VersionState> {
+  if (!Array.isArray(ids) || ids.length > MAX_VERSION_STATE_IDS || !ids.every((id) => typeof id === 'string' && id.length > 0 && id.length <= 128)) {
+    throw new CairnError('PROTOCOL', `version-state request needs {ids: string[]} of at most ${MAX_VERSION_STATE_IDS} ids`, 'upgrade the peer')
+  }
+  const out: Record<string, VersionState> = {}
+  for (const id of ids as string[]) out[id] = meta.versionState(id)
+  return out
+}
+
+/**
+ * Build the collector of `d` and schedule it. The grace period is the
+ * cluster's `orphanGrace` setting (CAIRN_ORPHAN_GRACE_MS overrides it for
+ * tests and demos).
+ */
+export function startCollector (d: Daemon): { collector: ShardCollector, timer: NodeJS.Timeout } {
+  const graceMs = (): number => envMs(ORPHAN_GRACE_ENV) ?? d.settings.orphanGraceMs()
+  const collector = new ShardCollector({
+    selfId: d.net.peerId,
+    listShards: () => d.store.list(),
+    sizeOf: async (hash) => await d.store.sizeOf(hash),
+    owners: (hash) => d.meta.shardOwners(hash),
+    versionState: (id) => d.meta.versionState(id),
+    askWriter: async (writer, ids) => {
+      const res = await d.net.call(writer, PROTOCOLS.versionState, { v: 1, ids }, undefined, { timeoutMs: VERSION_STATE_TIMEOUT_MS })
+      const states = res.header.states
+      if (typeof states !== 'object' || states === null) throw new CairnError('PROTOCOL', 'version-state answer without states', 'upgrade the peer')
+      return states as Record<string, VersionState>
+    },
+    deleteShard: async (hash) => {
+      // Both start synchronously, in this order: see shard-io.ts.
+      d.meta.clearShardOwners(hash)
+      return await d.store.delete(hash)
+    },
+    graceMs,
+    log: d.log
+  })
+  const intervalMs = envMs(COLLECT_INTERVAL_ENV) ?? COLLECT_INTERVAL_MS
+  const timer = setInterval(() => { void collector.collectNow() }, intervalMs > 0 ? intervalMs : COLLECT_INTERVAL_MS)
+  void collector.collectNow()
+  return { collector, timer }
+}
