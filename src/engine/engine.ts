@@ -4,6 +4,7 @@
  * nothing of HTTP or libp2p; the gateway calls it, the daemon wires it.
  */
 import { createHash } from 'node:crypto'
+import { checkRecordSize } from '../meta/codec.ts'
 import type { MetaStore } from '../meta/store.ts'
 import type { BucketBody, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
@@ -12,7 +13,7 @@ import { AccessKeys } from './access-keys.ts'
 import { readObject } from './get.ts'
 import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
-import { checkPlacementPossible, storeObjectData, versionBody } from './put.ts'
+import { checkPlacementPossible, releaseShards, storeObjectData, versionBody } from './put.ts'
 import type { ClusterView, MetaCommitter, ShardIO } from './types.ts'
 
 /** The engine's collaborators. */
@@ -88,17 +89,22 @@ export class Engine {
     const versionId = this.newVersionId()
     const data = await storeObjectData({ cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey }, versionId, body, signal)
     const vbody = versionBody(bucket, key, this.init.cluster.selfName, data)
-    const meta = options.meta?.()
-    if (meta !== undefined) vbody.meta = meta
+    let records: MetaRecord[]
     try {
-      await this.commitVersion(versionId, vbody, signal)
+      const meta = options.meta?.()
+      if (meta !== undefined) vbody.meta = meta
+      records = this.versionRecords(versionId, vbody)
     } catch (err) {
-      // The commit was undone, but a peer may have applied the version before
-      // the undo reaches it and must still be able to read it: the shards stay.
-      // Their holders' collectors delete them once the undo tombstone has
-      // reached them and the grace period has passed (src/heal/collector.ts).
+      // Refused before anything was committed (e.g. a record over the size
+      // limit): nobody can know this version, so its shards go now.
+      await releaseShards(this.init.shards, data.written, versionId)
       throw err
     }
+    // A commit that fails is undone, but a peer may have applied the version
+    // before the undo reaches it and must still be able to read it: the shards
+    // stay. Their holders' collectors delete them once the undo tombstone has
+    // reached them and the grace period has passed (src/heal/collector.ts).
+    await this.init.committer.commit(records, signal)
     await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ })
     return this.info(versionId, vbody)
   }
@@ -154,6 +160,11 @@ export class Engine {
   }
 
   private async commitVersion (versionId: string, vbody: VersionBody, signal?: AbortSignal): Promise<void> {
+    await this.init.committer.commit(this.versionRecords(versionId, vbody), signal)
+  }
+
+  /** The records that publish a version: the version, and its bucket when this node does not know it; throws TOO_LARGE over the record limit. */
+  private versionRecords (versionId: string, vbody: VersionBody): MetaRecord[] {
     const records: MetaRecord[] = []
     const known = this.init.meta.get('bucket', vbody.bucket)
     if (known === undefined || known.tombstone) {
@@ -164,8 +175,10 @@ export class Engine {
       const record = this.record('bucket', vbody.bucket, bucket)
       records.push(known === undefined ? { ...record, hlc: IMPLICIT_BUCKET_HLC } : record)
     }
-    records.push({ v: 1, table: 'version', pk: versionId, hlc: versionId.slice(0, 17), origin: this.init.cluster.selfId, tombstone: false, body: vbody })
-    await this.init.committer.commit(records, signal)
+    const version: MetaRecord = { v: 1, table: 'version', pk: versionId, hlc: versionId.slice(0, 17), origin: this.init.cluster.selfId, tombstone: false, body: vbody }
+    checkRecordSize(version, `${vbody.bucket}/${vbody.key}`)
+    records.push(version)
+    return records
   }
 
   private record (table: 'bucket', pk: string, body: BucketBody): MetaRecord {

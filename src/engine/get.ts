@@ -3,16 +3,21 @@
  * best k holders (local first, data shards before parity, so decoding is a
  * copy when nothing is missing), verify every shard's SHA-256, fall back to
  * further holders on any failure, decode, decrypt, and stream out in order.
- * A bounded number of stripes is fetched ahead, so memory stays flat.
+ * A bounded number of stripes is fetched ahead, so memory stays flat. An
+ * out-of-record stripe list (form `segments`) is read segment by segment as
+ * the reader reaches it (stripe-list.ts).
  */
 import { unwrapDataKey, decryptStripe, sha256Hex } from '../crypto/index.ts'
 import type { Manifest, StripeManifest } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import { decodeStripe } from './stripe.ts'
+import { stripesOf } from './stripe-list.ts'
 import type { ClusterView, ShardIO } from './types.ts'
 
 /** Stripes fetched ahead of the one being streamed out. */
 export const GET_STRIPES_AHEAD = 4
+/** Segments of an out-of-record stripe list fetched ahead (each is up to ~4 MiB of list). */
+export const GET_SEGMENTS_AHEAD = 1
 
 /** What a get needs. */
 export interface GetContext {
@@ -32,26 +37,38 @@ interface Candidate { index: number, hash: string, node: string }
  * @example
  * for await (const chunk of readObject(ctx, manifest, 'photos/a.jpg')) out.write(chunk)
  */
-export async function * readObject (ctx: GetContext, manifest: Manifest, label: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+export async function * readObject (ctx: GetContext, manifest: Manifest, label: string, signal?: AbortSignal, stripesAhead = GET_STRIPES_AHEAD): AsyncGenerator<Buffer> {
   const dataKey = unwrapDataKey(ctx.masterKey, manifest.wrappedKey)
   const nonceBase = Buffer.from(manifest.nonceBase, 'base64')
   if (manifest.inline !== undefined) {
     yield decryptStripe(dataKey, nonceBase, 0, Buffer.from(manifest.inline, 'base64'))
     return
   }
+  const source = stripesOf(manifest, (blob) => readObject(ctx, blob, `${label} (stripe list)`, signal, GET_SEGMENTS_AHEAD))
   const ahead: Array<Promise<Buffer>> = []
   let next = 0
-  const launch = (): void => {
-    const i = next++
-    const p = fetchStripe(ctx, manifest, i, dataKey, nonceBase, label, signal)
-    p.catch(() => {})
-    ahead.push(p)
+  let exhausted = false
+  const fill = async (): Promise<void> => {
+    while (!exhausted && ahead.length < stripesAhead) {
+      const r = await source.next()
+      if (r.done === true) {
+        exhausted = true
+        return
+      }
+      const p = fetchStripe(ctx, manifest, r.value, next++, dataKey, nonceBase, label, signal)
+      p.catch(() => {})
+      ahead.push(p)
+    }
   }
-  while (next < manifest.stripes.length && ahead.length < GET_STRIPES_AHEAD) launch()
-  while (ahead.length > 0) {
-    const plain = await (ahead.shift() as Promise<Buffer>)
-    if (next < manifest.stripes.length) launch()
-    yield plain
+  try {
+    await fill()
+    while (ahead.length > 0) {
+      const plain = await (ahead.shift() as Promise<Buffer>)
+      await fill()
+      yield plain
+    }
+  } finally {
+    await source.return(undefined)
   }
 }
 
@@ -65,8 +82,7 @@ function rankCandidates (ctx: GetContext, stripe: StripeManifest, k: number): Ca
   return out.sort((a, b) => score(a) - score(b) || a.index - b.index)
 }
 
-async function fetchStripe (ctx: GetContext, manifest: Manifest, stripeIndex: number, dataKey: Buffer, nonceBase: Buffer, label: string, signal?: AbortSignal): Promise<Buffer> {
-  const stripe = manifest.stripes[stripeIndex] as StripeManifest
+async function fetchStripe (ctx: GetContext, manifest: Manifest, stripe: StripeManifest, stripeIndex: number, dataKey: Buffer, nonceBase: Buffer, label: string, signal?: AbortSignal): Promise<Buffer> {
   const { k, m } = manifest
   const candidates = rankCandidates(ctx, stripe, k)
   const got: Array<Buffer | null> = new Array(k + m).fill(null)

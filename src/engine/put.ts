@@ -4,7 +4,9 @@
  * rendezvous placement over the nodes online now) → manifest committed to
  * the metadata replicas. A bounded number of stripes is in flight, so memory
  * stays flat whatever the object size. Tiny objects are encrypted and stored
- * inline in the manifest instead of being erasure coded.
+ * inline in the manifest instead of being erasure coded. A large object's
+ * stripe list goes out of the record into a blob written by the same stripe
+ * path (stripe-list.ts).
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { placeShards } from '../cluster/placement.ts'
@@ -15,6 +17,7 @@ import type { Manifest, StripeManifest, VersionBody } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import { encodeStripe, STRIPE_SIZE_BYTES } from './stripe.ts'
 import { stripes } from './chunker.ts'
+import { StripeListWriter } from './stripe-list.ts'
 import type { ClusterView, ShardIO } from './types.ts'
 
 /** Objects up to this size are stored inline in metadata (replicated to every node). */
@@ -69,7 +72,9 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
   const digest = createHash('sha256')
   const written: StoredData['written'] = []
-  const inFlight: Array<Promise<void>> = []
+  // Stripes complete in order (the oldest in flight is awaited first) and go to the list writer.
+  const list = new StripeListWriter(manifest, ctx.masterKey, async (keys, i, plain) => await storeStripe(ctx, online, keys.dataKey, keys.nonceBase, versionId, i, plain, written, signal))
+  const inFlight: Array<Promise<StripeManifest>> = []
   let size = 0
   let index = 0
   let pendingInline: Buffer | undefined
@@ -85,17 +90,18 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
         continue
       }
       if (pendingInline !== undefined) {
-        inFlight.push(handled(storeStripe(ctx, online, manifest, dataKey, nonceBase, versionId, 0, pendingInline, written, signal)))
+        inFlight.push(handled(storeStripe(ctx, online, dataKey, nonceBase, versionId, 0, pendingInline, written, signal)))
         pendingInline = undefined
       }
-      inFlight.push(handled(storeStripe(ctx, online, manifest, dataKey, nonceBase, versionId, index, plain, written, signal)))
+      inFlight.push(handled(storeStripe(ctx, online, dataKey, nonceBase, versionId, index, plain, written, signal)))
       index++
-      if (inFlight.length >= PUT_STRIPES_IN_FLIGHT) await inFlight.shift()
+      if (inFlight.length >= PUT_STRIPES_IN_FLIGHT) await list.add(await (inFlight.shift() as Promise<StripeManifest>))
     }
     if (pendingInline !== undefined) {
       manifest.inline = encryptStripe(dataKey, nonceBase, 0, pendingInline).toString('base64')
     }
-    await Promise.all(inFlight)
+    while (inFlight.length > 0) await list.add(await (inFlight.shift() as Promise<StripeManifest>))
+    await list.finish()
   } catch (err) {
     await Promise.allSettled(inFlight)
     await releaseShards(ctx.shards, written, versionId)
@@ -110,13 +116,13 @@ function handled<T> (p: Promise<T>): Promise<T> {
   return p
 }
 
-async function storeStripe (ctx: PutContext, online: PlacementNode[], manifest: Manifest, dataKey: Buffer, nonceBase: Buffer, versionId: string,
-  stripeIndex: number, plain: Buffer, written: StoredData['written'], signal?: AbortSignal): Promise<void> {
+/** Encode, place and write one stripe (of object data or of a stripe-list blob); returns its manifest entry. */
+async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: Buffer, nonceBase: Buffer, versionId: string,
+  stripeIndex: number, plain: Buffer, written: StoredData['written'], signal?: AbortSignal): Promise<StripeManifest> {
   const { k, m } = ctx.cluster
-  const encoded = await encodeStripe(plain, { k, m, codec: manifest.codec, dataKey, nonceBase, stripeIndex })
+  const encoded = await encodeStripe(plain, { k, m, codec: chooseCodec(k, m), dataKey, nonceBase, stripeIndex })
   const targets = placeShards({ key: `${versionId}/${stripeIndex}`, count: k + m }, online)
   const stripe: StripeManifest = { cipherBytes: encoded.cipherBytes, shardSizeBytes: encoded.shardSizeBytes, shards: [] }
-  manifest.stripes[stripeIndex] = stripe
   const used = new Set(targets)
   await Promise.all(encoded.shards.map(async (shard, j) => {
     const hash = encoded.hashes[j] as string
@@ -139,6 +145,7 @@ async function storeStripe (ctx: PutContext, online: PlacementNode[], manifest: 
       }
     }
   }))
+  return stripe
 }
 
 /**

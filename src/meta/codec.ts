@@ -12,6 +12,36 @@ import type { MetaRecord, MetaTable } from './types.ts'
 export const MAX_PK_BYTES = 2048
 /** Largest record body accepted: a manifest of a ~16 GiB object fits (4096 stripes of 6 shards). */
 export const MAX_RECORD_BODY_BYTES = 8 * 1024 * 1024
+/**
+ * Largest record (encoded JSON) a node writes: well below the 4 MiB
+ * anti-entropy message budget and the 16 MiB frame limit. Large manifests go
+ * out of the record (engine/stripe-list.ts), so only a bug or an absurd input
+ * reaches it. Older records up to MAX_RECORD_BODY_BYTES are still accepted.
+ */
+export const MAX_RECORD_BYTES = 1024 * 1024
+/** Environment variable that lowers MAX_RECORD_BYTES (tests only). */
+export const MAX_RECORD_BYTES_VARIABLE = 'CAIRN_MAX_RECORD_BYTES'
+
+/** The write limit in force: MAX_RECORD_BYTES, or lower when the test variable says so. */
+export function maxRecordBytes (): number {
+  const n = Number(process.env[MAX_RECORD_BYTES_VARIABLE])
+  return Number.isSafeInteger(n) && n > 0 && n < MAX_RECORD_BYTES ? n : MAX_RECORD_BYTES
+}
+
+/**
+ * Refuse to write a record larger than the limit, before it is committed.
+ *
+ * @example
+ * checkRecordSize(record, `version of ${bucket}/${key}`)
+ */
+export function checkRecordSize (record: MetaRecord, what: string): void {
+  const bytes = Buffer.byteLength(JSON.stringify(record))
+  const max = maxRecordBytes()
+  if (bytes > max) {
+    throw new CairnError('TOO_LARGE', `the metadata record of ${what} would be ${bytes} bytes; the limit is ${max} bytes`,
+      'nothing was stored; a record this large is a bug (large manifests are kept out of the record), please report it', { recordBytes: bytes, maxRecordBytes: max })
+  }
+}
 
 /** Longest setting value accepted (values are short: "5m", "2"). */
 export const MAX_SETTING_VALUE_CHARS = 256

@@ -17,9 +17,17 @@
  *
  * Sync requests (`header.op`):
  * - `hashes` {level, indices[]} → body: 32 bytes per index, in order
- * - `summaries` {leaves[]} → body: JSON RecordSummary[]
- * - `fetch` {} body: JSON [table, pk][] → body: JSON MetaRecord[]
+ * - `summaries` {leaves[]} → {served} body: JSON RecordSummary[] of the
+ *   first `served` leaves (at least one), as many as fit SYNC_BODY_MAX_BYTES;
+ *   the requester asks again for the rest
+ * - `fetch` {} body: JSON [table, pk][] → {served} body: JSON MetaRecord[]
+ *   for the first `served` keys (at least one; missing keys are skipped), as
+ *   many as fit SYNC_BODY_MAX_BYTES; the requester asks again for the rest
  * - `push` {} body: JSON MetaRecord[] → {applied}
+ * Every request and answer of anti-entropy is cut by encoded bytes, so none
+ * exceeds the RPC frame limit whatever the table or record sizes (records are
+ * limited on write to MAX_RECORD_BYTES, well below the budget). An answer
+ * without `served` (an older peer) covers the whole request.
  */
 import { CairnError, errorMessage } from '../util/errors.ts'
 import { hlcWallMs } from '../util/hlc.ts'
@@ -48,6 +56,14 @@ export const COMMIT_QUORUM_TIMEOUT_MS = 10_000
 export const DEFAULT_WRITE_QUORUM = 1
 /** Most leaves whose summaries are asked for in one request. */
 export const MAX_LEAVES_PER_REQUEST = 512
+/**
+ * Byte budget of one anti-entropy message body (fetch and summaries answers,
+ * fetch keys, sync pushes): a quarter of the 16 MiB RPC frame limit, and four
+ * times the largest record a node writes.
+ */
+export const SYNC_BODY_MAX_BYTES = 4 * 1024 * 1024
+/** Most keys in one fetch request (each key is at most ~2 KiB). */
+export const MAX_FETCH_KEYS = MAX_RECORDS_PER_MESSAGE
 
 /** How the replicator talks to peers. */
 export interface MetaTransport {
@@ -327,28 +343,52 @@ export class Replicator {
       if (!Array.isArray(leaves) || leaves.length > MAX_LEAVES_PER_REQUEST || !leaves.every((l) => Number.isInteger(l) && l >= 0 && l < MERKLE_LEAF_COUNT)) {
         throw new CairnError('PROTOCOL', 'bad summaries request', 'upgrade the peer')
       }
-      return { header: {}, body: jsonBody(this.meta.summaries(leaves as number[])) }
+      const out: RecordSummary[] = []
+      let bytes = 2
+      let served = 0
+      for (const leaf of leaves as number[]) {
+        const part = this.meta.summaries([leaf])
+        const partBytes = part.reduce((n, r) => n + jsonBytes(r), 0)
+        if (served > 0 && bytes + partBytes > SYNC_BODY_MAX_BYTES) break
+        out.push(...part)
+        bytes += partBytes
+        served++
+      }
+      return { header: { served }, body: jsonBody(out) }
     }
     if (op === 'fetch') {
       const keys = parseJson(body)
-      if (!Array.isArray(keys) || keys.length > MAX_RECORDS_PER_MESSAGE) throw new CairnError('PROTOCOL', 'bad fetch request', 'upgrade the peer')
-      const out: MetaRecord[] = []
+      if (!Array.isArray(keys) || keys.length > MAX_FETCH_KEYS) throw new CairnError('PROTOCOL', 'bad fetch request', 'upgrade the peer')
+      const out: string[] = []
+      let bytes = 2
+      let served = 0
       for (const k of keys) {
         if (!Array.isArray(k) || typeof k[0] !== 'string' || typeof k[1] !== 'string') throw new CairnError('PROTOCOL', 'bad fetch key', 'upgrade the peer')
         const r = this.meta.get(k[0] as MetaTable, k[1])
-        if (r !== undefined) out.push(r)
+        if (r !== undefined) {
+          const text = JSON.stringify(r)
+          const size = Buffer.byteLength(text) + 1
+          if (served > 0 && bytes + size > SYNC_BODY_MAX_BYTES) break
+          out.push(text)
+          bytes += size
+        }
+        served++
       }
-      return { header: {}, body: jsonBody(out) }
+      return { header: { served }, body: encoder.encode(`[${out.join(',')}]`) }
     }
     throw new CairnError('PROTOCOL', `unknown replication operation ${String(op)}`, 'upgrade Cairn on both nodes')
   }
 
   private async request (peer: string, header: Record<string, unknown>, body: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    return (await this.requestFull(peer, header, body, signal)).body
+  }
+
+  private async requestFull (peer: string, header: Record<string, unknown>, body: Uint8Array, signal?: AbortSignal): Promise<{ header: Record<string, unknown>, body: Uint8Array }> {
     const sent = Buffer.byteLength(JSON.stringify(header)) + body.length
     const res = await this.transport.call(peer, header, body, signal)
     this.stats.syncBytesSent += sent
     this.stats.syncBytesReceived += Buffer.byteLength(JSON.stringify(res.header)) + res.body.length
-    return res.body
+    return res
   }
 
   /** Leaves whose hashes differ between this replica and `peer`. */
@@ -376,9 +416,12 @@ export class Replicator {
     const leaves = await this.differingLeaves(peer, signal)
     let pulled = 0
     let pushed = 0
-    for (let i = 0; i < leaves.length; i += MAX_LEAVES_PER_REQUEST) {
-      const group = leaves.slice(i, i + MAX_LEAVES_PER_REQUEST)
-      const remote = parseJson(await this.request(peer, { op: 'summaries', leaves: group }, new Uint8Array(0), signal)) as RecordSummary[]
+    for (let i = 0; i < leaves.length;) {
+      const asked = leaves.slice(i, i + MAX_LEAVES_PER_REQUEST)
+      const res = await this.requestFull(peer, { op: 'summaries', leaves: asked }, new Uint8Array(0), signal)
+      const group = asked.slice(0, servedCount(res.header, asked.length))
+      i += group.length
+      const remote = parseJson(res.body) as RecordSummary[]
       const local = new Map(this.meta.summaries(group).map((s) => [`${s.table}\u0000${s.pk}`, s]))
       const want: Array<[string, string]> = []
       for (const r of remote) {
@@ -392,8 +435,10 @@ export class Replicator {
       if (options.push !== true) continue
       // What is left in `local` is missing or older on the peer.
       const give = [...local.values()].map((s) => this.meta.get(s.table, s.pk)).filter((r): r is MetaRecord => r !== undefined)
-      for (let j = 0; j < give.length; j += MAX_RECORDS_PER_MESSAGE) {
-        await this.request(peer, { op: 'push' }, jsonBody(give.slice(j, j + MAX_RECORDS_PER_MESSAGE)), signal)
+      for (const batch of batchByBytes(give, cappedJsonBytes, SYNC_BODY_MAX_BYTES)) {
+        for (let j = 0; j < batch.length; j += MAX_RECORDS_PER_MESSAGE) {
+          await this.request(peer, { op: 'push' }, jsonBody(batch.slice(j, j + MAX_RECORDS_PER_MESSAGE)), signal)
+        }
       }
       pushed += give.length
     }
@@ -406,12 +451,17 @@ export class Replicator {
 
   private async pull (peer: string, want: Array<[string, string]>, signal?: AbortSignal): Promise<number> {
     let n = 0
-    for (let i = 0; i < want.length; i += MAX_RECORDS_PER_MESSAGE) {
-      const records = parseJson(await this.request(peer, { op: 'fetch' }, jsonBody(want.slice(i, i + MAX_RECORDS_PER_MESSAGE)), signal))
-      if (!Array.isArray(records)) throw new CairnError('PROTOCOL', 'fetch answer is not an array', 'upgrade the peer')
-      const changed = this.meta.apply(this.skipTooFarAhead(records as MetaRecord[], peer))
-      if (changed.length > 0) this.onChange?.(changed)
-      n += changed.length
+    for (const keys of batchByBytes(want, jsonBytes, SYNC_BODY_MAX_BYTES)) {
+      for (let i = 0; i < keys.length;) {
+        const part = keys.slice(i, i + MAX_FETCH_KEYS)
+        const res = await this.requestFull(peer, { op: 'fetch' }, jsonBody(part), signal)
+        i += servedCount(res.header, part.length)
+        const records = parseJson(res.body)
+        if (!Array.isArray(records)) throw new CairnError('PROTOCOL', 'fetch answer is not an array', 'upgrade the peer')
+        const changed = this.meta.apply(this.skipTooFarAhead(records as MetaRecord[], peer))
+        if (changed.length > 0) this.onChange?.(changed)
+        n += changed.length
+      }
     }
     return n
   }
@@ -445,6 +495,26 @@ export class Replicator {
   private wallMs (): number {
     return (this.options.wallClock ?? Date.now)()
   }
+}
+
+/** Bytes `value` takes in a JSON array (its encoding plus a comma). */
+function jsonBytes (value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value)) + 1
+}
+
+/** Like jsonBytes, but a record bigger than the budget (written before the limit existed) counts as exactly the budget, so it travels alone. */
+function cappedJsonBytes (value: unknown): number {
+  return Math.min(jsonBytes(value), SYNC_BODY_MAX_BYTES)
+}
+
+/** How many items of a request of `asked` an answer covers (all, from a peer that does not say). */
+function servedCount (header: Record<string, unknown>, asked: number): number {
+  const served = header.served
+  if (served === undefined) return asked
+  if (typeof served !== 'number' || !Number.isInteger(served) || served < 1 || served > asked) {
+    throw new CairnError('PROTOCOL', `peer answered a bad served count ${String(served)} for ${asked} items`, 'upgrade the peer')
+  }
+  return served
 }
 
 function summaryNewer (a: RecordSummary, b: RecordSummary): boolean {

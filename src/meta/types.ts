@@ -100,11 +100,36 @@ export interface StripeManifest {
   shards: ShardRef[]
 }
 
+/** Manifest forms: where the stripe list is. */
+export const MANIFEST_FORMS = ['stripes', 'segments'] as const
+/**
+ * `stripes` (also when the field is absent): the stripe list is in
+ * `Manifest.stripes`, inside the record. `segments`: it is stored outside the
+ * record, as a blob in the pool that `Manifest.stripeList` describes.
+ */
+export type ManifestForm = typeof MANIFEST_FORMS[number]
+
+/**
+ * Where the stripe list of a large version is: an erasure-coded, encrypted
+ * blob written like object data (its own key and nonce base). Each stripe of
+ * the blob is one segment: the plaintext is a JSON StripeManifest[] of the
+ * next data stripes, so a reader fetches segments as it reaches them.
+ */
+export interface StripeListRef {
+  /** Data stripes of the version (the sum over segments). */
+  stripeCount: number
+  /** The blob's own manifest (form `stripes`). */
+  manifest: Manifest
+}
+
 /**
  * How to rebuild an object version from the pool: coding parameters, the
- * wrapped data key, and either inline ciphertext (tiny objects) or stripes.
+ * wrapped data key, and either inline ciphertext (tiny objects), stripes, or
+ * (form `segments`) a reference to the stripe list stored in the pool.
  */
 export interface Manifest {
+  /** Format of this manifest; absent means `stripes`. */
+  form?: ManifestForm
   k: number
   m: number
   /**
@@ -119,7 +144,10 @@ export interface Manifest {
   nonceBase: string
   /** Ciphertext of a tiny object, base64, stored in metadata instead of shards. */
   inline?: string
+  /** Empty in form `segments`. */
   stripes: StripeManifest[]
+  /** Form `segments` only: the stripe list stored outside the record. */
+  stripeList?: StripeListRef
 }
 
 /** One object version (or a delete marker). */
