@@ -90,3 +90,13 @@ export const INBOUND_CONNECTIONS_PER_SECOND_PER_HOST = 200
 
 /** Inbound connections that may be in the middle of their upgrade at once. */
 export const MAX_INCOMING_PENDING_CONNECTIONS = 100
+
+/**
+ * libp2p's connection monitor aborts a connection whose ping goes unanswered
+ * for this long (its default is 5 s). A ping waits behind the bulk data of
+ * the same connection, so on a busy 2-core PC moving shards a 5 s limit cut
+ * healthy connections in the middle of a transfer. Liveness for placement
+ * and quorum comes from Cairn's own heartbeats (3 s); this only decides when
+ * a silent connection is torn down.
+ */
+export const CONNECTION_PING_MIN_TIMEOUT_MS = 30_000
