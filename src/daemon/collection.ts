@@ -30,12 +30,13 @@ function envMs (name: string): number | undefined {
 }
 
 /** Answer a version-state request from this node's replica. */
-export function versionStates (meta: MetaStore, ids: unknown): Record<string, VersionState> {
+export function versionStates (meta: MetaStore, ids: unknown, writing: (id: string) => boolean = () => false): Record<string, VersionState> {
   if (!Array.isArray(ids) || ids.length > MAX_VERSION_STATE_IDS || !ids.every((id) => typeof id === 'string' && id.length > 0 && id.length <= 128)) {
     throw new CairnError('PROTOCOL', `version-state request needs {ids: string[]} of at most ${MAX_VERSION_STATE_IDS} ids`, 'upgrade the peer')
   }
   const out: Record<string, VersionState> = {}
-  for (const id of ids as string[]) out[id] = meta.versionState(id)
+  // A version this node is still writing has no record yet, but is not an orphan.
+  for (const id of ids as string[]) out[id] = writing(id) ? 'live' : meta.versionState(id)
   return out
 }
 
@@ -51,7 +52,7 @@ export function startCollector (d: Daemon): { collector: ShardCollector, timer: 
     listShards: () => d.store.list(),
     sizeOf: async (hash) => await d.store.sizeOf(hash),
     owners: (hash) => d.meta.shardOwners(hash),
-    versionState: (id) => d.meta.versionState(id),
+    versionState: (id) => (d.engine.isWriting(id) ? 'live' : d.meta.versionState(id)),
     askWriter: async (writer, ids) => {
       const res = await d.net.call(writer, PROTOCOLS.versionState, { v: 1, ids }, undefined, { timeoutMs: VERSION_STATE_TIMEOUT_MS })
       const states = res.header.states

@@ -293,7 +293,7 @@ export class Daemon {
 
   private async registerProtocols (): Promise<void> {
     await serveShards(this.store, this.localShards, this.net)
-    await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids) } }))
+    await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids, (id) => this.engine.isWriting(id)) } }))
     await this.net.handle(PROTOCOLS.metaSync, async (req) => {
       await this.faults.beforeMetaRequest(req.header.op)
       return await this.replicator.handle(req.header, req.body, req.peerId)

@@ -65,6 +65,8 @@ export class Engine {
   private readonly init: EngineInit
   /** The cluster's S3 access keys. */
   readonly keys: AccessKeys
+  /** Versions whose put is in progress on this node. */
+  private readonly writing = new Set<string>()
 
   constructor (init: EngineInit) {
     this.init = init
@@ -87,6 +89,25 @@ export class Engine {
     this.checkWritable(bucket, key)
     if (options.requireBucket === true) this.requireBucket(bucket)
     const versionId = this.newVersionId()
+    this.writing.add(versionId)
+    try {
+      return await this.putVersion(bucket, key, versionId, body, signal, options)
+    } finally {
+      this.writing.delete(versionId)
+    }
+  }
+
+  /**
+   * True while this node is writing `versionId` (its shards land before its
+   * record exists): shard collectors asking the writer must not take such a
+   * version for one that was never committed. Lost on restart, which is right:
+   * a restart ends the put.
+   */
+  isWriting (versionId: string): boolean {
+    return this.writing.has(versionId)
+  }
+
+  private async putVersion (bucket: string, key: string, versionId: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined, options: PutOptions): Promise<VersionInfo> {
     const data = await storeObjectData({ cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey }, versionId, body, signal)
     const vbody = versionBody(bucket, key, this.init.cluster.selfName, data)
     let records: MetaRecord[]

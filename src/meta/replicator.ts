@@ -251,7 +251,12 @@ export class Replicator {
     // A record at the lowest HLC (an implicit bucket creation) is a default
     // that any real write overrides; a tombstone undoing it would need a real
     // clock and would then delete what others wrote, so it stays.
-    const undo: MetaRecord[] = records.filter((r) => hlcWallMs(r.hlc) > 0).map((r) => {
+    // A bucket (re)created by a put is never undone either: the previous state
+    // is a tombstone or nothing, and writing it again with a new clock would
+    // delete the bucket under a concurrent put that succeeded elsewhere; an
+    // empty bucket left behind is harmless.
+    const undoable = (r: MetaRecord, i: number): boolean => hlcWallMs(r.hlc) > 0 && !(r.table === 'bucket' && !r.tombstone && (before[i] === undefined || before[i]?.tombstone === true))
+    const undo: MetaRecord[] = records.filter(undoable).map((r) => {
       const previous = before[records.indexOf(r)]
       if (previous !== undefined) return { ...previous, hlc: now(), origin: this.options.selfId ?? r.origin }
       // No previous state: a tombstone. A version's tombstone carries no

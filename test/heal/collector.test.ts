@@ -127,3 +127,13 @@ describe('ShardCollector', () => {
     assert.equal(n.shards.has('a'), true)
   })
 })
+
+describe('the writer\'s answer', () => {
+  it('a version whose put is still running on the writer is live to the collectors that ask, not unknown', async () => {
+    const { MetaStore } = await import('../../src/meta/store.ts')
+    const { versionStates } = await import('../../src/daemon/collection.ts')
+    const meta = MetaStore.open(':memory:')
+    assert.deepEqual(versionStates(meta, ['v-running', 'v-gone'], (id) => id === 'v-running'), { 'v-running': 'live', 'v-gone': 'unknown' })
+    meta.close()
+  })
+})

@@ -208,6 +208,19 @@ describe('S3 API: 3 nodes, 2+1, @aws-sdk/client-s3', { timeout: 1_800_000 }, () 
     }, { step: 'deserialize', priority: 'high' })
     const tampered = await s3Error(tamper.send(new PutObjectCommand({ Bucket: 'photos', Key: 'tampered', Body: Buffer.from('original!!') })), 'tampered body')
     assert.ok(['XAmzContentSHA256Mismatch', 'BadDigest', 'SignatureDoesNotMatch'].includes(tampered.code), tampered.code)
+    // A batch delete whose body was altered after signing deletes nothing.
+    await s3a.send(new PutObjectCommand({ Bucket: 'photos', Key: 'keep-me-abc', Body: 'x' }))
+    const tamperDelete = client(endpoint1, admin)
+    tamperDelete.middlewareStack.add((next) => async (args) => {
+      const request = args.request as { body?: unknown }
+      if (typeof request.body === 'string') request.body = request.body.replace('never-there', 'keep-me-abc')
+      return await next(args)
+    }, { step: 'deserialize', priority: 'high' })
+    const batch = await s3Error(tamperDelete.send(new DeleteObjectsCommand({ Bucket: 'photos', Delete: { Objects: [{ Key: 'never-there' }] } })), 'tampered batch delete')
+    assert.ok(['XAmzContentSHA256Mismatch', 'BadDigest', 'SignatureDoesNotMatch', 'InvalidDigest'].includes(batch.code), batch.code)
+    await s3b.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'keep-me-abc' }))
+    // A checksum Cairn cannot verify is refused, not skipped.
+    assert.equal((await s3Error(s3a.send(new PutObjectCommand({ Bucket: 'photos', Key: 'crc32c', Body: 'x', ChecksumAlgorithm: 'CRC32C' })), 'crc32c put')).code, 'NotImplemented')
     // The reader key has no grant yet.
     const readerClient = client(endpoint1, reader)
     assert.equal((await s3Error(readerClient.send(new GetObjectCommand({ Bucket: 'photos', Key: 'dir/a.bin' })), 'reader before grant')).code, 'AccessDenied')
@@ -217,6 +230,6 @@ describe('S3 API: 3 nodes, 2+1, @aws-sdk/client-s3', { timeout: 1_800_000 }, () 
     assert.equal((await s3Error(readerClient.send(new CreateBucketCommand({ Bucket: 'readers-own' })), 'reader create bucket')).code, 'AccessDenied')
     // Nothing of the refused writes exists.
     const names = (await s3b.send(new ListObjectsV2Command({ Bucket: 'photos' }))).Contents?.map((o) => o.Key) ?? []
-    for (const k of ['bad', 'a/../etc', 'tampered', 'by-reader']) assert.equal(names.includes(k), false, `${k} was stored`)
+    for (const k of ['bad', 'a/../etc', 'tampered', 'by-reader', 'crc32c']) assert.equal(names.includes(k), false, `${k} was stored`)
   })
 })

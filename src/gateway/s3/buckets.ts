@@ -10,7 +10,7 @@ import { checkBucketName } from '../../engine/names.ts'
 import { S3Error } from './errors.ts'
 import type { S3Request } from './server.ts'
 import { sendXml } from './server.ts'
-import { uriEncode } from './sigv4.ts'
+import { uriEncode, verifiedBody } from './sigv4.ts'
 import { checkWellFormed, elementBlocks, elementTexts } from './xml.ts'
 import type { XmlNode } from './xml.ts'
 
@@ -49,10 +49,11 @@ function requireBucket (s3: S3Request): void {
 async function readBody (s3: S3Request): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
-  for await (const c of s3.req) {
-    size += (c as Buffer).length
+  // Checked against the signed payload hash (or chunk signatures) like any body.
+  for await (const c of verifiedBody(s3.req, { sig: s3.sig, key: s3.signingKey })) {
+    size += c.length
     if (size > MAX_XML_BODY_BYTES) throw new S3Error('MalformedXML', 'The XML you provided was too large.')
-    chunks.push(c as Buffer)
+    chunks.push(c)
   }
   return Buffer.concat(chunks).toString('utf8')
 }

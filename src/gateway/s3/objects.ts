@@ -62,6 +62,10 @@ function metaFromHeaders (headers: Record<string, string | string[] | undefined>
 
 /** The checksums a put may declare in headers, verified once the body is read. */
 function declaredChecks (s3: S3Request): Array<{ name: string, update: (b: Buffer) => void, check: () => void }> {
+  // A checksum Cairn cannot verify is refused rather than silently skipped.
+  const declared = [header(s3, 'x-amz-trailer') ?? '', header(s3, 'x-amz-sdk-checksum-algorithm') ?? '', ...Object.keys(s3.req.headers).filter((h) => h.startsWith('x-amz-checksum-'))].map((v) => v.toLowerCase())
+  const unsupported = declared.find((v) => /crc32c|crc64nvme/.test(v))
+  if (unsupported !== undefined) throw new S3Error('NotImplemented', `The checksum algorithm of ${unsupported} is not implemented by Cairn; use CRC32, SHA1 or SHA256`)
   const checks: Array<{ name: string, update: (b: Buffer) => void, check: () => void }> = []
   const md5 = header(s3, 'content-md5')
   if (md5 !== undefined) {
