@@ -26,6 +26,9 @@ const COMMANDS: Record<string, { run: () => Promise<Command>, help: string }> = 
   sim: { run: async () => (await import('./commands/sim.ts')).run, help: 'sim [--model office|independent] [--nodes N --objects O --days D] [--json]   churn simulation' }
 }
 
+/** Commands that answer --help themselves, with a page of their own. */
+const OWN_HELP = new Set(['config', 'key'])
+
 function usage (): string {
   return ['usage: cairn COMMAND [ARGS]   (CAIRN_NODE=DIR may replace --node DIR)', '', ...Object.values(COMMANDS).map((c) => `  cairn ${c.help}`)].join('\n')
 }
@@ -41,6 +44,11 @@ export async function main (argv: string[]): Promise<void> {
   if (command === undefined) {
     console.error(`cairn: unknown command ${JSON.stringify(name)}; run \`cairn help\` for the list`)
     process.exit(2)
+  }
+  // Commands with several actions print their own help; the others print their usage line.
+  if ((rest.includes('--help') || rest.includes('-h')) && !OWN_HELP.has(name)) {
+    console.log(`usage: cairn ${command.help}\n\nCommands that talk to a node take --node DIR (or CAIRN_NODE=DIR); --json prints machine-readable output where offered.`)
+    process.exit(0)
   }
   try {
     const code = await (await command.run())(rest)
