@@ -116,6 +116,25 @@ describe('commit', () => {
     for (const name of ['w', 'p1']) assert.deepEqual(net.stores[name]?.get('bucket', 'b')?.body, { createdMs: 1, retention: { keepVersions: 5 } }, name)
   })
 
+  it('a failed put that recreated a deleted bucket does not delete it again over a concurrent put that succeeded elsewhere', async () => {
+    const clock = new HybridClock()
+    const net = cluster(['p1'], 1, clock)
+    const bucket: MetaRecord = { v: 1, table: 'bucket', pk: 'b', hlc: clock.now(), origin: 'w', tombstone: false, body: { createdMs: 1 } }
+    await net.replicators.w?.commit([bucket])
+    await net.replicators.w?.commit([{ ...bucket, hlc: clock.now(), tombstone: true }])
+    // p1 recreates the bucket with an acknowledged put of its own.
+    const recreatedElsewhere: MetaRecord = { ...bucket, hlc: clock.now(), origin: 'p1' }
+    net.stores.p1?.apply([recreatedElsewhere, version(clock, 'theirs', 'p1')])
+    // The writer's own put into the deleted bucket fails its quorum.
+    net.mode.p1 = 'fail'
+    const recreated: MetaRecord = { ...bucket, hlc: clock.now() }
+    await assert.rejects(net.replicators.w?.commit([recreated, version(clock, 'mine')]) as Promise<void>)
+    net.mode.p1 = 'ok'
+    await net.replicators.p1?.syncWith('w')
+    await net.replicators.w?.syncWith('p1')
+    for (const name of ['w', 'p1']) assert.equal(net.stores[name]?.get('bucket', 'b')?.tombstone, false, `the bucket is deleted on ${name}`)
+  })
+
   it('a replica on disk fsyncs every commit (synchronous=FULL)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cairn-commit-'))
     try {
