@@ -26,11 +26,23 @@ export async function portIsFree (port: number, host = '127.0.0.1'): Promise<boo
   })
 }
 
-/** A port that was free on `host` a moment ago, outside the ephemeral range. */
+/**
+ * Ports this process has handed out: `cairn cluster` picks three ports for
+ * each of many nodes before any node binds them, and two random picks of the
+ * same free port (a few percent for a 14-node cluster) made a node fail to
+ * start. Each port is handed out at most once per process.
+ */
+const handedOut = new Set<number>()
+
+/** A port that was free on `host` a moment ago, outside the ephemeral range, and not handed out before by this process. */
 export async function freePort (host = '127.0.0.1'): Promise<number> {
   for (let i = 0; i < PORT_ATTEMPTS; i++) {
     const port = randomInt(PORT_RANGE_MIN, PORT_RANGE_MAX + 1)
+    if (handedOut.has(port)) continue
+    // Reserved before the check, so concurrent calls never pick the same port.
+    handedOut.add(port)
     if (await portIsFree(port, host)) return port
+    handedOut.delete(port)
   }
   throw new CairnError('CONFIG', `no free TCP port found on ${host} in ${PORT_RANGE_MIN}-${PORT_RANGE_MAX}`, 'pass --port and --api-port explicitly')
 }
