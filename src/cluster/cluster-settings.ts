@@ -7,6 +7,7 @@
 import type { MetaRecord, SettingBody } from '../meta/types.ts'
 import { SETTINGS, formatSetting, isSettingKey, parseSetting, resolveSettings, settingJson } from './settings.ts'
 import type { SettingKey } from './settings.ts'
+import { CairnError } from '../util/errors.ts'
 
 /** What the settings need from the node. */
 export interface ClusterSettingsInit {
@@ -17,6 +18,8 @@ export interface ClusterSettingsInit {
   /** A new HLC timestamp. */
   now: () => string
   selfId: string
+  /** The cluster's coding parameters (settings whose default depends on them: happiness). */
+  code?: { k: number, m: number }
 }
 
 /**
@@ -56,12 +59,38 @@ export class ClusterSettings {
   writeQuorum (): number { return this.get('writeQuorum') }
   maxClockSkewMs (): number { return this.get('maxClockSkew') }
   orphanGraceMs (): number { return this.get('orphanGrace') }
+  deadAfterMs (): number { return this.get('deadAfter') }
+  /** Distinct online nodes a put needs: the setting, or k+1 when unset, kept within [k, k+m]. */
+  happiness (): number {
+    const { k, m } = this.code()
+    const set = this.get('happiness')
+    return Math.min(k + m, Math.max(k, set === 0 ? k + 1 : set))
+  }
+
+  target (): number { return this.get('target') }
+  /** The repairThreshold setting kept within [k, k+m], or undefined when it is to be derived (0). */
+  repairThresholdOverride (): number | undefined {
+    const { k, m } = this.code()
+    const set = this.get('repairThreshold')
+    return set === 0 ? undefined : Math.min(k + m, Math.max(k, set))
+  }
+
+  repairRate (): number { return this.get('repairRate') }
+  scrubShare (): number { return this.get('scrubShare') }
+  scrubIntervalMs (): number { return this.get('scrubInterval') }
+
+  private code (): { k: number, m: number } {
+    return this.init.code ?? { k: 1, m: 0 }
+  }
 
   /** Every setting in JSON form (durations as "5m", integers as numbers). */
   toJson (): Record<string, string | number> {
     const values = this.values()
     const out: Record<string, string | number> = {}
     for (const key of Object.keys(SETTINGS) as SettingKey[]) out[key] = settingJson(key, values[key])
+    // Settings whose 0 stands for a derived value are shown resolved where the node can resolve them.
+    if (this.init.code !== undefined) out.happiness = this.happiness()
+    if (values.repairThreshold === 0) out.repairThreshold = 'auto'
     return out
   }
 
@@ -69,6 +98,10 @@ export class ClusterSettings {
   async set (key: string, text: string, signal?: AbortSignal): Promise<void> {
     const value = parseSetting(key, text)
     if (!isSettingKey(key)) return
+    const code = this.init.code
+    if (code !== undefined && (key === 'happiness' || key === 'repairThreshold') && value !== 0 && (value < code.k || value > code.k + code.m)) {
+      throw new CairnError('BAD_INPUT', `${key} ${value} is outside ${code.k}..${code.k + code.m} for ${code.k}+${code.m} coding`, `${key} counts shards of one stripe on distinct nodes: pick a number from k=${code.k} to k+m=${code.k + code.m}, or 0 for the default`)
+    }
     const record: MetaRecord = { v: 1, table: 'setting', pk: key, hlc: this.init.now(), origin: this.init.selfId, tombstone: false, body: { value: formatSetting(key, value) } }
     await this.init.commit([record], signal)
     this.invalidate()

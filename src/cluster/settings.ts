@@ -7,15 +7,22 @@
  */
 import { CairnError } from '../util/errors.ts'
 import { formatDuration, parseDuration } from '../util/duration.ts'
+import { formatRate, parseRate } from '../util/rate.ts'
 
-/** How a setting's value is written and checked. */
-export type SettingType = 'integer' | 'duration'
+/**
+ * How a setting's value is written and checked: a whole number, a duration
+ * ("30s"), a fraction in [0, 1] ("0.9999"), or a rate in bytes per second
+ * ("20MB/s").
+ */
+export type SettingType = 'integer' | 'duration' | 'fraction' | 'rate'
 
 /** One cluster setting. */
 export interface SettingSpec {
   type: SettingType
-  /** Default, in the typed form (a count, or milliseconds for durations). */
+  /** Default, in the typed form (a count, milliseconds for durations, bytes per second for rates). */
   defaultValue: number
+  /** What a stored 0 means when 0 stands for "derived" (e.g. "k+1"); shown by `cairn config --help`. */
+  zeroMeans?: string
   /** Smallest and largest accepted typed value. */
   min: number
   max: number
@@ -47,6 +54,58 @@ export const SETTINGS = {
     min: 1000,
     max: 30 * 86_400_000,
     doc: 'a shard no live version references is collected only once it is older than this (longer than the longest put)'
+  },
+  deadAfter: {
+    // 72 hours: a long weekend or a holiday is not a death (src/heal/policy.ts).
+    type: 'duration',
+    defaultValue: 72 * 3_600_000,
+    min: 1000,
+    max: 365 * 86_400_000,
+    doc: 'an offline node is declared dead (its shards rebuilt elsewhere) this long after it was expected back'
+  },
+  happiness: {
+    type: 'integer',
+    defaultValue: 0,
+    zeroMeans: 'k+1',
+    min: 0,
+    max: 255,
+    doc: 'distinct online nodes a put needs; with fewer than k+m online it stores what it can and the healer adds the rest (0 means k+1)'
+  },
+  target: {
+    type: 'fraction',
+    defaultValue: 0.9999,
+    min: 0.5,
+    max: 0.999999999999,
+    doc: 'readability target per object; the default repair threshold is derived from it and the measured availability'
+  },
+  repairThreshold: {
+    type: 'integer',
+    defaultValue: 0,
+    zeroMeans: 'derived from target',
+    min: 0,
+    max: 255,
+    doc: 'repair an object when fewer than this many of its shards are on nodes not dead (0: derived from target and availability)'
+  },
+  repairRate: {
+    type: 'rate',
+    defaultValue: 20_000_000,
+    min: 1024,
+    max: 10_000_000_000,
+    doc: 'bytes per second a node may rebuild (shards read plus shards written) when it coordinates repairs'
+  },
+  scrubShare: {
+    type: 'fraction',
+    defaultValue: 0.1,
+    min: 0.001,
+    max: 1,
+    doc: 'largest share of its disk time a node spends re-hashing its shards'
+  },
+  scrubInterval: {
+    type: 'duration',
+    defaultValue: 7 * 86_400_000,
+    min: 1000,
+    max: 365 * 86_400_000,
+    doc: 'time between the starts of two scrubs of a node\'s shards'
   }
 } as const satisfies Record<string, SettingSpec>
 
@@ -74,25 +133,32 @@ export function parseSetting (key: string, text: string): number {
   let value: number
   if (spec.type === 'duration') {
     try { value = parseDuration(text) } catch { value = NaN }
+  } else if (spec.type === 'rate') {
+    try { value = parseRate(text) } catch { value = NaN }
+  } else if (spec.type === 'fraction') {
+    value = /^(0|1)?\.\d{1,15}$|^[01]$/.test(text.trim()) ? Number(text) : NaN
   } else {
     value = /^\d{1,6}$/.test(text.trim()) ? Number(text) : NaN
   }
-  if (!Number.isSafeInteger(value) || value < spec.min || value > spec.max) {
-    const range = spec.type === 'duration' ? `${formatDuration(spec.min)}..${formatDuration(spec.max)}` : `${spec.min}..${spec.max}`
-    const example = spec.type === 'duration' ? '30s, 5m, 1h or 2d' : String(spec.defaultValue)
+  const whole = spec.type !== 'fraction'
+  if (!Number.isFinite(value) || (whole && !Number.isSafeInteger(value)) || value < spec.min || value > spec.max) {
+    const range = `${formatSetting(key, spec.min)}..${formatSetting(key, spec.max)}`
+    const example = { duration: '30s, 5m, 1h or 2d', rate: '20MB/s or 512KiB/s', fraction: '0.9999', integer: String(spec.defaultValue) }[spec.type]
     throw new CairnError('BAD_INPUT', `${key} ${JSON.stringify(text)} is not a valid ${spec.type} in ${range}`, `${key}: ${spec.doc}; write e.g. ${example}`)
   }
   return value
 }
 
-/** The text form of a typed value (durations as "5m"). */
+/** The text form of a typed value (durations as "5m", rates as "20MB/s"). */
 export function formatSetting (key: SettingKey, value: number): string {
-  return SETTINGS[key].type === 'duration' ? formatDuration(value) : String(value)
+  const type: SettingType = SETTINGS[key].type
+  return type === 'duration' ? formatDuration(value) : type === 'rate' ? formatRate(value) : String(value)
 }
 
-/** The JSON form of a typed value: durations as strings, integers as numbers. */
+/** The JSON form of a typed value: durations and rates as strings, numbers as numbers. */
 export function settingJson (key: SettingKey, value: number): string | number {
-  return SETTINGS[key].type === 'duration' ? formatDuration(value) : value
+  const type: SettingType = SETTINGS[key].type
+  return type === 'duration' || type === 'rate' ? formatSetting(key, value) : value
 }
 
 /**

@@ -135,7 +135,8 @@ export class Daemon {
       records: () => this.meta.live('setting'),
       commit: async (records, signal) => { await this.replicator.commit(records, signal) },
       now: () => this.clock.now(),
-      selfId: this.net.peerId
+      selfId: this.net.peerId,
+      code: { k: cluster.k, m: cluster.m }
     })
     this.replicator = new Replicator(this.meta, {
       onlinePeers: () => this.memberPeers(),

@@ -34,7 +34,18 @@ describe('durations', () => {
 describe('settings registry', () => {
   it('has the keys of issue 8 with their defaults', () => {
     const values = resolveSettings(new Map())
-    assert.deepEqual(values, { writeQuorum: 1, maxClockSkew: 300_000, orphanGrace: 3_600_000 })
+    assert.deepEqual(values, {
+      writeQuorum: 1,
+      maxClockSkew: 300_000,
+      orphanGrace: 3_600_000,
+      deadAfter: 72 * 3_600_000,
+      happiness: 0,
+      target: 0.9999,
+      repairThreshold: 0,
+      repairRate: 20_000_000,
+      scrubShare: 0.1,
+      scrubInterval: 7 * 86_400_000
+    })
     assert.ok(Object.values(SETTINGS).every((s) => s.doc.length > 0))
   })
 
@@ -44,6 +55,13 @@ describe('settings registry', () => {
     assert.throws(() => parseSetting('writeQuorum', 'two'), /not a valid integer/)
     assert.throws(() => parseSetting('writeQuorum', '-1'), /not a valid integer/)
     assert.throws(() => parseSetting('orphanGrace', '5'), /not a valid duration/)
+    assert.equal(parseSetting('deadAfter', '20s'), 20_000)
+    assert.equal(parseSetting('target', '0.99999'), 0.99999)
+    assert.throws(() => parseSetting('target', '1'), /not a valid fraction/)
+    assert.throws(() => parseSetting('target', '99%'), /not a valid fraction/)
+    assert.equal(parseSetting('repairRate', '20MB/s'), 20_000_000)
+    assert.equal(parseSetting('repairRate', '512KiB/s'), 512 * 1024)
+    assert.throws(() => parseSetting('repairRate', 'fast'), /not a valid rate/)
     assert.throws(() => parseSetting('writeQuorom', '1'), (err: unknown) => err instanceof CairnError && err.code === 'BAD_INPUT' && /writeQuorum, maxClockSkew, orphanGrace/.test(err.hint ?? ''))
   })
 
@@ -54,14 +72,19 @@ describe('settings registry', () => {
       records: () => meta.live('setting'),
       commit: async (records: MetaRecord[]) => { meta.apply(records) },
       now: () => clock.now(),
-      selfId: 'self'
+      selfId: 'self',
+      code: { k: 4, m: 2 }
     })
     assert.equal(settings.writeQuorum(), 1)
+    assert.equal(settings.happiness(), 5, 'happiness defaults to k+1')
+    await assert.rejects(settings.set('happiness', '3'), /outside 4\.\.6/)
+    await settings.set('happiness', '6')
+    assert.equal(settings.happiness(), 6)
     await settings.set('writeQuorum', '2')
     await settings.set('maxClockSkew', '30s')
     assert.equal(settings.writeQuorum(), 2)
     assert.equal(settings.maxClockSkewMs(), 30_000)
-    assert.deepEqual(settings.toJson(), { writeQuorum: 2, maxClockSkew: '30s', orphanGrace: '1h' })
+    assert.deepEqual(settings.toJson(), { writeQuorum: 2, maxClockSkew: '30s', orphanGrace: '1h', deadAfter: '3d', happiness: 6, target: 0.9999, repairThreshold: 'auto', repairRate: '20MB/s', scrubShare: 0.1, scrubInterval: '7d' })
     // A record from a peer changes the value once the cache is invalidated.
     meta.apply([{ v: 1, table: 'setting', pk: 'orphanGrace', hlc: clock.now(), origin: 'peer', tombstone: false, body: { value: '10s' } }])
     settings.invalidate()

@@ -1,5 +1,5 @@
 /**
- * `cairn cluster --nodes N --dir D [--k K --m M]`: a local cluster of N nodes
+ * `cairn cluster --nodes N --dir D [--k K --m M] [--dead-after DURATION]`: a local cluster of N nodes
  * on loopback, each a separate OS process with its own data directory
  * D/node-1 … D/node-N. When every node is up and connected to every other it
  * writes D/cluster.json and prints a line containing `ready`; SIGINT or
@@ -16,6 +16,7 @@ import { connect } from '../client.ts'
 import { codeFlags, initNode, joinNode, nodeAddress, offlineInvite } from './setup.ts'
 import { isNodeDir, loadNodeFiles, saveNodeConfig, writeFileAtomic } from '../../daemon/config.ts'
 import { CairnError } from '../../util/errors.ts'
+import { parseSetting } from '../../cluster/settings.ts'
 
 /** Longest wait for all nodes to be up and fully connected. */
 export const CLUSTER_READY_TIMEOUT_MS = 120_000
@@ -93,7 +94,9 @@ async function stopAll (children: ChildProcess[]): Promise<void> {
 }
 
 export async function cluster (argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['nodes', 'dir', 'k', 'm'], booleans: [] })
+  const args = parseArgs(argv, { values: ['nodes', 'dir', 'k', 'm', 'dead-after'], booleans: [] })
+  const deadAfter = args.values.get('dead-after')
+  if (deadAfter !== undefined) parseSetting('deadAfter', deadAfter)
   const count = numberFlag(args, 'nodes', 6, { min: 1, max: MAX_LOCAL_NODES, integer: true })
   const { k, m } = codeFlags(args)
   const dirArg = args.values.get('dir')
@@ -116,6 +119,10 @@ export async function cluster (argv: string[]): Promise<number> {
     await stop()
     if (ac.signal.aborted && !(err instanceof CairnError)) return 130
     throw err
+  }
+  if (deadAfter !== undefined) {
+    // A cluster setting, replicated like any other (the same as `cairn config set deadAfter`).
+    await connect(dirs[0] as string).sendJson('PUT', '/config', {}, { key: 'deadAfter', value: deadAfter })
   }
   const nodes = dirs.map((dir, i) => ({ name: `node-${i + 1}`, dir, pid: children[i]?.pid as number, api: connectUrl(dir), s3: connect(dir).api.s3 ?? '' }))
   writeFileAtomic(join(base, 'cluster.json'), JSON.stringify({ nodes }, null, 2))

@@ -12,12 +12,13 @@ import type { SettingKey } from '../../cluster/settings.ts'
 import { CairnError } from '../../util/errors.ts'
 
 function help (): string {
-  const keys = (Object.keys(SETTINGS) as SettingKey[]).map((k) => `  ${k.padEnd(14)} ${SETTINGS[k].type.padEnd(9)} ${SETTINGS[k].doc}`)
+  const keys = (Object.keys(SETTINGS) as SettingKey[]).map((k) => `  ${k.padEnd(16)} ${SETTINGS[k].type.padEnd(9)} ${defaultText(k).padEnd(10)} ${SETTINGS[k].doc}`)
   return [
     'usage: cairn config set KEY VALUE --node DIR      set a cluster-wide setting',
     '       cairn config get [KEY] --node DIR [--json]   print the settings',
     '',
-    'settings (durations: 500ms, 30s, 5m, 1h, 2d):',
+    'settings (durations: 500ms, 30s, 5m, 1h, 2d; rates: 512KiB/s, 20MB/s; fractions: 0.9999):',
+    `  ${'KEY'.padEnd(16)} ${'TYPE'.padEnd(9)} ${'DEFAULT'.padEnd(10)} MEANING`,
     ...keys
   ].join('\n')
 }
@@ -49,5 +50,6 @@ export async function config (argv: string[]): Promise<number> {
 }
 
 function defaultText (key: SettingKey): string {
-  return formatSetting(key, SETTINGS[key].defaultValue)
+  const spec: { defaultValue: number, zeroMeans?: string } = SETTINGS[key]
+  return spec.defaultValue === 0 && spec.zeroMeans !== undefined ? spec.zeroMeans : formatSetting(key, spec.defaultValue)
 }
