@@ -38,6 +38,8 @@ import { startHeartbeats } from './heartbeat.ts'
 import { ClusterSettings } from '../cluster/cluster-settings.ts'
 import type { Liveness } from '../cluster/liveness.ts'
 import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
+import { startPresence } from './presence.ts'
+import type { Presence } from './presence.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
@@ -68,6 +70,8 @@ export class Daemon {
   localShards!: LocalShards
   collector!: ShardCollector
   settings!: ClusterSettings
+  /** Every member's state (online, asleep, suspect, dead) and availability. */
+  presence!: Presence
   /** Test-only fault switch (off unless CAIRN_TEST_FAULTS is set). */
   readonly faults = Faults.fromEnv()
   private liveness: Liveness | undefined
@@ -164,6 +168,7 @@ export class Daemon {
       if (connected) { void this.onPeerConnected(peer) } else this.clockOffsets.forget(peer) // it may come back with another clock
     })
     await this.publishSelf()
+    this.presence = startPresence(this)
     this.keepMesh()
     const { server, port } = await startApi({
       engine: this.engine,
@@ -391,6 +396,7 @@ export class Daemon {
     this.stopped = true
     for (const t of this.timers) clearInterval(t)
     this.stopHeartbeats?.()
+    this.presence?.stop()
     for (const server of [this.server, this.s3Server]) {
       await new Promise<void>((resolve) => { if (server === undefined) resolve(); else { server.close(() => { resolve() }); server.closeAllConnections() } })
     }
