@@ -22,6 +22,8 @@ const COMMANDS: Record<string, { run: () => Promise<Command>, help: string }> = 
   key: { run: async () => (await import('./commands/key.ts')).key, help: 'key create NAME [--admin] | ls | rm NAME | allow NAME BUCKET read|write|owner --node DIR   S3 access keys' },
   config: { run: async () => (await import('./commands/config.ts')).config, help: 'config set KEY VALUE | get [KEY] [--json] --node DIR   cluster-wide settings (config --help lists them)' },
   status: { run: async () => (await import('./commands/status.ts')).status, help: 'status --node DIR [--json]            nodes, online state, usage' },
+  health: { run: async () => (await import('./commands/heal.ts')).health, help: 'health BUCKET/KEY --node DIR [--version ID] [--json]   one object\'s shards, holders and state' },
+  workers: { run: async () => (await import('./commands/heal.ts')).workers, help: 'workers --node DIR [--json]           background workers: repair, scrub, collection, …' },
   plan: { run: async () => (await import('./commands/plan.ts')).run, help: 'plan --nodes N --availability A [--k K --m M | --target T] [--json]   readability and durability' },
   sim: { run: async () => (await import('./commands/sim.ts')).run, help: 'sim [--model office|independent] [--nodes N --objects O --days D] [--json]   churn simulation' }
 }

@@ -40,18 +40,26 @@ export function versionStates (meta: MetaStore, ids: unknown, writing: (id: stri
   return out
 }
 
+/** Time between two scans of the local store (CAIRN_COLLECT_INTERVAL_MS overrides it). */
+export function collectIntervalMs (): number {
+  const ms = envMs(COLLECT_INTERVAL_ENV) ?? COLLECT_INTERVAL_MS
+  return ms > 0 ? ms : COLLECT_INTERVAL_MS
+}
+
 /**
- * Build the collector of `d` and schedule it. The grace period is the
- * cluster's `orphanGrace` setting (CAIRN_ORPHAN_GRACE_MS overrides it for
- * tests and demos).
+ * Build the collector of `d` (the daemon runs it as the `collect` worker).
+ * The grace period is the cluster's `orphanGrace` setting
+ * (CAIRN_ORPHAN_GRACE_MS overrides it for tests and demos).
  */
-export function startCollector (d: Daemon): { collector: ShardCollector, timer: NodeJS.Timeout } {
+export function createCollector (d: Daemon): ShardCollector {
   const graceMs = (): number => envMs(ORPHAN_GRACE_ENV) ?? d.settings.orphanGraceMs()
   const collector = new ShardCollector({
     selfId: d.net.peerId,
     listShards: () => d.store.list(),
     sizeOf: async (hash) => await d.store.sizeOf(hash),
-    owners: (hash) => d.meta.shardOwners(hash),
+    // A live owner version that no longer places the shard here (it was
+    // rebuilt elsewhere while this node was away) does not keep it.
+    owners: (hash) => d.meta.shardOwners(hash).map((o) => ({ ...o, listed: d.engine.listsHolder(o.versionId, hash, d.net.peerId) !== false })),
     versionState: (id) => (d.engine.isWriting(id) ? 'live' : d.meta.versionState(id)),
     askWriter: async (writer, ids) => {
       const res = await d.net.call(writer, PROTOCOLS.versionState, { v: 1, ids }, undefined, { timeoutMs: VERSION_STATE_TIMEOUT_MS })
@@ -67,8 +75,5 @@ export function startCollector (d: Daemon): { collector: ShardCollector, timer: 
     graceMs,
     log: d.log
   })
-  const intervalMs = envMs(COLLECT_INTERVAL_ENV) ?? COLLECT_INTERVAL_MS
-  const timer = setInterval(() => { void collector.collectNow() }, intervalMs > 0 ? intervalMs : COLLECT_INTERVAL_MS)
-  void collector.collectNow()
-  return { collector, timer }
+  return collector
 }

@@ -30,9 +30,13 @@ import { encodeInvite } from './invite.ts'
 import { Membership } from './membership.ts'
 import { createLocalShards, createShardIO, serveShards } from './shard-io.ts'
 import type { LocalShards } from './shard-io.ts'
-import { startCollector } from './collection.ts'
+import { collectIntervalMs, createCollector } from './collection.ts'
+import { Healer } from './healer.ts'
+import { Scrubber } from '../heal/scrub.ts'
+import { Workers } from './workers.ts'
+import { formatRate } from '../util/rate.ts'
 import type { ShardCollector } from '../heal/collector.ts'
-import { buildStatus } from './status.ts'
+import { buildStatus, objectHealthReport } from './status.ts'
 import { Faults } from './faults.ts'
 import { startHeartbeats } from './heartbeat.ts'
 import { ClusterSettings } from '../cluster/cluster-settings.ts'
@@ -51,6 +55,16 @@ export const AVAILABILITY_SAMPLE_INTERVAL_MS = 60_000
 export const MAX_BAD_SHARD_REPORTS = 1000
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
+/** How often the healer judges every object and repairs what this node coordinates. */
+export const REPAIR_INTERVAL_MS = 30_000
+
+/** A test and demo override in milliseconds from the environment, or undefined. */
+function envMs (name: string): number | undefined {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return undefined
+  const value = Number(raw)
+  return Number.isFinite(value) && value > 0 ? value : undefined
+}
 
 /** A log line sink (stderr by default). */
 export type Log = (message: string) => void
@@ -69,6 +83,10 @@ export class Daemon {
   engine!: Engine
   localShards!: LocalShards
   collector!: ShardCollector
+  healer!: Healer
+  scrubber!: Scrubber
+  /** Every background task of the node (`cairn workers`). */
+  readonly workers: Workers
   settings!: ClusterSettings
   /** Every member's state (online, asleep, suspect, dead) and availability. */
   presence!: Presence
@@ -78,7 +96,6 @@ export class Daemon {
   private stopHeartbeats: (() => void) | undefined
   private server: Server | undefined
   private s3Server: Server | undefined
-  private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Set<string>()
   /** Anti-entropy rounds run one at a time, so a node catching up pulls each record once, not once per peer. */
   private syncQueue: Promise<void> = Promise.resolve()
@@ -88,6 +105,7 @@ export class Daemon {
   constructor (files: NodeFiles, log: Log) {
     this.files = files
     this.log = log
+    this.workers = new Workers(log)
   }
 
   /** Load DIR and start every component. */
@@ -133,6 +151,7 @@ export class Daemon {
       m: cluster.m,
       meta: this.meta,
       connected: () => this.responsivePeers(),
+      happiness: () => this.settings.happiness(),
       selfCapacity: () => ({ ...this.store.stats(), corruptShards: this.store.stats().corruptCount, atMs: Date.now() })
     })
     this.settings = new ClusterSettings({
@@ -162,6 +181,9 @@ export class Daemon {
       masterKey: Buffer.from(secret.masterKey, 'base64'),
       onBadShard: (holder, hash) => { this.log(`shard ${hash.slice(0, 12)} from ${this.membership.nodeName(holder)} failed its hash check`) }
     })
+    this.healer = new Healer(this)
+    this.scrubber = this.createScrubber()
+    this.healer.localLost = () => this.scrubber.lost()
     await this.registerProtocols()
     await this.net.start()
     this.net.onPeer((peer, connected) => {
@@ -177,6 +199,8 @@ export class Daemon {
       invite: () => this.invite(),
       availability: () => this.availability(),
       settings: this.settings,
+      workers: () => this.workers.list(),
+      objectHealth: async (bucket, key, version, signal) => await objectHealthReport(this, bucket, key, version, signal),
       ...(this.faults.enabled ? { faults: (value: unknown) => this.faults.set(value) } : {}),
       log: this.log
     }, node.apiPort)
@@ -184,17 +208,70 @@ export class Daemon {
     const s3 = await startS3({ engine: this.engine, log: this.log }, node.s3Port ?? 0)
     this.s3Server = s3.server
     writeApiConfig(dir, { url: `http://127.0.0.1:${port}`, token: this.files.apiToken, pid: process.pid, s3: this.s3Url() })
-    this.timers.push(setInterval(() => { void this.antiEntropyRound() }, ANTI_ENTROPY_INTERVAL_MS))
-    this.timers.push(setInterval(() => { void this.refreshCapacities() }, CAPACITY_REFRESH_INTERVAL_MS))
-    this.timers.push(setInterval(() => { void this.retentionSweep() }, RETENTION_SWEEP_INTERVAL_MS))
-    // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
-    const sampleMs = Number(process.env.CAIRN_AVAILABILITY_SAMPLE_MS ?? AVAILABILITY_SAMPLE_INTERVAL_MS)
-    this.timers.push(setInterval(() => { this.sampleAvailability(sampleMs) }, sampleMs > 0 ? sampleMs : AVAILABILITY_SAMPLE_INTERVAL_MS))
-    const collection = startCollector(this)
-    this.collector = collection.collector
-    this.timers.push(collection.timer)
+    this.collector = createCollector(this)
+    this.addWorkers()
+    this.workers.start()
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
+  }
+
+  /** Every periodic task, as workers (see workers.ts). */
+  private addWorkers (): void {
+    this.workers.add({ name: 'anti-entropy', intervalMs: () => ANTI_ENTROPY_INTERVAL_MS, run: async () => { await this.antiEntropyRound() }, describe: () => ({ stats: { ...this.replicator.stats } }) })
+    this.workers.add({ name: 'capacity', intervalMs: () => CAPACITY_REFRESH_INTERVAL_MS, run: async () => { await this.refreshCapacities() } })
+    this.workers.add({ name: 'retention', intervalMs: () => RETENTION_SWEEP_INTERVAL_MS, run: async () => { await this.retentionSweep() } })
+    // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
+    const sampleMs = envMs('CAIRN_AVAILABILITY_SAMPLE_MS') ?? AVAILABILITY_SAMPLE_INTERVAL_MS
+    this.workers.add({ name: 'availability', intervalMs: () => sampleMs, run: async () => { this.sampleAvailability(sampleMs) } })
+    this.workers.add({
+      name: 'collect',
+      intervalMs: collectIntervalMs,
+      firstRunMs: 0,
+      run: async () => { await this.collector.collectNow() },
+      describe: () => {
+        const c = this.collector.stats
+        return { progress: `live ${c.liveBytes} B, orphan ${c.orphanBytes} B, pending ${c.pendingBytes} B`, stats: { ...c }, lastError: c.lastError }
+      }
+    })
+    // CAIRN_REPAIR_INTERVAL_MS and CAIRN_SCRUB_INTERVAL_MS shorten the schedules for tests and demos.
+    this.workers.add({
+      name: 'repair',
+      intervalMs: () => envMs('CAIRN_REPAIR_INTERVAL_MS') ?? REPAIR_INTERVAL_MS,
+      firstRunMs: Math.min(5000, envMs('CAIRN_REPAIR_INTERVAL_MS') ?? 5000),
+      run: async (signal) => {
+        await this.scrubber.refresh()
+        await this.healer.scanNow(signal)
+      },
+      describe: () => {
+        const h = this.healer.stats
+        const o = h.objects
+        return { progress: `${o.healthy} healthy, ${o.degraded} degraded, ${o.unavailable} unavailable of ${o.total}; ${h.repairedShards} shards rebuilt here`, rateLimit: formatRate(this.settings.repairRate()), stats: { ...h }, lastError: h.lastError }
+      }
+    })
+    this.workers.add({
+      name: 'scrub',
+      intervalMs: () => envMs('CAIRN_SCRUB_INTERVAL_MS') ?? this.settings.scrubIntervalMs(),
+      run: async (signal) => { await this.scrubber.pass(signal) },
+      describe: () => {
+        const st = this.scrubber.stats
+        return { progress: `${st.checked} shards (${st.checkedBytes} B) verified this pass; ${this.scrubber.lost().length} lost`, rateLimit: `${Math.round(this.settings.scrubShare() * 100)}% of disk time`, stats: { ...st }, lastError: st.lastError }
+      }
+    })
+  }
+
+  private createScrubber (): Scrubber {
+    const self = this.net.peerId
+    return new Scrubber({
+      listShards: (signal) => this.store.list(signal === undefined ? {} : { signal }),
+      verify: async (hash, signal) => (await this.store.get(hash, signal === undefined ? {} : { signal }))?.length ?? null,
+      has: async (hash) => await this.store.has(hash),
+      quarantined: () => this.store.corruptShards(),
+      ownedHashes: () => this.meta.ownedShardHashes(),
+      expectedHere: (hash) => this.meta.shardOwners(hash).some((o) => this.meta.versionState(o.versionId) === 'live' && this.engine.listsHolder(o.versionId, hash, self) !== false),
+      forget: (hash) => { this.meta.clearShardOwners(hash) },
+      share: () => this.settings.scrubShare(),
+      log: this.log
+    })
   }
 
   /**
@@ -299,6 +376,7 @@ export class Daemon {
 
   private async registerProtocols (): Promise<void> {
     await serveShards(this.store, this.localShards, this.net)
+    await this.healer.register()
     await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids, (id) => this.engine.isWriting(id)) } }))
     await this.net.handle(PROTOCOLS.metaSync, async (req) => {
       await this.faults.beforeMetaRequest(req.header.op)
@@ -307,7 +385,7 @@ export class Daemon {
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
       const s = this.store.stats()
       const c = this.collector?.stats
-      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0 } }
+      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0, lostShards: this.scrubber.lost().length } }
     })
   }
 
@@ -364,7 +442,7 @@ export class Daemon {
       const h = res.header
       if (typeof h.wallMs === 'number') this.clockOffsets.add(peer, sentMs, h.wallMs, Date.now())
       if (typeof h.usedBytes === 'number' && typeof h.quotaBytes === 'number') {
-        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), liveBytes: Number(h.liveBytes ?? 0), orphanBytes: Number(h.orphanBytes ?? 0), atMs: Date.now() })
+        this.membership.capacity.set(peer, { usedBytes: h.usedBytes, quotaBytes: h.quotaBytes, corruptShards: Number(h.corruptShards ?? 0), liveBytes: Number(h.liveBytes ?? 0), orphanBytes: Number(h.orphanBytes ?? 0), lostShards: Number(h.lostShards ?? 0), atMs: Date.now() })
       }
     } catch { /* an unreachable peer keeps its last known capacity */ }
   }
@@ -394,7 +472,7 @@ export class Daemon {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    for (const t of this.timers) clearInterval(t)
+    await this.workers.stop()
     this.stopHeartbeats?.()
     this.presence?.stop()
     for (const server of [this.server, this.s3Server]) {

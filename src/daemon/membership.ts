@@ -9,7 +9,7 @@ import type { MetaStore } from '../meta/store.ts'
 import type { NodeBody } from '../meta/types.ts'
 
 /** Free/used space a peer reported through the node-info protocol. */
-export interface PeerCapacity { usedBytes: number, quotaBytes: number, corruptShards: number, atMs: number, liveBytes?: number, orphanBytes?: number }
+export interface PeerCapacity { usedBytes: number, quotaBytes: number, corruptShards: number, atMs: number, liveBytes?: number, orphanBytes?: number, lostShards?: number }
 
 /** Membership view backed by the metadata replica and the network. */
 export class Membership implements ClusterView {
@@ -20,9 +20,11 @@ export class Membership implements ClusterView {
   private readonly meta: MetaStore
   private readonly connected: () => string[]
   private readonly selfCapacity: () => PeerCapacity
+  /** Distinct online nodes a put needs (the cluster's happiness setting). */
+  readonly happiness: () => number
   readonly capacity = new Map<string, PeerCapacity>()
 
-  constructor (init: { selfId: string, selfName: string, k: number, m: number, meta: MetaStore, connected: () => string[], selfCapacity: () => PeerCapacity }) {
+  constructor (init: { selfId: string, selfName: string, k: number, m: number, meta: MetaStore, connected: () => string[], selfCapacity: () => PeerCapacity, happiness?: () => number }) {
     this.selfId = init.selfId
     this.selfName = init.selfName
     this.k = init.k
@@ -30,6 +32,7 @@ export class Membership implements ClusterView {
     this.meta = init.meta
     this.connected = init.connected
     this.selfCapacity = init.selfCapacity
+    this.happiness = init.happiness ?? (() => init.k + init.m)
   }
 
   #roster: Array<{ id: string, body: NodeBody }> | undefined

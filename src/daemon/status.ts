@@ -4,6 +4,8 @@
  * whether it is online now.
  */
 import type { Daemon } from './daemon.ts'
+import type { VersionBody } from '../meta/types.ts'
+import { CairnError } from '../util/errors.ts'
 
 /** One roster member as status reports it. */
 export interface NodeStatus {
@@ -58,7 +60,52 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     meta: d.meta.counts(),
     replication: { ...d.replicator.stats, groupCommit: d.replicator.groupStats },
     collection: d.collector.stats,
+    // Stored object versions (delete markers excluded) by health, as of the healer's last scan.
+    objects: d.healer.stats.objects,
+    repair: { threshold: d.healer.stats.repairThreshold, lastScanMs: d.healer.stats.lastScanMs, repairedShards: d.healer.stats.repairedShards, repairReadBytes: d.healer.stats.repairReadBytes, repairWrittenBytes: d.healer.stats.repairWrittenBytes, waiting: d.healer.stats.waiting },
+    scrub: { ...d.scrubber.stats, lost: d.scrubber.lost().length },
     // Origins whose records this node refused for being stamped beyond maxClockSkew.
     clockSkew: d.replicator.skew.refusals().map((r) => ({ ...r, name: d.membership.nodeName(r.origin) }))
+  }
+}
+
+/**
+ * One version's health for `cairn health BUCKET/KEY`: its state, and each
+ * stripe's shards with their holders, each holder's state and whether the
+ * shard counts there (live: holder not dead and shard not reported lost).
+ */
+export async function objectHealthReport (d: Daemon, bucket: string, key: string, version: string | undefined, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  const info = d.engine.open(bucket, key, version, signal).info
+  const record = d.meta.get('version', info.id)
+  const manifest = (record?.body as VersionBody | undefined)?.manifest
+  const health = await d.healer.versionHealth(info.id, signal)
+  if (manifest === undefined || health === undefined) throw new CairnError('NOT_FOUND', `version ${info.id} of ${bucket}/${key} has no stored data`, 'pick another version from `cairn versions`')
+  const lost = new Set(d.scrubber.lost())
+  return {
+    bucket,
+    key,
+    version: info.id,
+    size: info.size,
+    k: manifest.k,
+    m: manifest.m,
+    inline: manifest.inline !== undefined,
+    state: health.state,
+    repairThreshold: d.healer.stats.repairThreshold,
+    stripes: health.stripes.map((s) => ({
+      index: s.index,
+      list: s.list,
+      live: s.health.live,
+      online: s.health.online,
+      missing: s.health.missing,
+      shards: s.shards.map((shard) => ({
+        index: shard.index,
+        hash: shard.hash,
+        holders: shard.holders.map((id) => {
+          const state = d.membership.memberIds().has(id) ? d.presence.state(id) : 'dead'
+          const reportedLost = id === d.net.peerId && lost.has(shard.hash)
+          return { id, name: d.membership.nodeName(id), state, live: state !== 'dead' && !reportedLost }
+        })
+      }))
+    }))
   }
 }

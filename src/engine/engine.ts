@@ -6,11 +6,14 @@
 import { createHash } from 'node:crypto'
 import { checkRecordSize } from '../meta/codec.ts'
 import type { MetaStore } from '../meta/store.ts'
-import type { BucketBody, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, VersionBody, VersionInfo } from '../meta/types.ts'
+import type { BucketBody, LocationBody, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, StripeManifest, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
 import { AccessKeys } from './access-keys.ts'
 import { readObject } from './get.ts'
+import { holderLookup, holdersOf } from './locations.ts'
+import { stripesOf } from './stripe-list.ts'
+import type { ErasureCodecName } from '../erasure/index.ts'
 import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
 import { checkPlacementPossible, releaseShards, storeObjectData, versionBody } from './put.ts'
@@ -65,6 +68,8 @@ export class Engine {
   private readonly init: EngineInit
   /** The cluster's S3 access keys. */
   readonly keys: AccessKeys
+  /** Shard I/O to this node and its peers (the healer moves shards with it). */
+  get shardIO (): ShardIO { return this.init.shards }
   /** Versions whose put is in progress on this node. */
   private readonly writing = new Set<string>()
 
@@ -127,7 +132,7 @@ export class Engine {
     // reached them and the grace period has passed (src/heal/collector.ts).
     await this.init.committer.commit(records, signal)
     await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ })
-    return this.info(versionId, vbody)
+    return { ...this.info(versionId, vbody), ...(data.unplaced > 0 ? { unplacedShards: data.unplaced } : {}) }
   }
 
   /** The retention policy of a bucket, if any. */
@@ -239,8 +244,56 @@ export class Engine {
       throw new CairnError('NOT_FOUND', `version ${id} of ${bucket}/${key} is a delete marker`, 'pick another version from `cairn versions`')
     }
     const info = this.init.meta.versions(bucket, key).find((v) => v.id === id) as VersionInfo
-    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
+    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(id)), ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
     return { info, meta: body.meta ?? {}, body: readObject(ctx, body.manifest, `${bucket}/${key}`, signal) }
+  }
+
+  /**
+   * Whether `node` holds shard `hash` of `versionId` by the version's current
+   * placement (its location record over its manifest): true or false, or
+   * undefined when this replica cannot tell (the version is unknown or not
+   * live, or the shard is in an out-of-record stripe list and never moved).
+   */
+  listsHolder (versionId: string, hash: string, node: string): boolean | undefined {
+    const record = this.init.meta.get('version', versionId)
+    if (record === undefined || record.tombstone) return undefined
+    const moved = this.location(versionId)
+    if (moved?.shards[hash] !== undefined) return holdersOf({ hash, nodes: [] }, moved).includes(node)
+    const manifest = (record.body as VersionBody).manifest
+    if (manifest === undefined) return undefined
+    for (const stripes of [manifest.stripes, manifest.stripeList?.manifest.stripes ?? []]) {
+      for (const stripe of stripes) {
+        const ref = stripe.shards.find((r) => r.hash === hash)
+        if (ref !== undefined) return ref.nodes.includes(node)
+      }
+    }
+    return manifest.form === 'segments' ? undefined : false
+  }
+
+  /**
+   * Every stripe of a live version with what repairing it needs: the stripes
+   * of its out-of-record stripe list first (read from the pool when the
+   * version has one), then its data stripes.
+   */
+  async * stripesOf (versionId: string, signal?: AbortSignal): AsyncGenerator<{ stripe: StripeManifest, index: number, list: boolean, codec: ErasureCodecName | undefined }> {
+    const record = this.init.meta.get('version', versionId)
+    const manifest = record === undefined || record.tombstone ? undefined : (record.body as VersionBody).manifest
+    if (manifest === undefined || manifest.inline !== undefined) return
+    const blob = manifest.stripeList?.manifest
+    if (blob !== undefined) {
+      for (const [index, stripe] of blob.stripes.entries()) yield { stripe, index, list: true, codec: blob.codec }
+    }
+    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(versionId)) }
+    let index = 0
+    for await (const stripe of stripesOf(manifest, (b) => readObject(ctx, b, `stripe list of ${versionId}`, signal, 1))) {
+      yield { stripe, index: index++, list: false, codec: manifest.codec }
+    }
+  }
+
+  /** Where the moved shards of a version are (its live location record), if any moved. */
+  location (versionId: string): LocationBody | undefined {
+    const record = this.init.meta.get('location', versionId)
+    return record === undefined || record.tombstone ? undefined : record.body as LocationBody
   }
 
   /** Current objects of `bucket` under `prefix`. */

@@ -13,6 +13,7 @@ import { CairnError } from '../util/errors.ts'
 import { decodeStripe } from './stripe.ts'
 import { stripesOf } from './stripe-list.ts'
 import type { ClusterView, ShardIO } from './types.ts'
+import type { HolderLookup } from './locations.ts'
 
 /** Stripes fetched ahead of the one being streamed out. */
 export const GET_STRIPES_AHEAD = 4
@@ -26,6 +27,8 @@ export interface GetContext {
   masterKey: Buffer
   /** Called when a holder served bytes that do not match the shard's hash. */
   onBadShard?: (node: string, hash: string) => void
+  /** Current holders of a shard (the version's location record over its manifest); default: the manifest's list. */
+  holders?: HolderLookup
 }
 
 /** One place a shard can be fetched from. */
@@ -75,7 +78,7 @@ export async function * readObject (ctx: GetContext, manifest: Manifest, label: 
 function rankCandidates (ctx: GetContext, stripe: StripeManifest, k: number): Candidate[] {
   const out: Candidate[] = []
   stripe.shards.forEach((shard, index) => {
-    for (const node of shard.nodes) out.push({ index, hash: shard.hash, node })
+    for (const node of ctx.holders?.(shard) ?? shard.nodes) out.push({ index, hash: shard.hash, node })
   })
   const score = (c: Candidate): number =>
     (c.node === ctx.cluster.selfId ? 0 : 4) + (ctx.cluster.isOnline(c.node) ? 0 : 100) + (c.index < k ? 0 : 1)

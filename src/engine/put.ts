@@ -2,7 +2,10 @@
  * The put path: plaintext stream → stripes → AES-256-GCM → Reed-Solomon k+m
  * → shards named by SHA-256 → one shard per distinct node (weighted
  * rendezvous placement over the nodes online now) → manifest committed to
- * the metadata replicas. A bounded number of stripes is in flight, so memory
+ * the metadata replicas. With fewer than k+m nodes online but at least
+ * `happiness`, a stripe stores one shard on each online node and records
+ * the others with no holder (the version is degraded); the healer places
+ * them when nodes allow. Two shards of one stripe never share a node. A bounded number of stripes is in flight, so memory
  * stays flat whatever the object size. Tiny objects are encrypted and stored
  * inline in the manifest instead of being erasure coded. A large object's
  * stripe list goes out of the record into a blob written by the same stripe
@@ -41,19 +44,27 @@ export interface StoredData {
   manifest: Manifest
   /** Every (node, shard) written, for clean-up when the put fails later. */
   written: Array<{ node: string, hash: string }>
+  /** Shards recorded without a holder (a degraded put); the healer places them. */
+  unplaced: number
   /** The version the shards were written for. */
   versionId: string
 }
 
-/** Refuse early, before any data is read, when k+m distinct nodes are not online. */
+/** Distinct nodes a put needs: the cluster's happiness, within [k, k+m]. */
+export function happinessOf (cluster: ClusterView): number {
+  const full = cluster.k + cluster.m
+  return Math.min(full, Math.max(cluster.k, cluster.happiness?.() ?? full))
+}
+
+/** Refuse early, before any data is read, when fewer than `happiness` distinct nodes are online. */
 export function checkPlacementPossible (cluster: ClusterView): PlacementNode[] {
   const online = cluster.onlineNodes()
-  const needed = cluster.k + cluster.m
+  const needed = happinessOf(cluster)
   if (online.length < needed) {
     const names = online.map((n) => cluster.nodeName(n.id) || n.id.slice(-8)).join(', ')
     throw new CairnError('NOT_ENOUGH_NODES',
-      `cannot store: ${online.length} node(s) online (${names}), ${cluster.k}+${cluster.m} coding needs ${needed} distinct nodes`,
-      'bring more nodes online (cairn status shows which are offline) and retry', { online: online.length, needed })
+      `cannot store: ${online.length} node(s) online (${names}); a put needs ${needed} distinct nodes online (happiness ${needed}, ${cluster.k}+${cluster.m} coding)`,
+      'bring more nodes online (cairn status shows which are offline) and retry, or lower the setting with `cairn config set happiness N` (at least k)', { online: online.length, needed })
   }
   return online
 }
@@ -72,8 +83,9 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
   const digest = createHash('sha256')
   const written: StoredData['written'] = []
+  const tally = { unplaced: 0 }
   // Stripes complete in order (the oldest in flight is awaited first) and go to the list writer.
-  const list = new StripeListWriter(manifest, ctx.masterKey, async (keys, i, plain) => await storeStripe(ctx, online, keys.dataKey, keys.nonceBase, versionId, i, plain, written, signal))
+  const list = new StripeListWriter(manifest, ctx.masterKey, async (keys, i, plain) => await storeStripe(ctx, online, keys.dataKey, keys.nonceBase, versionId, i, plain, written, tally, signal))
   const inFlight: Array<Promise<StripeManifest>> = []
   let size = 0
   let index = 0
@@ -90,10 +102,10 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
         continue
       }
       if (pendingInline !== undefined) {
-        inFlight.push(handled(storeStripe(ctx, online, dataKey, nonceBase, versionId, 0, pendingInline, written, signal)))
+        inFlight.push(handled(storeStripe(ctx, online, dataKey, nonceBase, versionId, 0, pendingInline, written, tally, signal)))
         pendingInline = undefined
       }
-      inFlight.push(handled(storeStripe(ctx, online, dataKey, nonceBase, versionId, index, plain, written, signal)))
+      inFlight.push(handled(storeStripe(ctx, online, dataKey, nonceBase, versionId, index, plain, written, tally, signal)))
       index++
       if (inFlight.length >= PUT_STRIPES_IN_FLIGHT) await list.add(await (inFlight.shift() as Promise<StripeManifest>))
     }
@@ -107,7 +119,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
     await releaseShards(ctx.shards, written, versionId)
     throw err
   }
-  return { size, sha256: digest.digest('hex'), manifest, written, versionId }
+  return { size, sha256: digest.digest('hex'), manifest, written, versionId, unplaced: tally.unplaced }
 }
 
 /** Mark a promise as handled now (it is awaited later), so an early rejection never crashes the process. */
@@ -118,17 +130,20 @@ function handled<T> (p: Promise<T>): Promise<T> {
 
 /** Encode, place and write one stripe (of object data or of a stripe-list blob); returns its manifest entry. */
 async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: Buffer, nonceBase: Buffer, versionId: string,
-  stripeIndex: number, plain: Buffer, written: StoredData['written'], signal?: AbortSignal): Promise<StripeManifest> {
+  stripeIndex: number, plain: Buffer, written: StoredData['written'], tally: { unplaced: number }, signal?: AbortSignal): Promise<StripeManifest> {
   const { k, m } = ctx.cluster
+  const needed = happinessOf(ctx.cluster)
   const encoded = await encodeStripe(plain, { k, m, codec: chooseCodec(k, m), dataKey, nonceBase, stripeIndex })
+  // Fewer targets than k+m when fewer nodes are online: data shards get them first.
   const targets = placeShards({ key: `${versionId}/${stripeIndex}`, count: k + m }, online)
-  const stripe: StripeManifest = { cipherBytes: encoded.cipherBytes, shardSizeBytes: encoded.shardSizeBytes, shards: [] }
+  const stripe: StripeManifest = { cipherBytes: encoded.cipherBytes, shardSizeBytes: encoded.shardSizeBytes, shards: encoded.hashes.map((hash) => ({ hash, nodes: [] })) }
   const used = new Set(targets)
+  const failures: string[] = []
   await Promise.all(encoded.shards.map(async (shard, j) => {
     const hash = encoded.hashes[j] as string
-    let node = targets[j] as string
+    let node = targets[j]
     // A node that fails mid-put is replaced by the next node not yet used by this stripe.
-    for (;;) {
+    while (node !== undefined) {
       try {
         await ctx.shards.put(node, hash, shard, versionId, signal)
         written.push({ node, hash })
@@ -136,15 +151,20 @@ async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: B
         return
       } catch (err) {
         if (err instanceof CairnError && (err.code === 'CORRUPT_SHARD' || err.code === 'BAD_INPUT')) throw err
+        signal?.throwIfAborted()
+        failures.push(`${ctx.cluster.nodeName(node) || node.slice(-8)}: ${(err as Error).message}`)
         const spare = online.find((n) => !used.has(n.id) && ctx.cluster.isOnline(n.id))
-        if (spare === undefined) {
-          throw new CairnError('NOT_ENOUGH_NODES', `cannot store shard ${j} of stripe ${stripeIndex}: node ${ctx.cluster.nodeName(node)} failed (${(err as Error).message}) and no other node is free`, 'bring more nodes online and retry')
-        }
-        used.add(spare.id)
-        node = spare.id
+        if (spare !== undefined) used.add(spare.id)
+        node = spare?.id
       }
     }
   }))
+  const placed = stripe.shards.filter((s) => s.nodes.length > 0).length
+  if (placed < needed) {
+    throw new CairnError('NOT_ENOUGH_NODES', `cannot store stripe ${stripeIndex}: only ${placed} of ${k + m} shards found a node, and a put needs ${needed} (happiness)${failures.length > 0 ? ` (${failures.slice(0, 4).join('; ')})` : ''}`,
+      'bring more nodes online (cairn status shows which are offline) and retry', { placed, needed })
+  }
+  tally.unplaced += k + m - placed
   return stripe
 }
 

@@ -19,6 +19,12 @@ export interface ClusterView {
   nodeName: (id: string) => string
   /** True when the member is reachable now. */
   isOnline: (id: string) => boolean
+  /**
+   * Distinct online nodes a put needs (in [k, k+m]); with fewer than k+m
+   * online a put stores the shards it can and the healer places the rest.
+   * Default k+m (no degraded writes).
+   */
+  happiness?: () => number
 }
 
 /**

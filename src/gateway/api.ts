@@ -22,6 +22,8 @@
  * - GET    /availability                          → {k, m, nodes:[{id,name,availability,profile[168],observedHours,online}]}
  * - GET    /config                                → every cluster setting {key: value} (durations as "5m")
  * - PUT    /config   body {key, value}            → sets one cluster setting, answers every setting
+ * - GET    /workers                               → WorkerInfo[] (daemon/workers.ts)
+ * - GET    /object-health?bucket=B&key=K[&version=V] → one version's shards, holders and state
  * - POST   /test/faults body {push?, sync?}       → test-only fault switch (only with CAIRN_TEST_FAULTS set)
  * - GET    /health (no token)                     → {ok:true}
  * - GET    / (no token; the page asks for it)      → the web dashboard
@@ -45,6 +47,10 @@ export interface ApiInit {
   invite: () => string
   availability: () => unknown
   settings: { toJson: () => Record<string, string | number>, set: (key: string, value: string, signal?: AbortSignal) => Promise<void> }
+  /** Background workers. */
+  workers?: () => unknown
+  /** One version's health (`cairn health`). */
+  objectHealth?: (bucket: string, key: string, version: string | undefined, signal: AbortSignal) => Promise<unknown>
   /** The test-only fault switch; the route exists only when it is given. */
   faults?: (value: unknown) => unknown
   log?: (message: string) => void
@@ -94,6 +100,11 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
     const method = req.method ?? 'GET'
     switch (`${method} ${url.pathname}`) {
       case 'GET /api/v1/status': return sendJson(res, 200, await init.status())
+      case 'GET /api/v1/workers': return sendJson(res, 200, init.workers?.() ?? [])
+      case 'GET /api/v1/object-health': {
+        if (init.objectHealth === undefined) throw new CairnError('NOT_FOUND', 'this node has no healer', 'upgrade the node')
+        return sendJson(res, 200, await init.objectHealth(queryParam(url, 'bucket'), queryParam(url, 'key'), url.searchParams.get('version') ?? undefined, ac.signal))
+      }
       case 'PUT /api/v1/object': {
         const info = await engine.put(queryParam(url, 'bucket'), queryParam(url, 'key'), req, ac.signal)
         return sendJson(res, 200, info)

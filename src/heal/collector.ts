@@ -7,7 +7,10 @@
  * Each shard on disk carries owners: the versions it was written for and the
  * node that wrote each (recorded by the shard put, see daemon/shard-io.ts).
  * `classifyShard` decides, purely:
- * - `live`: an owner version is live in this replica;
+ * - `live`: an owner version is live in this replica and places the shard
+ *   on this node (a live version whose shard was rebuilt elsewhere while
+ *   this node was away no longer does: such an owner counts like a
+ *   tombstoned one once its tag is older than the grace period);
  * - `young`: an owner version is unknown here but the shard is younger than
  *   the grace period (a put in progress, or its record not here yet);
  * - `orphan`: every owner version is tombstoned, or unknown here and unknown
@@ -34,6 +37,8 @@ export type WriterAnswer = VersionState | 'unreachable'
 export interface OwnerFacts extends ShardOwner {
   /** The version's state in this replica. */
   local: VersionState
+  /** False when the live version places this shard on other nodes now (default true). */
+  listed?: boolean
   /** The writer's answer, asked only when needed (undefined: not asked). */
   writerSays?: WriterAnswer
 }
@@ -49,9 +54,10 @@ export type ShardClass = 'live' | 'young' | 'orphan' | 'kept' | 'untagged'
  */
 export function classifyShard (owners: readonly OwnerFacts[], nowMs: number, graceMs: number): ShardClass {
   if (owners.length === 0) return 'untagged'
-  if (owners.some((o) => o.local === 'live' || o.writerSays === 'live')) return 'live'
+  if (owners.some((o) => (o.local === 'live' && o.listed !== false) || o.writerSays === 'live')) return 'live'
   const unknown = owners.filter((o) => o.local === 'unknown')
-  if (unknown.some((o) => nowMs - o.storedMs < graceMs)) return 'young'
+  // Young: a put in progress, or a shard just rebuilt here whose location record is on its way.
+  if ([...unknown, ...owners.filter((o) => o.local === 'live')].some((o) => nowMs - o.storedMs < graceMs)) return 'young'
   if (unknown.some((o) => o.writerSays === undefined || o.writerSays === 'unreachable')) return 'kept'
   return 'orphan'
 }
@@ -81,7 +87,7 @@ export interface CollectorInit {
   selfId: string
   listShards: () => AsyncIterable<string>
   sizeOf: (hash: string) => Promise<number | null>
-  owners: (hash: string) => ShardOwner[]
+  owners: (hash: string) => Array<ShardOwner & { listed?: boolean }>
   versionState: (versionId: string) => VersionState
   /** Ask `writer` for the state of `versionIds` (throws when it cannot be reached). */
   askWriter: (writer: string, versionIds: string[]) => Promise<Record<string, VersionState>>

@@ -80,6 +80,13 @@ function checkBody (table: MetaTable, body: Record<string, unknown>): void {
     if (typeof body.name !== 'string' || typeof body.secret !== 'string' || typeof body.admin !== 'boolean' || typeof body.grants !== 'object' || body.grants === null) fail('bad access key')
   } else if (table === 'node') {
     if (typeof body.name !== 'string' || !Array.isArray(body.addrs)) fail('bad roster entry')
+  } else if (table === 'location') {
+    if (!Array.isArray(body.nodes) || !body.nodes.every((n) => typeof n === 'string' && n.length > 0 && n.length <= 128)) fail('bad location nodes')
+    if (typeof body.shards !== 'object' || body.shards === null || Array.isArray(body.shards)) fail('bad location shards')
+    const count = body.nodes.length
+    for (const [hash, holders] of Object.entries(body.shards as Record<string, unknown>)) {
+      if (!/^[0-9a-f]{64}$/.test(hash) || !Array.isArray(holders) || !holders.every((i) => Number.isInteger(i) && i >= 0 && i < count)) fail('bad location entry')
+    }
   } else if (table === 'setting') {
     if (typeof body.value !== 'string' || body.value.length > MAX_SETTING_VALUE_CHARS) fail('bad setting value')
   } else if (typeof body.createdMs !== 'number') {

@@ -234,9 +234,20 @@ export class MetaStore {
     return out
   }
 
-  /** Record that this node holds shard `hash` for `versionId`, written by `writer` (idempotent; keeps the first time). */
+  /**
+   * Record that this node holds shard `hash` for `versionId`, written by
+   * `writer`. Idempotent; a second store of the same shard (a repair putting
+   * it back) keeps the first writer and moves the time forward, so the
+   * collector gives the new copy a whole grace period.
+   */
   addShardOwner (hash: string, versionId: string, writer: string, storedMs: number): void {
-    this.stmt('INSERT OR IGNORE INTO shard_owners(hash, version_id, writer, stored_ms) VALUES (?, ?, ?, ?)').run(hash, versionId, writer, storedMs)
+    this.stmt(`INSERT INTO shard_owners(hash, version_id, writer, stored_ms) VALUES (?, ?, ?, ?)
+      ON CONFLICT(hash, version_id) DO UPDATE SET stored_ms = max(stored_ms, excluded.stored_ms)`).run(hash, versionId, writer, storedMs)
+  }
+
+  /** Every shard hash this node is tagged to hold. */
+  ownedShardHashes (): string[] {
+    return (this.stmt('SELECT DISTINCT hash FROM shard_owners').all() as unknown as Array<{ hash: string }>).map((r) => r.hash)
   }
 
   /** The versions this node holds shard `hash` for (empty for a shard written before owners were recorded). */

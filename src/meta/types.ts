@@ -15,6 +15,10 @@
  *   version with a tombstone).
  * - `setting`: a cluster-wide setting; pk = setting key (see
  *   cluster/settings.ts); body = SettingBody.
+ * - `location`: where shards of one version live now when that differs
+ *   from its (immutable) manifest — shards the healer rebuilt or placed
+ *   late; pk = version id; body = LocationBody. Written only by the
+ *   version's repair coordinator; tombstoned once the version is gone.
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
 
@@ -22,7 +26,7 @@ import type { ErasureCodecName } from '../erasure/types.ts'
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -36,7 +40,18 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody
+}
+
+/**
+ * Current holders of the shards of one version that moved since its
+ * manifest was written. For a shard hash listed here, `shards[hash]` (indexes
+ * into `nodes`) replaces the manifest's holder list; other shards are where
+ * the manifest says.
+ */
+export interface LocationBody {
+  nodes: string[]
+  shards: Record<string, number[]>
 }
 
 /** What a key may do in one bucket. */
@@ -196,6 +211,8 @@ export interface VersionInfo {
   deleteMarker: boolean
   current: boolean
   sha256: string
+  /** Put results only: shards stored with no holder yet (fewer than k+m nodes were online); the healer places them. */
+  unplacedShards?: number
 }
 
 /** A current, non-deleted object as listed to users. */

@@ -55,6 +55,7 @@ export const PROTOCOLS = {
   metaPush: '/cairn/meta/push/1.0.0',
   metaSync: '/cairn/meta/sync/1.0.0',
   versionState: '/cairn/meta/version-state/1.0.0',
+  healLost: '/cairn/heal/lost/1.0.0',
   nodeInfo: '/cairn/node/info/1.0.0',
   heartbeat: '/cairn/node/heartbeat/1.0.0'
 } as const

@@ -11,12 +11,13 @@ import { formatSkewMs } from '../../meta/skew.ts'
 
 export async function status (argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['node'], booleans: ['json'] })
-  const s = await connect(nodeDir(args)).json<{ nodes: NodeStatus[], cluster: { id: string, k: number, m: number }, online: number, meta: { objects: number }, store: { corruptShards: string[] }, clockSkew?: Array<SkewRefusal & { name: string }> }>('GET', '/status')
+  const s = await connect(nodeDir(args)).json<{ nodes: NodeStatus[], cluster: { id: string, k: number, m: number }, online: number, meta: { objects: number }, objects?: { total: number, healthy: number, degraded: number, unavailable: number }, store: { corruptShards: string[] }, clockSkew?: Array<SkewRefusal & { name: string }> }>('GET', '/status')
   if (args.booleans.has('json')) {
     console.log(JSON.stringify(s))
     return 0
   }
   console.log(`cluster ${s.cluster.id}: ${s.cluster.k}+${s.cluster.m} coding, ${s.online}/${s.nodes.length} nodes online, ${s.meta.objects} objects`)
+  if (s.objects !== undefined) console.log(`objects: ${s.objects.healthy} healthy, ${s.objects.degraded} degraded, ${s.objects.unavailable} unavailable of ${s.objects.total} stored versions`)
   console.log(formatTable(['NODE', 'ONLINE', 'USED', 'QUOTA', 'CORRUPT', 'CLOCK', 'ID'], s.nodes.map((n) => [
     n.name + (n.self ? ' *' : ''), n.online ? 'yes' : 'NO', n.usedBytes === undefined ? '?' : formatBytes(n.usedBytes), formatBytes(n.quotaBytes), String(n.corruptShards ?? '?'), n.clockOffsetMs === null || n.clockOffsetMs === undefined ? '?' : (n.clockOffsetMs >= 0 ? '+' : '') + formatSkewMs(n.clockOffsetMs), n.id
   ])))

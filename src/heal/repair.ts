@@ -1,0 +1,134 @@
+/**
+ * Repair of one stripe: read k live shards from online holders (verified
+ * against their hashes), rebuild the missing ones with Reed-Solomon (no
+ * decryption: the healer never sees plaintext), check each rebuilt shard has
+ * its recorded hash, and store it on an online node that holds no live shard
+ * of the stripe yet (in the stripe's rendezvous order, so two coordinators
+ * pick the same node). Returns the moves for the version's location record.
+ * Rate-limited through the caller's limiter (bytes read plus written).
+ */
+import { rankNodes } from '../cluster/placement.ts'
+import type { PlacementNode } from '../cluster/placement.ts'
+import { sha256Hex } from '../crypto/index.ts'
+import type { ErasureCodecName } from '../erasure/index.ts'
+import { rebuildShards } from '../engine/stripe.ts'
+import type { ShardIO } from '../engine/types.ts'
+import type { StripeManifest } from '../meta/types.ts'
+import { CairnError, errorMessage } from '../util/errors.ts'
+import { needsRepair, stripeHealth } from './health.ts'
+import type { HealthFacts } from './health.ts'
+
+/** What repairing a stripe needs. */
+export interface StripeRepairContext {
+  selfId: string
+  k: number
+  m: number
+  codec?: ErasureCodecName
+  /** The version the shards belong to (their owner tag on the new holder). */
+  versionId: string
+  shards: ShardIO
+  facts: HealthFacts
+  /** Nodes that may receive shards now (online, not dead, with weights). */
+  candidates: () => PlacementNode[]
+  /** Repair threshold: rebuild when fewer live shards than this. */
+  threshold: number
+  /** Wait until `bytes` more may be moved (the repair rate limit). */
+  throttle: (bytes: number, signal?: AbortSignal) => Promise<void>
+  signal?: AbortSignal
+  log?: (message: string) => void
+}
+
+/** What one stripe's repair did. */
+export interface StripeRepairResult {
+  /** Shard hash → its new holders, for the location record. */
+  moves: Map<string, string[]>
+  readBytes: number
+  writtenBytes: number
+  /** Why nothing was rebuilt although shards are missing ('' when repaired or nothing to do). */
+  waiting: string
+}
+
+/**
+ * Repair one stripe if it needs it.
+ *
+ * @example
+ * const { moves } = await repairStripe(stripe, `${versionId}/${i}`, ctx)
+ */
+export async function repairStripe (stripe: StripeManifest, placementKey: string, ctx: StripeRepairContext): Promise<StripeRepairResult> {
+  const { k, m, facts } = ctx
+  const result: StripeRepairResult = { moves: new Map(), readBytes: 0, writtenBytes: 0, waiting: '' }
+  const health = stripeHealth(stripe, facts)
+  if (!needsRepair(health, k, ctx.threshold)) {
+    if (health.missing.length > 0 && health.online < k) result.waiting = `only ${health.online} of ${k} needed shards online`
+    return result
+  }
+  // Nodes holding a live shard of this stripe may not take another (one shard per node).
+  const holding = new Set<string>()
+  stripe.shards.forEach((ref) => { for (const n of facts.holders(ref)) if (!facts.isDead(n) && !facts.isLost(n, ref.hash)) holding.add(n) })
+  const free = rankNodes(placementKey, ctx.candidates()).filter((n) => !holding.has(n.id))
+  const targets = health.missing.slice(0, free.length).map((index, i) => ({ index, node: (free[i] as PlacementNode).id }))
+  if (targets.length === 0) {
+    result.waiting = 'no online node without a shard of this stripe'
+    return result
+  }
+  const slots = await readShards(stripe, ctx, result)
+  const all = await rebuildShards(slots, { k, m, codec: ctx.codec, shardSizeBytes: stripe.shards.length > 0 ? stripeShardSize(stripe, slots) : 0 })
+  for (const { index, node } of targets) {
+    const ref = stripe.shards[index]
+    const bytes = all[index]
+    if (ref === undefined || bytes === undefined) continue
+    if (sha256Hex(bytes) !== ref.hash) {
+      throw new CairnError('CORRUPT_SHARD', `rebuilt shard ${index} of ${placementKey} does not match its recorded hash`, 'the version\'s manifest or its shards are damaged; report it')
+    }
+    await ctx.throttle(bytes.length, ctx.signal)
+    try {
+      await ctx.shards.put(node, ref.hash, bytes, ctx.versionId, ctx.signal)
+      result.writtenBytes += bytes.length
+      result.moves.set(ref.hash, [node])
+    } catch (err) {
+      ctx.signal?.throwIfAborted()
+      ctx.log?.(`repair of ${placementKey}: could not store shard ${index} on ${node.slice(-8)}: ${errorMessage(err)}`)
+    }
+  }
+  return result
+}
+
+function stripeShardSize (stripe: StripeManifest, slots: Array<Buffer | null>): number {
+  return stripe.shardSizeBytes > 0 ? stripe.shardSizeBytes : (slots.find((s) => s !== null)?.length ?? 0)
+}
+
+/** k verified shards of the stripe from online live holders, data shards first; throws when fewer than k can be read. */
+async function readShards (stripe: StripeManifest, ctx: StripeRepairContext, result: StripeRepairResult): Promise<Array<Buffer | null>> {
+  const { k, facts } = ctx
+  const slots: Array<Buffer | null> = stripe.shards.map(() => null)
+  const sources: Array<{ index: number, node: string }> = []
+  stripe.shards.forEach((ref, index) => {
+    for (const node of facts.holders(ref)) {
+      if (!facts.isDead(node) && !facts.isLost(node, ref.hash) && facts.isOnline(node)) sources.push({ index, node })
+    }
+  })
+  sources.sort((a, b) => (a.node === ctx.selfId ? 0 : 1) - (b.node === ctx.selfId ? 0 : 1) || a.index - b.index)
+  let have = 0
+  const failures: string[] = []
+  for (const { index, node } of sources) {
+    if (have >= k) break
+    if (slots[index] !== null) continue
+    const ref = stripe.shards[index]
+    if (ref === undefined) continue
+    try {
+      await ctx.throttle(stripe.shardSizeBytes, ctx.signal)
+      const bytes = await ctx.shards.get(node, ref.hash, ctx.signal)
+      result.readBytes += bytes.length
+      if (sha256Hex(bytes) !== ref.hash) throw new CairnError('CORRUPT_SHARD', 'hash mismatch')
+      slots[index] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      have++
+    } catch (err) {
+      ctx.signal?.throwIfAborted()
+      failures.push(`${node.slice(-8)}: ${errorMessage(err)}`)
+    }
+  }
+  if (have < k) {
+    throw new CairnError('NOT_ENOUGH_SHARDS', `repair could read only ${have} of the ${k} shards it needs (${failures.slice(0, 4).join('; ')})`, 'it is retried on the next scan')
+  }
+  return slots
+}
