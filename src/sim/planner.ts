@@ -15,7 +15,7 @@ import { CairnError } from '../util/errors.ts'
 import { HOURS_PER_WEEK } from './churn.ts'
 import { placeWithCandidates, topCandidates } from './fast-placement.ts'
 import type { EligibleRoster } from './fast-placement.ts'
-import { binomialUnreadableLog10, logFactorials, poissonBinomialDistribution, poissonBinomialUnreadable, uniformPlacementUnreadable } from './probability.ts'
+import { binomialUnreadableLog10, logFactorials, poissonBinomialDistribution, poissonBinomialUnreadable, uniformPlacementUnreadable } from '../util/probability.ts'
 
 /** Largest k the recommendation considers: beyond 32 data shards, per-shard overheads dominate. */
 export const RECOMMEND_MAX_K = 32
