@@ -175,17 +175,6 @@ export function deriveRepairThreshold (input: ThresholdInput): number {
   return k + m
 }
 
-/**
- * The old default lazy repair threshold, k + ceil(m / 2). Superseded by
- * deriveRepairThreshold; kept only until the planner and `cairn sim` switch.
- *
- * @example
- * defaultRepairThreshold(4, 4) // 6: repair when fewer than 6 shards are live
- */
-export function defaultRepairThreshold (k: number, m: number): number {
-  return k + Math.ceil(m / 2)
-}
-
 /** Plain facts about one object (or stripe) that the repair decision needs. */
 export interface RepairInput {
   /** Shards on nodes not declared dead (online or briefly offline). */
