@@ -10,8 +10,16 @@
  * repaired only when its live shards fall below `repairThreshold`, and then
  * all of its missing shards are rebuilt at once, so one read of k shards pays
  * for several rebuilt ones.
+ *
+ * The default threshold comes from a readability target (`target`, default
+ * 0.9999) and the measured availability: the fewest live shards at which an
+ * object is still readable with probability >= target
+ * (`deriveRepairThreshold`). docs/DURABILITY.md has the derivation and the
+ * simulator's check of it.
  */
-import { assert } from '../util/errors.ts'
+import { SETTINGS } from '../cluster/settings.ts'
+import { assert, CairnError } from '../util/errors.ts'
+import { binomialUnreadableLog10 } from '../util/probability.ts'
 
 /** Default time without a heartbeat before a node is declared dead: 72 h, so a long weekend is not a death. */
 export const DEFAULT_DEAD_AFTER_MS = 72 * 3600 * 1000
@@ -28,15 +36,143 @@ export function isNodeDead (lastSeenMs: number, nowMs: number, deadAfterMs: numb
   return nowMs - lastSeenMs >= deadAfterMs
 }
 
+/** Default readability target of an object: the cluster setting `target`'s default. */
+export const DEFAULT_TARGET = SETTINGS.target.defaultValue
+
 /**
- * The default lazy repair threshold: repair once more than half of the
- * parity shards are gone (live < k + ceil(m / 2)).
+ * Measured availability of the nodes that may hold an object's shards:
+ * - a number: every node is online with this probability, independently;
+ * - one probability per node (the order does not matter);
+ * - `{ byHour }`: one of the above for each hour of the week (or any set of
+ *   equally long periods); readability is then the mean over the periods,
+ *   the chance at a random moment, as the planner's `pReadable`.
+ */
+export type Availability = number | readonly number[] | { readonly byHour: ReadonlyArray<number | readonly number[]> }
+
+/** One period's availability: a number or per-node values. */
+type PeriodAvailability = number | readonly number[]
+
+function periodsOf (availability: Availability): ReadonlyArray<PeriodAvailability> {
+  if (typeof availability === 'number' || Array.isArray(availability)) return [availability as PeriodAvailability]
+  const { byHour } = availability as { readonly byHour: ReadonlyArray<PeriodAvailability> }
+  if (!Array.isArray(byHour) || byHour.length === 0) throw new CairnError('BAD_INPUT', 'availability by hour lists no hours', 'give one availability (or one per node) for each hour of the week')
+  return byHour
+}
+
+function checkProbability (a: number): void {
+  if (!(typeof a === 'number' && a >= 0 && a <= 1)) throw new CairnError('BAD_INPUT', `availability ${a} is not in [0, 1]`, 'give fractions of time online, e.g. 0.4')
+}
+
+function checkShardCount (name: string, value: number, low: number): void {
+  if (!(Number.isInteger(value) && value >= low)) throw new CairnError('BAD_INPUT', `${name} = ${value} is not an integer >= ${low}`, `pass a whole number of shards, at least ${low}`)
+}
+
+/**
+ * P(unreadable) with L live shards for every L in 0..maxLive (element L).
+ * Per-node values are sorted from least to most available and L live shards
+ * are taken to sit on the L least-available nodes: the worst case over which
+ * shards were lost, so a threshold derived from it holds for any object on
+ * these nodes. The Poisson-binomial lower tail is built up one node at a
+ * time (a dynamic programme over the count online, truncated at k states),
+ * so all L cost O(maxLive * k) together.
+ */
+function unreadableByLive (k: number, maxLive: number, availability: PeriodAvailability): Float64Array {
+  const out = new Float64Array(maxLive + 1).fill(1)
+  if (typeof availability === 'number') {
+    checkProbability(availability)
+    for (let live = k; live <= maxLive; live++) out[live] = 10 ** binomialUnreadableLog10(live, k, availability)
+    return out
+  }
+  if (availability.length < maxLive) {
+    throw new CairnError('BAD_INPUT', `availability lists ${availability.length} nodes, fewer than the ${maxLive} shards to evaluate`, 'give one availability per node that may hold a shard, at least k + m of them')
+  }
+  for (const a of availability) checkProbability(a)
+  const sorted = Float64Array.from(availability).sort()
+  const dp = new Float64Array(k)
+  dp[0] = 1
+  for (let i = 0; i < maxLive; i++) {
+    const p = sorted[i] as number
+    const q = 1 - p
+    for (let j = k - 1; j >= 1; j--) dp[j] = (dp[j] as number) * q + (dp[j - 1] as number) * p
+    dp[0] = (dp[0] as number) * q
+    if (i + 1 >= k) {
+      let tail = 0
+      for (let j = 0; j < k; j++) tail += dp[j] as number
+      out[i + 1] = tail
+    }
+  }
+  return out
+}
+
+/** unreadableByLive averaged over the periods of `availability`. */
+function meanUnreadableByLive (k: number, maxLive: number, availability: Availability): Float64Array {
+  const periods = periodsOf(availability)
+  const mean = new Float64Array(maxLive + 1)
+  for (const period of periods) {
+    const u = unreadableByLive(k, maxLive, period)
+    for (let live = 0; live <= maxLive; live++) mean[live] = (mean[live] as number) + (u[live] as number) / periods.length
+  }
+  return mean
+}
+
+/**
+ * The probability that an object with `live` shards on nodes not declared
+ * dead is readable at a random moment: at least k of those shards are on
+ * nodes online, each node independently online with its availability.
+ * With per-node values the shards are taken to sit on the `live`
+ * least-available of the given nodes (pass exactly the holders to get their
+ * value; pass the whole cluster to get the worst case over placements).
+ * Zero when live < k.
  *
  * @example
- * defaultRepairThreshold(4, 4) // 6: repair when fewer than 6 shards are live
+ * readabilityWithLive(8, 4, 0.5) // 163/256 = 0.63671875
+ * readabilityWithLive(2, 1, [0.5, 0.9, 0.1]) // 1 - 0.9 * 0.5 = 0.55 (the two least available)
  */
-export function defaultRepairThreshold (k: number, m: number): number {
-  return k + Math.ceil(m / 2)
+export function readabilityWithLive (live: number, k: number, availability: Availability): number {
+  checkShardCount('k', k, 1)
+  checkShardCount('live', live, 0)
+  return 1 - (meanUnreadableByLive(k, live, availability)[live] as number)
+}
+
+/** What the repair threshold is derived from. */
+export interface ThresholdInput {
+  /** Data shards: any k rebuild the object. */
+  k: number
+  /** Parity shards. */
+  m: number
+  /** Measured availability of the nodes that may hold the object's shards. */
+  availability: Availability
+  /** Readability target per object, in (0, 1]; DEFAULT_TARGET in the cluster setting. */
+  target: number
+}
+
+/**
+ * The default lazy repair threshold: the lowest L in [k+1, k+m] such that
+ * an object with L live shards is still readable with probability >= target
+ * (readabilityWithLive(L, k, availability) >= target). An object is repaired
+ * once fewer than L shards are live, so whenever it is not awaiting repair
+ * it meets the target. Never below k+1, so losing one more shard before the
+ * repair finishes cannot lose the object; k+m (repair at the first loss)
+ * when even all k+m shards miss the target, and k when m = 0 (there is no
+ * spare shard to lose). With per-node values the L shards are taken to sit
+ * on the L least-available nodes, so the threshold is safe for every
+ * placement, and pessimistic for a cluster with a few nearly-absent nodes.
+ *
+ * @example
+ * deriveRepairThreshold({ k: 4, m: 2, availability: 0.95, target: 0.9999 }) // 6
+ * deriveRepairThreshold({ k: 32, m: 97, availability: 0.4, target: 0.9999 }) // 126
+ */
+export function deriveRepairThreshold (input: ThresholdInput): number {
+  const { k, m, availability, target } = input
+  checkShardCount('k', k, 1)
+  checkShardCount('m', m, 0)
+  if (!(typeof target === 'number' && target > 0 && target <= 1)) throw new CairnError('BAD_INPUT', `target ${target} is not a probability in (0, 1]`, 'give the readability target as a fraction, e.g. 0.9999')
+  if (m === 0) return k
+  const unreadable = meanUnreadableByLive(k, k + m, availability)
+  for (let live = k + 1; live < k + m; live++) {
+    if (1 - (unreadable[live] as number) >= target) return live
+  }
+  return k + m
 }
 
 /** Plain facts about one object (or stripe) that the repair decision needs. */

@@ -3,19 +3,25 @@
  * parameters, the probability that an object is readable, the worst hour of
  * the week, durability per year, and the cheapest code that meets a target.
  *
+ * The repair threshold, unless given, is derived from a readability target
+ * and the same availability (heal/policy.ts `deriveRepairThreshold`), and the
+ * report gives readability both with all k + m shards live and at that
+ * threshold.
+ *
  * Pure: it takes plain per-node values (a constant availability, or a
  * 168-value hour-of-week profile measured on a live cluster or derived from a
  * churn model) and returns numbers. The CLI (`cairn plan`) and, later, the
  * daemon's live mode feed it. Formulas are in docs/DURABILITY.md.
  */
 import type { PlacementNode } from '../cluster/placement.ts'
-import { defaultRepairThreshold } from '../heal/policy.ts'
+import { DEFAULT_TARGET, deriveRepairThreshold, readabilityWithLive } from '../heal/policy.ts'
+import type { Availability } from '../heal/policy.ts'
 import { MAX_TOTAL_SHARDS } from '../erasure/shards.ts'
 import { CairnError } from '../util/errors.ts'
 import { HOURS_PER_WEEK } from './churn.ts'
 import { placeWithCandidates, topCandidates } from './fast-placement.ts'
 import type { EligibleRoster } from './fast-placement.ts'
-import { binomialUnreadableLog10, logFactorials, poissonBinomialDistribution, poissonBinomialUnreadable, uniformPlacementUnreadable } from './probability.ts'
+import { binomialUnreadableLog10, logFactorials, poissonBinomialDistribution, poissonBinomialUnreadable, uniformPlacementUnreadable } from '../util/probability.ts'
 
 /** Largest k the recommendation considers: beyond 32 data shards, per-shard overheads dominate. */
 export const RECOMMEND_MAX_K = 32
@@ -48,8 +54,10 @@ export interface PlanNode {
 export interface PlanSettings {
   k: number
   m: number
-  /** Repair when live shards < this; default k + ceil(m / 2). */
+  /** Repair when live shards < this; default derived from `target` and the availability. */
   repairThreshold?: number
+  /** Readability target the default repair threshold is derived from; DEFAULT_TARGET (0.9999) when absent. */
+  target?: number
   /** Hours without a heartbeat before a node is declared dead. */
   deadAfterHours: number
   /** Hours to rebuild once a death is declared (waiting for k holders plus transfer). */
@@ -82,6 +90,16 @@ export interface PlanResult {
   /** -log10(lossPerYear). */
   durabilityNines: number
   repairThreshold: number
+  /** True when repairThreshold was derived from `target` (not given). */
+  repairThresholdDerived: boolean
+  /** The readability target of the derived repair threshold. */
+  target: number
+  /**
+   * P(readable) of an object with only repairThreshold live shards, the
+   * least it has while not awaiting repair; with per-node availability, for
+   * shards on the least-available nodes (see deriveRepairThreshold).
+   */
+  readabilityAtRepairThreshold: number
   /** How P(readable) was averaged over placements. */
   method: 'binomial' | 'exact-all-placements' | 'sampled-placements'
 }
@@ -89,6 +107,8 @@ export interface PlanResult {
 /** Evaluates P(unreadable) for codes on one cluster, caching shared work. */
 interface Evaluator {
   method: PlanResult['method']
+  /** The cluster's availability in the repair policy's form. */
+  availability: Availability
   /** Mean over hours and the worst hour of P(unreadable); log10 of the mean when known precisely. */
   unreadable: (k: number, m: number) => { mean: number, meanLog10: number, worst: number, worstHour: number }
 }
@@ -111,9 +131,26 @@ function checkCluster (nodes: readonly PlanNode[]): number {
   return bins
 }
 
+/**
+ * The cluster's availability as the repair policy takes it: one number when
+ * every node is alike, per-node numbers, or per-node values for each hour of
+ * the week when any node has a profile.
+ *
+ * @example
+ * policyAvailability([{ availability: 0.4 }, { availability: 0.4 }]) // 0.4
+ */
+export function policyAvailability (nodes: readonly PlanNode[]): Availability {
+  const bins = checkCluster(nodes)
+  const first = nodes[0] as PlanNode
+  if (bins === 1 && nodes.every((n) => n.availability === first.availability)) return first.availability as number
+  if (bins === 1) return nodes.map((n) => n.availability as number)
+  return { byHour: Array.from({ length: bins }, (_, bin) => nodes.map((n) => availabilityAt(n, bin))) }
+}
+
 function binomialEvaluator (a: number): Evaluator {
   return {
     method: 'binomial',
+    availability: a,
     unreadable: (k, m) => {
       const log10 = binomialUnreadableLog10(k + m, k, a)
       const p = 10 ** log10
@@ -128,6 +165,7 @@ function exactEvaluator (nodes: readonly PlanNode[], bins: number): Evaluator {
   const lf = logFactorials(nodes.length + 1)
   return {
     method: 'exact-all-placements',
+    availability: policyAvailability(nodes),
     unreadable: (k, m) => reduceBins(bins, (bin) => uniformPlacementUnreadable(dists[bin] as Float64Array, lf, k + m, k))
   }
 }
@@ -163,6 +201,7 @@ function sampledEvaluator (nodes: readonly PlanNode[], bins: number, samples: nu
   }
   return {
     method: 'sampled-placements',
+    availability: policyAvailability(nodes),
     unreadable: (k, m) => {
       const placements = placementsFor(k, k + m)
       return reduceBins(bins, (bin) => {
@@ -240,7 +279,8 @@ export function meanTimeToDataLossHours (k: number, m: number, repairThreshold: 
  */
 export function planCode (evaluator: Evaluator, settings: PlanSettings): PlanResult {
   const { k, m } = settings
-  const threshold = settings.repairThreshold ?? defaultRepairThreshold(k, m)
+  const target = settings.target ?? DEFAULT_TARGET
+  const threshold = settings.repairThreshold ?? deriveRepairThreshold({ k, m, availability: evaluator.availability, target })
   if (!(threshold >= k && threshold <= k + m)) throw new CairnError('BAD_INPUT', `repair threshold ${threshold} is not in [k, k+m] = [${k}, ${k + m}]`, 'pick a threshold between k and k + m')
   const u = evaluator.unreadable(k, m)
   const mttdlHours = meanTimeToDataLossHours(k, m, threshold, settings.mttfDays * 24, settings.deadAfterHours + settings.repairHours)
@@ -259,6 +299,9 @@ export function planCode (evaluator: Evaluator, settings: PlanSettings): PlanRes
     durabilityPerYear: 1 - lossPerYear,
     durabilityNines: -Math.log10(lossPerYear),
     repairThreshold: threshold,
+    repairThresholdDerived: settings.repairThreshold === undefined,
+    target,
+    readabilityAtRepairThreshold: readabilityWithLive(threshold, k, evaluator.availability),
     method: evaluator.method
   }
 }

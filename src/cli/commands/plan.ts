@@ -2,14 +2,17 @@
  * `cairn plan`: how likely is an object to be readable, and how durable is
  * it, on this cluster with this code? And which code is cheapest for a
  * target? The numbers come from src/sim/planner.ts; this module only turns
- * flags (or, later, a live node's measured availability) into its inputs.
+ * flags (or a live node's measured availability and cluster settings) into
+ * its inputs. The repair threshold, unless --repair-threshold is given, is
+ * derived from the readability target (--target, or the cluster's `target`
+ * setting in live mode, default 0.9999).
  */
 import { readFileSync } from 'node:fs'
 import { connect } from '../client.ts'
 import { parseArgs, numberFlag } from '../args.ts'
 import type { ParsedArgs } from '../args.ts'
 import { CairnError } from '../../util/errors.ts'
-import { DEFAULT_DEAD_AFTER_MS } from '../../heal/policy.ts'
+import { DEFAULT_DEAD_AFTER_MS, DEFAULT_TARGET } from '../../heal/policy.ts'
 import { DEFAULT_PLACEMENT_SAMPLES, planCluster } from '../../sim/planner.ts'
 import type { PlanNode, PlanReport } from '../../sim/planner.ts'
 import { buildModel, MAX_NODES, parseAvailabilityCsv, planNodesFromModel } from '../../sim/scenario.ts'
@@ -70,20 +73,30 @@ function readText (path: string): string {
   }
 }
 
+/** Values that flags override: in live mode, the cluster's own settings. */
+export interface PlanDefaults {
+  /** Readability target of the derived repair threshold; DEFAULT_TARGET when absent. */
+  target?: number
+  /** A repair threshold set for the cluster; derived from the target when absent. */
+  repairThreshold?: number
+}
+
 /**
  * Plan from plain per-node availability values: the entry point the live
- * mode (`--node DIR`) will call with measured history.
+ * mode (`--node DIR`) calls with measured history and the cluster's settings.
  */
-export function planFromFlags (nodes: readonly PlanNode[], args: ParsedArgs): PlanReport {
+export function planFromFlags (nodes: readonly PlanNode[], args: ParsedArgs, defaults: PlanDefaults = {}): PlanReport {
   const k = numberFlag(args, 'k', Math.min(DEFAULT_K, nodes.length), { integer: true, min: 1, max: 256 })
   const m = numberFlag(args, 'm', Math.max(0, Math.min(DEFAULT_M, nodes.length - k)), { integer: true, min: 0, max: 256 })
-  const target = args.values.has('target') ? numberFlag(args, 'target', 0.9999, { min: 0, max: 1 }) : undefined
+  // A target of 0 would make every threshold meet it; exclusive bounds are not expressible, so 1e-9 stands for "above 0".
+  const target = args.values.has('target') ? numberFlag(args, 'target', DEFAULT_TARGET, { min: 1e-9, max: 1 }) : undefined
   return planCluster({
     nodes,
     settings: {
       k,
       m,
-      repairThreshold: args.values.has('repair-threshold') ? numberFlag(args, 'repair-threshold', k, { integer: true, min: 1 }) : undefined,
+      repairThreshold: args.values.has('repair-threshold') ? numberFlag(args, 'repair-threshold', k, { integer: true, min: 1 }) : defaults.repairThreshold,
+      target: target ?? defaults.target ?? DEFAULT_TARGET,
       deadAfterHours: numberFlag(args, 'dead-after-hours', DEFAULT_DEAD_AFTER_MS / 3600e3, { min: 0 }),
       repairHours: numberFlag(args, 'repair-hours', DEFAULT_REPAIR_HOURS, { min: 0 }),
       mttfDays: numberFlag(args, 'mttf-days', DEFAULT_MTTF_DAYS, { min: 0.001 })
@@ -94,9 +107,15 @@ export function planFromFlags (nodes: readonly PlanNode[], args: ParsedArgs): Pl
   })
 }
 
-/** Live mode: the members of the cluster behind `--node DIR` with the availability that node measured (its own k and m unless given). */
+/**
+ * Live mode: the members of the cluster behind `--node DIR` with the
+ * availability that node measured, and the cluster's own k, m, target and
+ * repair threshold unless flags give them.
+ */
 async function planLive (args: ParsedArgs): Promise<PlanReport> {
-  const live = await connect(args.values.get('node') as string).json<{ k: number, m: number, nodes: Array<{ zone: string, anchor: boolean, online: boolean, availability?: number, profile?: number[] }> }>('GET', '/availability')
+  const client = connect(args.values.get('node') as string)
+  const live = await client.json<{ k: number, m: number, nodes: Array<{ zone: string, anchor: boolean, online: boolean, availability?: number, profile?: number[] }> }>('GET', '/availability')
+  const config = await client.json<Record<string, string | number>>('GET', '/config')
   if (!args.values.has('k')) args.values.set('k', String(live.k))
   if (!args.values.has('m')) args.values.set('m', String(live.m))
   // A member never observed yet counts as its state right now.
@@ -105,11 +124,20 @@ async function planLive (args: ParsedArgs): Promise<PlanReport> {
     zone: n.zone,
     anchor: n.anchor
   }))
-  return planFromFlags(nodes, args)
+  // repairThreshold is "auto" (or 0) when the cluster derives it; a number when an admin set one.
+  const setThreshold = typeof config.repairThreshold === 'number' && config.repairThreshold > 0 ? config.repairThreshold : undefined
+  return planFromFlags(nodes, args, { target: typeof config.target === 'number' ? config.target : undefined, repairThreshold: setThreshold })
 }
 
 const percent = (p: number): string => `${(100 * p).toPrecision(6)}%`
 const days = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
+
+/** Where the repair threshold came from, and whether it keeps the target. */
+function thresholdSource (report: PlanReport): string {
+  if (!report.repairThresholdDerived) return `threshold set; target ${report.target} ${report.readabilityAtRepairThreshold >= report.target ? 'met' : 'missed'}`
+  if (report.readabilityAtRepairThreshold >= report.target) return `the fewest that meet target ${report.target}`
+  return `target ${report.target} missed even with all shards live: repair at the first loss`
+}
 
 /** The human-readable report. */
 export function formatPlan (report: PlanReport, target?: number): string {
@@ -117,7 +145,8 @@ export function formatPlan (report: PlanReport, target?: number): string {
   const lines = [
     `cluster          ${report.nodes} nodes, mean availability ${report.meanAvailability.toFixed(3)} (${report.method})`,
     `code             k=${report.k} m=${report.m}, storage overhead ${report.overhead.toFixed(2)}x, repair below ${report.repairThreshold} live shards`,
-    `readable         ${percent(report.pReadable)} of the time (${report.nines.toFixed(2)} nines)`,
+    `readable         ${percent(report.pReadable)} of the time (${report.nines.toFixed(2)} nines) with all ${report.k + report.m} shards live`,
+    `at threshold     ${percent(report.readabilityAtRepairThreshold)} with ${report.repairThreshold} live shards${report.method === 'binomial' ? '' : ' on the least-available nodes'} (${thresholdSource(report)})`,
     `worst hour       ${percent(report.worstHourUnavailable)} of objects unreadable${report.worstHourUnavailable === report.pUnreadable ? '' : ` (${days[Math.floor(hour / 24)]} ${String(hour % 24).padStart(2, '0')}:00)`}`,
     `durability       ${report.durabilityNines.toFixed(2)} nines per year (P(loss)/year ${report.lossPerYear.toExponential(2)}, MTTDL ${report.mttdlYears.toExponential(2)} years)`
   ]

@@ -2,15 +2,21 @@
  * `cairn sim`: run the discrete-event churn simulator (src/sim/simulator.ts)
  * on a modelled office, an independent-churn cluster or measured traces, and
  * report readability, losses and repair traffic; optionally write the
- * week-long availability curve as CSV and SVG.
+ * week-long availability curve as CSV and SVG. The repair threshold, unless
+ * --repair-threshold is given, is derived as `cairn plan` derives it: from
+ * --target (default 0.9999) and the model's availability (each node's
+ * availability, or its hour-of-week profile for office and trace models).
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs, numberFlag } from '../args.ts'
 import type { ParsedArgs } from '../args.ts'
 import { CairnError } from '../../util/errors.ts'
-import { DEFAULT_DEAD_AFTER_MS, defaultRepairThreshold } from '../../heal/policy.ts'
+import { DEFAULT_DEAD_AFTER_MS, DEFAULT_TARGET, deriveRepairThreshold, readabilityWithLive } from '../../heal/policy.ts'
+import type { Availability } from '../../heal/policy.ts'
 import { curveCsv, curveSvg } from '../../sim/chart.ts'
-import { buildModel, DEFAULT_CYCLE_HOURS, MAX_NODES, parseAvailabilityCsv } from '../../sim/scenario.ts'
+import { policyAvailability } from '../../sim/planner.ts'
+import { buildModel, DEFAULT_CYCLE_HOURS, MAX_NODES, parseAvailabilityCsv, planNodesFromModel } from '../../sim/scenario.ts'
+import type { ChurnModel } from '../../sim/churn.ts'
 import { simulate } from '../../sim/simulator.ts'
 import type { SimConfig } from '../../sim/simulator.ts'
 import type { SimResult } from '../../sim/sim-stats.ts'
@@ -33,7 +39,7 @@ const DEFAULT_OBJECT_MIB = 1
 
 const SPEC = {
   values: ['model', 'availability', 'availability-file', 'trace', 'nodes', 'objects', 'days', 'k', 'm', 'seed', 'zones', 'anchors',
-    'dead-after-hours', 'repair-threshold', 'mttf-days', 'object-mib', 'repair-mbps', 'groups', 'sample-minutes', 'cycle-hours', 'csv', 'svg'],
+    'dead-after-hours', 'repair-threshold', 'target', 'mttf-days', 'object-mib', 'repair-mbps', 'groups', 'sample-minutes', 'cycle-hours', 'csv', 'svg'],
   booleans: ['json']
 } as const
 
@@ -54,8 +60,42 @@ function readText (path: string): string {
   }
 }
 
+/** Anchors are always on (the simulator never takes them down), whatever the churn model says. */
+function modelAvailability (model: ChurnModel, anchors: number): Availability {
+  const nodes = planNodesFromModel(model).map((node, i) => i < anchors ? { availability: 1 } : node)
+  return policyAvailability(nodes)
+}
+
+/** The repair threshold of a run and what it was derived from. */
+export interface SimThreshold {
+  repairThreshold: number
+  /** True when derived from the target (no --repair-threshold). */
+  derived: boolean
+  target: number
+  /** The planner's readability of an object with repairThreshold live shards. */
+  readabilityAtRepairThreshold: number
+}
+
+/**
+ * The run's repair threshold: --repair-threshold, or the one `cairn plan`
+ * derives for this availability and --target.
+ */
+export function thresholdFromFlags (args: ParsedArgs, config: Pick<SimConfig, 'model' | 'k' | 'm' | 'anchors'>): SimThreshold {
+  const { k, m } = config
+  const target = numberFlag(args, 'target', DEFAULT_TARGET, { min: 1e-9, max: 1 })
+  const availability = modelAvailability(config.model, config.anchors)
+  const derived = !args.values.has('repair-threshold')
+  const repairThreshold = derived
+    ? deriveRepairThreshold({ k, m, availability, target })
+    : numberFlag(args, 'repair-threshold', k + m, { integer: true, min: k, max: k + m })
+  return { repairThreshold, derived, target, readabilityAtRepairThreshold: readabilityWithLive(repairThreshold, k, availability) }
+}
+
+/** A run's settings from flags, with where its repair threshold came from. */
+export type SimFlags = SimConfig & { threshold: SimThreshold }
+
 /** Simulation settings from flags. */
-export function configFromFlags (args: ParsedArgs): SimConfig {
+export function configFromFlags (args: ParsedArgs): SimFlags {
   const modelName = args.values.get('model') ?? (args.values.has('trace') ? 'trace' : 'office')
   if (modelName !== 'office' && modelName !== 'independent' && modelName !== 'trace') throw new CairnError('BAD_INPUT', `unknown model ${modelName}`, 'use --model office, independent or trace')
   const seed = numberFlag(args, 'seed', 1, { integer: true })
@@ -76,7 +116,8 @@ export function configFromFlags (args: ParsedArgs): SimConfig {
   const m = numberFlag(args, 'm', DEFAULT_M, { integer: true, min: 0, max: 256 })
   if (k + m > model.nodes) throw new CairnError('BAD_INPUT', `k + m = ${k + m} shards need at least that many nodes; the model has ${model.nodes}`, 'lower k or m, or add nodes')
   const objects = numberFlag(args, 'objects', 10_000, { integer: true, min: 1, max: MAX_OBJECTS })
-  const threshold = numberFlag(args, 'repair-threshold', defaultRepairThreshold(k, m), { integer: true, min: k, max: k + m })
+  const anchors = numberFlag(args, 'anchors', 0, { integer: true, min: 0, max: model.nodes })
+  const threshold = thresholdFromFlags(args, { model, k, m, anchors })
   const mttfDays = numberFlag(args, 'mttf-days', DEFAULT_MTTF_DAYS, { min: 0 })
   return {
     model,
@@ -87,9 +128,10 @@ export function configFromFlags (args: ParsedArgs): SimConfig {
     seed,
     groups: numberFlag(args, 'groups', defaultGroups(objects, model.nodes, k + m), { integer: true, min: 1, max: objects }),
     zones: numberFlag(args, 'zones', 1, { integer: true, min: 1, max: 1000 }),
-    anchors: numberFlag(args, 'anchors', 0, { integer: true, min: 0, max: model.nodes }),
+    anchors,
     deadAfterHours: numberFlag(args, 'dead-after-hours', DEFAULT_DEAD_AFTER_MS / 3600e3, { min: 0 }),
-    repairThreshold: threshold,
+    repairThreshold: threshold.repairThreshold,
+    threshold,
     mttfDays: mttfDays === 0 ? Infinity : mttfDays,
     objectBytes: numberFlag(args, 'object-mib', DEFAULT_OBJECT_MIB, { min: 1 / 1024 }) * 2 ** 20,
     repairBytesPerSecond: numberFlag(args, 'repair-mbps', DEFAULT_REPAIR_MBPS, { min: 0.001 }) * 1e6 / 8,
@@ -97,8 +139,8 @@ export function configFromFlags (args: ParsedArgs): SimConfig {
   }
 }
 
-/** The JSON report: the result without the curve, plus the settings. */
-export function simReport (config: SimConfig, result: SimResult): Record<string, unknown> {
+/** The JSON report: the result without the curve, plus the settings and the repair threshold's origin. */
+export function simReport (config: SimFlags, result: SimResult): Record<string, unknown> {
   const { curve: _curve, ...rest } = result
   return {
     ...rest,
@@ -109,12 +151,15 @@ export function simReport (config: SimConfig, result: SimResult): Record<string,
     k: config.k,
     m: config.m,
     repairThreshold: config.repairThreshold,
+    repairThresholdDerived: config.threshold.derived,
+    target: config.threshold.target,
+    readabilityAtRepairThreshold: config.threshold.readabilityAtRepairThreshold,
     seed: config.seed
   }
 }
 
 /**
- * `cairn sim [--model office|independent|trace] [--nodes N --objects O --days D --k K --m M --seed S] [--csv F --svg F] [--json]`
+ * `cairn sim [--model office|independent|trace] [--nodes N --objects O --days D --k K --m M --seed S] [--target T | --repair-threshold N] [--csv F --svg F] [--json]`
  *
  * @example
  * await run(['--model', 'independent', '--availability', '0.5', '--days', '7', '--json'])
@@ -137,6 +182,7 @@ export async function run (argv: string[]): Promise<number> {
   console.log([
     `simulated        ${title}, ${config.objects} objects in ${result.groups} placement groups`,
     `readable         mean ${(100 * r.mean).toFixed(4)}% (± ${(100 * r.stderr).toFixed(4)}), min ${(100 * r.min).toFixed(4)}%`,
+    `repair below     ${config.repairThreshold} live shards (${config.threshold.derived ? `derived for target ${config.threshold.target}` : 'set'}; plan: readable ${(100 * config.threshold.readabilityAtRepairThreshold).toFixed(4)}% at ${config.repairThreshold} live)`,
     `lost             ${result.lost} objects (${result.permanentFailures} permanent failures, ${result.deadDeclarations} nodes declared dead)`,
     `repair traffic   ${(result.repairBytesPerNodePerDay / 2 ** 20).toFixed(2)} MiB per node per day (${result.repairs} group repairs)`,
     `overhead         ${result.overhead.toFixed(2)}x`,

@@ -5,7 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { binomialUnreadableLog10, logFactorials, poissonBinomialDistribution, poissonBinomialUnreadable, uniformPlacementUnreadable } from '../../src/sim/probability.ts'
+import { binomialUnreadableLog10, logFactorials, poissonBinomialDistribution, poissonBinomialUnreadable, uniformPlacementUnreadable } from '../../src/util/probability.ts'
 
 /** P(fewer than k of the given nodes online), by enumerating every on/off state. */
 function bruteUnreadable (ps: readonly number[], k: number): number {

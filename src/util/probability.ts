@@ -7,8 +7,12 @@
  * is the Poisson-binomial tail. We always compute the small side,
  * P(unreadable) = P(X <= k - 1), as a sum of non-negative terms, so there is no
  * cancellation and the "nines" stay right far beyond 1e-16.
+ *
+ * It lives in util/ because both the repair policy (heal/, which derives the
+ * repair threshold from it) and the planner (sim/) need it, and heal/ may not
+ * import from sim/.
  */
-import { assert } from '../util/errors.ts'
+import { assert } from './errors.ts'
 
 /** ln(n!) for n = 0..size-1, by summing logarithms (exact to a few ulps). */
 export function logFactorials (size: number): Float64Array {
