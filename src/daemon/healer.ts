@@ -26,6 +26,7 @@ import { holderLookup, withHolders } from '../engine/locations.ts'
 import { objectState, needsRepair, stripeHealth } from '../heal/health.ts'
 import type { HealthFacts, ObjectState, StripeHealth } from '../heal/health.ts'
 import { repairStripe } from '../heal/repair.ts'
+import { deriveRepairThreshold } from '../heal/policy.ts'
 import { PROTOCOLS } from '../net/rpc.ts'
 import { errorMessage } from '../util/errors.ts'
 import { RateLimiter } from '../util/rate-limiter.ts'
@@ -96,10 +97,18 @@ export class Healer {
     })
   }
 
-  /** The repair threshold in force: the setting, or all k+m shards until a threshold is derived. */
+  /**
+   * The repair threshold in force: the repairThreshold setting, else derived
+   * from the readability target and the planning availability of every
+   * member not dead (heal/policy.ts; conservative while histories are short).
+   */
   threshold (): number {
     const { k, m } = this.d.files.cluster
-    return this.d.settings.repairThresholdOverride() ?? k + m
+    const set = this.d.settings.repairThresholdOverride()
+    if (set !== undefined) return set
+    const availability = this.d.membership.roster().filter((n) => this.d.presence.state(n.id) !== 'dead').map((n) => this.d.presence.expectedAvailability(n.id))
+    if (availability.length === 0) return k + m
+    return deriveRepairThreshold({ k, m, availability, target: this.d.settings.target() })
   }
 
   /** One scan; concurrent calls share it. */

@@ -4,6 +4,7 @@
  * whether it is online now.
  */
 import type { Daemon } from './daemon.ts'
+import type { NodeState } from './presence.ts'
 import type { VersionBody } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 
@@ -12,6 +13,8 @@ export interface NodeStatus {
   name: string
   id: string
   online: boolean
+  /** online, asleep, suspect or dead (daemon/presence.ts). */
+  state: NodeState
   self: boolean
   addrs: string[]
   /** The member's S3 endpoint. */
@@ -40,6 +43,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       name: m.body.name,
       id: m.id,
       online: d.membership.isOnline(m.id),
+      state: d.presence.state(m.id),
       self,
       addrs: m.body.addrs,
       s3: self ? d.s3Url() : m.body.s3 ?? '',
@@ -62,7 +66,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     collection: d.collector.stats,
     // Stored object versions (delete markers excluded) by health, as of the healer's last scan.
     objects: d.healer.stats.objects,
-    repair: { threshold: d.healer.stats.repairThreshold, lastScanMs: d.healer.stats.lastScanMs, repairedShards: d.healer.stats.repairedShards, repairReadBytes: d.healer.stats.repairReadBytes, repairWrittenBytes: d.healer.stats.repairWrittenBytes, waiting: d.healer.stats.waiting },
+    repair: { threshold: d.healer.stats.repairThreshold, lastScanMs: d.healer.stats.lastScanMs, lastScanTookMs: d.healer.stats.lastScanTookMs, repairedShards: d.healer.stats.repairedShards, repairReadBytes: d.healer.stats.repairReadBytes, repairWrittenBytes: d.healer.stats.repairWrittenBytes, waiting: d.healer.stats.waiting },
     scrub: { ...d.scrubber.stats, lost: d.scrubber.lost().length },
     // Origins whose records this node refused for being stamped beyond maxClockSkew.
     clockSkew: d.replicator.skew.refusals().map((r) => ({ ...r, name: d.membership.nodeName(r.origin) }))

@@ -35,7 +35,7 @@ export interface ObjectCounts { total: number, healthy: number, degraded: number
 export interface HealStatus {
   objects: ObjectCounts
   nodes: Array<{ name: string, id: string, online: boolean, self: boolean, state?: string, orphanBytes?: number }>
-  repair: { threshold: number, repairedShards: number, repairReadBytes: number, repairWrittenBytes: number, lastScanMs: number }
+  repair: { threshold: number, repairedShards: number, repairReadBytes: number, repairWrittenBytes: number, lastScanMs: number, lastScanTookMs: number }
   scrub: { corruptFound: number, missingFound: number, passes: number, lost: number }
 }
 
