@@ -13,95 +13,28 @@
  * Then the commit-path figures of bench/commit.ts: 4 KiB puts/s with durable
  * commits, and 1 MiB put latency healthy vs one node SIGSTOPped.
  *
+ * Then repair (bench/repair.ts): MB of shards rebuilt per second after a
+ * node dies, beside the get throughput of the same cluster.
+ *
  * Options: `--quick` skips the 1 GiB object (for a fast look).
  */
-import { spawn } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
-import type { IncomingMessage } from 'node:http'
-import { Agent } from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { benchCommit, formatCommitBench } from './commit.ts'
+import { api, call, dataStream, drain, peakRssMiB, startCluster } from './local.ts'
+import { benchRepair, formatRepairBench } from './repair.ts'
 import { formatRsCost, measureComputeLimit, measureRsCost, RS_COST_HEADER, RS_COST_SHAPES } from './compute.ts'
 import type { RsCost } from './compute.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const BIN = join(ROOT, 'bin', 'cairn.js')
 const MiB = 1024 * 1024
-
-interface NodeInfo { name: string, dir: string, pid: number, api: string }
-interface Api { url: URL, token: string }
-
-function api (dir: string): Api {
-  const a = JSON.parse(readFileSync(join(dir, 'api.json'), 'utf8')) as { url: string, token: string }
-  return { url: new URL(a.url), token: a.token }
-}
-
-const agent = new Agent({ keepAlive: true, maxSockets: 64 })
-
-async function call (target: Api, method: string, path: string, body?: Readable | Buffer): Promise<IncomingMessage> {
-  return await new Promise((resolve, reject) => {
-    const req = request({ host: target.url.hostname, port: target.url.port, method, path, agent, headers: { authorization: `Bearer ${target.token}` } }, resolve)
-    req.on('error', reject)
-    if (body === undefined) req.end()
-    else if (Buffer.isBuffer(body)) req.end(body)
-    else body.pipe(req)
-  })
-}
-
-async function drain (res: IncomingMessage): Promise<{ bytes: number, sha: string }> {
-  const h = createHash('sha256')
-  let bytes = 0
-  for await (const c of res) { h.update(c as Buffer); bytes += (c as Buffer).length }
-  if ((res.statusCode ?? 500) >= 400) throw new Error(`HTTP ${res.statusCode}`)
-  return { bytes, sha: h.digest('hex') }
-}
-
-/** A stream of `size` pseudo-random bytes from a repeated 16 MiB random block (cheap to make, incompressible enough). */
-function dataStream (size: number, block: Buffer): Readable {
-  let sent = 0
-  return new Readable({
-    highWaterMark: MiB,
-    read () {
-      if (sent >= size) { this.push(null); return }
-      const n = Math.min(MiB, size - sent)
-      const off = sent % block.length
-      this.push(block.subarray(off, Math.min(off + n, block.length)))
-      sent += Math.min(n, block.length - off)
-    }
-  })
-}
-
-function peakRssMiB (pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m === null ? NaN : Number(m[1]) / 1024
-  } catch { return NaN }
-}
-
-async function startCluster (dir: string): Promise<{ nodes: NodeInfo[], stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, 'cluster', '--nodes', '6', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('cluster not ready in 180 s')) }, 180_000)
-    child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) { clearTimeout(timer); resolve() } })
-    child.once('exit', (code) => { reject(new Error(`cluster exited ${code}`)) })
-  })
-  const nodes = (JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as { nodes: NodeInfo[] }).nodes
-  return {
-    nodes,
-    stop: async () => {
-      await new Promise<void>((resolve) => { child.once('exit', () => { resolve() }); child.kill('SIGTERM') })
-    }
-  }
-}
 
 interface Row { test: string, size: string, putMBps?: number, getMBps?: number, opsPerSec?: { put: number, get: number }, limitPutMBps?: number, limitGetMBps?: number }
 
-async function throughput (writer: Api, reader: Api, size: number, repeat: number, block: Buffer): Promise<{ put: number, get: number }> {
+async function throughput (writer: ReturnType<typeof api>, reader: ReturnType<typeof api>, size: number, repeat: number, block: Buffer): Promise<{ put: number, get: number }> {
   let putSecs = 0
   let getSecs = 0
   for (let i = 0; i < repeat; i++) {
@@ -118,7 +51,7 @@ async function throughput (writer: Api, reader: Api, size: number, repeat: numbe
   return { put: (size * repeat) / 1e6 / putSecs, get: (size * repeat) / 1e6 / getSecs }
 }
 
-async function smallOps (writer: Api, reader: Api, count: number, concurrency: number): Promise<{ put: number, get: number }> {
+async function smallOps (writer: ReturnType<typeof api>, reader: ReturnType<typeof api>, count: number, concurrency: number): Promise<{ put: number, get: number }> {
   const body = randomBytes(4096)
   let next = 0
   const worker = (op: 'put' | 'get') => async (): Promise<void> => {
@@ -177,9 +110,11 @@ async function main (): Promise<void> {
   console.log(`Reed-Solomon cost per byte of stripe data (one core, 4 MiB stripes):\n${RS_COST_HEADER}\n${rsCost.map(formatRsCost).join('\n')}`)
   const commit = await benchCommit()
   for (const line of formatCommitBench(commit)) console.log(line)
+  const repair = await benchRepair({ quick })
+  for (const line of formatRepairBench(repair)) console.log(line)
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
   const out = join(ROOT, 'bench', 'out', 'bench.json')
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rsCost, rows, peakRssMiB: rss, commit }, null, 2))
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rsCost, rows, peakRssMiB: rss, commit, repair }, null, 2))
   console.log(`wrote ${out}`)
 }
 

@@ -123,6 +123,7 @@ export class Daemon {
       quotaBytes: node.quotaBytes,
       onCorrupt: (hash) => {
         this.badShardReports.push({ hash, atMs: Date.now(), by: 'local-check' })
+        this.scrubber?.noteCorrupt(hash)
         this.log(`corrupt shard ${hash} detected on ${node.name}: quarantined, it will not be served`)
       }
     })

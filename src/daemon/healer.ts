@@ -138,6 +138,7 @@ export class Healer {
       this.stats.repairThreshold = threshold
       const self = this.d.net.peerId
       const live = new Set<string>()
+      const todo: Array<{ id: string, body: VersionBody, live: number }> = []
       for (const record of this.d.meta.live('version')) {
         signal?.throwIfAborted()
         const body = record.body as VersionBody
@@ -150,7 +151,14 @@ export class Healer {
         counts[state]++
         if (health === undefined || !health.stripes.some((s) => needsRepair(s.health, body.manifest?.k ?? 0, threshold))) continue
         if (coordinatorFor(`repair/${record.pk}`, this.d.membership.onlineNodes()) !== self) continue
-        const outcome = await this.repairVersion(record.pk, body, threshold, signal)
+        todo.push({ id: record.pk, body, live: Math.min(...health.stripes.map((s) => s.health.live)) })
+      }
+      // The most endangered versions first: fewest live shards in their worst stripe.
+      todo.sort((a, b) => a.live - b.live || (a.id < b.id ? -1 : 1))
+      for (const item of todo) {
+        signal?.throwIfAborted()
+        if (this.d.meta.versionState(item.id) !== 'live') continue
+        const outcome = await this.repairVersion(item.id, item.body, threshold, signal)
         if (outcome === 'waiting') waiting++
       }
       await this.dropStaleLocations(live)

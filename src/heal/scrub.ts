@@ -35,8 +35,10 @@ export interface ScrubStats {
   /** Shards and bytes verified in the current or last pass. */
   checked: number
   checkedBytes: number
-  /** Shards found corrupt or missing since the daemon started. */
+  /** Distinct shards found corrupt since the daemon started, by a scrub or by a read that re-hashed them. */
   corruptFound: number
+  /** Of those, found by the scrub itself. */
+  corruptFoundByScrub: number
   missingFound: number
   lastPassMs: number
   lastError: string
@@ -49,14 +51,21 @@ export interface ScrubStats {
  * const scrubber = new Scrubber(init); await scrubber.pass(); scrubber.lost()
  */
 export class Scrubber {
-  readonly stats: ScrubStats = { passes: 0, checked: 0, checkedBytes: 0, corruptFound: 0, missingFound: 0, lastPassMs: 0, lastError: '' }
+  readonly stats: ScrubStats = { passes: 0, checked: 0, checkedBytes: 0, corruptFound: 0, corruptFoundByScrub: 0, missingFound: 0, lastPassMs: 0, lastError: '' }
   private readonly init: ScrubInit
   private missing = new Set<string>()
+  private readonly corrupt = new Set<string>()
   private lostCache: string[] = []
   private running: Promise<void> | undefined
 
   constructor (init: ScrubInit) {
     this.init = init
+  }
+
+  /** A shard was found corrupt (by the scrub, or by the store while serving a read). */
+  noteCorrupt (hash: string): void {
+    this.corrupt.add(hash)
+    this.stats.corruptFound = this.corrupt.size
   }
 
   /** Shards this node should hold but cannot serve, as of the last pass or refresh. */
@@ -84,7 +93,8 @@ export class Scrubber {
         this.stats.checked++
         if (size !== null) this.stats.checkedBytes += size
         else if (!quarantinedBefore.has(hash) && this.init.quarantined().includes(hash)) {
-          this.stats.corruptFound++
+          this.noteCorrupt(hash)
+          this.stats.corruptFoundByScrub++
           this.init.log?.(`scrub: shard ${hash.slice(0, 12)} is corrupt; quarantined, it will be rebuilt`)
         }
         const share = Math.min(1, Math.max(0.001, this.init.share()))

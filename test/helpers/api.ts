@@ -36,7 +36,7 @@ export interface HealStatus {
   objects: ObjectCounts
   nodes: Array<{ name: string, id: string, online: boolean, self: boolean, state?: string, orphanBytes?: number }>
   repair: { threshold: number, repairedShards: number, repairReadBytes: number, repairWrittenBytes: number, lastScanMs: number, lastScanTookMs: number }
-  scrub: { corruptFound: number, missingFound: number, passes: number, lost: number }
+  scrub: { corruptFound: number, corruptFoundByScrub: number, missingFound: number, passes: number, lost: number }
 }
 
 /** The status document of the node in `dir`. */

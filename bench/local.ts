@@ -1,0 +1,89 @@
+/**
+ * A local cluster for the benchmarks: `cairn cluster` as a child process,
+ * its nodes' HTTP APIs, and small HTTP helpers.
+ */
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { Agent, request } from 'node:http'
+import type { IncomingMessage } from 'node:http'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+
+const BIN = fileURLToPath(new URL('../bin/cairn.js', import.meta.url))
+const MiB = 1024 * 1024
+
+export interface NodeInfo { name: string, dir: string, pid: number, api: string }
+export interface Api { url: URL, token: string }
+
+export function api (dir: string): Api {
+  const a = JSON.parse(readFileSync(join(dir, 'api.json'), 'utf8')) as { url: string, token: string }
+  return { url: new URL(a.url), token: a.token }
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+
+export async function call (target: Api, method: string, path: string, body?: Readable | Buffer): Promise<IncomingMessage> {
+  return await new Promise((resolve, reject) => {
+    const req = request({ host: target.url.hostname, port: target.url.port, method, path, agent, headers: { authorization: `Bearer ${target.token}` } }, resolve)
+    req.on('error', reject)
+    if (body === undefined) req.end()
+    else if (Buffer.isBuffer(body)) req.end(body)
+    else body.pipe(req)
+  })
+}
+
+/** Read a response to its end: byte count and SHA-256, and with `keepText` the body as text; throws on an HTTP error. */
+export async function drain (res: IncomingMessage, keepText = false): Promise<{ bytes: number, sha: string, text: string }> {
+  const h = createHash('sha256')
+  let bytes = 0
+  const kept: Buffer[] = []
+  for await (const c of res) {
+    h.update(c as Buffer)
+    bytes += (c as Buffer).length
+    if (keepText || kept.length < 4) kept.push(c as Buffer)
+  }
+  const text = Buffer.concat(kept).toString('utf8')
+  if ((res.statusCode ?? 500) >= 400) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`)
+  return { bytes, sha: h.digest('hex'), text: keepText ? text : '' }
+}
+
+/** A stream of `size` pseudo-random bytes from a repeated 16 MiB random block (cheap to make, incompressible enough). */
+export function dataStream (size: number, block: Buffer): Readable {
+  let sent = 0
+  return new Readable({
+    highWaterMark: MiB,
+    read () {
+      if (sent >= size) { this.push(null); return }
+      const n = Math.min(MiB, size - sent)
+      const off = sent % block.length
+      this.push(block.subarray(off, Math.min(off + n, block.length)))
+      sent += Math.min(n, block.length - off)
+    }
+  })
+}
+
+export function peakRssMiB (pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? NaN : Number(m[1]) / 1024
+  } catch { return NaN }
+}
+
+export async function startCluster (dir: string, opts: { nodes?: number, env?: Record<string, string>, args?: string[] } = {}): Promise<{ nodes: NodeInfo[], stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, 'cluster', '--nodes', String(opts.nodes ?? 6), '--dir', dir, ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...opts.env } })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('cluster not ready in 180 s')) }, 180_000)
+    child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) { clearTimeout(timer); resolve() } })
+    child.once('exit', (code) => { reject(new Error(`cluster exited ${code}`)) })
+  })
+  const nodes = (JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as { nodes: NodeInfo[] }).nodes
+  return {
+    nodes,
+    stop: async () => {
+      await new Promise<void>((resolve) => { child.once('exit', () => { resolve() }); child.kill('SIGTERM') })
+    }
+  }
+}
+
