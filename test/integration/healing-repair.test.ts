@@ -13,6 +13,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomInt } from 'node:crypto'
 import { open, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { after, before, describe, it } from 'node:test'
 import { startCluster } from '../helpers/cluster.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
@@ -36,6 +38,21 @@ const SETTLE_MS = 180_000
 const TEST_TIMEOUT_MS = 900_000
 
 interface Stored { key: string, sha: string, version: string }
+
+/** Shard hash → version id, from the metadata replica of the node in `nodeDir` (manifests and location records). */
+function shardVersions (nodeDir: string): Map<string, string> {
+  const db = new DatabaseSync(join(nodeDir, 'meta.db'), { readOnly: true })
+  try {
+    const out = new Map<string, string>()
+    for (const r of db.prepare("SELECT pk, body FROM records WHERE tbl = 'version' AND tombstone = 0").all() as Array<{ pk: string, body: string }>) {
+      const body = JSON.parse(r.body) as { manifest?: { stripes?: Array<{ shards: Array<{ hash: string }> }> } }
+      for (const stripe of body.manifest?.stripes ?? []) for (const shard of stripe.shards) out.set(shard.hash, r.pk)
+    }
+    return out
+  } finally {
+    db.close()
+  }
+}
 
 describe('healing: repair of a dead disk and of corrupt shards, 8 nodes, 4+2', { timeout: 3_000_000 }, () => {
   let c: TestCluster
@@ -111,8 +128,18 @@ describe('healing: repair of a dead disk and of corrupt shards, 8 nodes, 4+2', {
     const before = new Map(await Promise.all(up().map(async (n) => [n, (await healStatus(dir(n))).scrub.corruptFound] as const)))
     const writtenBefore = new Map(await Promise.all(up().map(async (n) => [n, (await healStatus(dir(n))).repair.repairWrittenBytes] as const)))
     const files = (await Promise.all(up().map(async (n) => (await listShardFiles(dir(n))).map((path) => ({ node: n, path }))))).flat()
-    const victims = files.filter(() => Math.random() < 0.05)
-    if (victims.length === 0) victims.push(files[0] as { node: string, path: string })
+    // 5% of the files at random, at most one per object: two corrupt shards and a node killed below would be three
+    // losses in a 4+2 stripe, which no code survives.
+    const versionOf = shardVersions(dir(up()[0] as string))
+    const hit = new Set<string>()
+    const victims: Array<{ node: string, path: string }> = []
+    for (const f of files.map((f) => ({ f, r: Math.random() })).sort((a, b) => a.r - b.r).map((x) => x.f)) {
+      if (victims.length >= Math.ceil(files.length * 0.05)) break
+      const version = versionOf.get(shardHashOf(f.path))
+      if (version === undefined || hit.has(version)) continue
+      hit.add(version)
+      victims.push(f)
+    }
     for (const v of victims) {
       const handle = await open(v.path, 'r+')
       try {
