@@ -10,6 +10,8 @@
 export const HEARTBEAT_INTERVAL_MS = 1000
 /** A peer silent for this long is not online (a few missed heartbeats). */
 export const LIVENESS_TIMEOUT_MS = 3000
+/** Peers whose last answer is remembered after they disconnect (far more than any roster; the oldest are forgotten first). */
+export const MAX_REMEMBERED_PEERS = 4096
 
 /**
  * Last answer time of every peer.
@@ -19,6 +21,8 @@ export const LIVENESS_TIMEOUT_MS = 3000
  */
 export class Liveness {
   private readonly lastHeardMs = new Map<string, number>()
+  /** Last real answer of every peer, kept across disconnects (presence dates absences from it). */
+  private readonly lastAnswerMs = new Map<string, number>()
   private readonly timeoutMs: number
 
   constructor (timeoutMs: number = LIVENESS_TIMEOUT_MS) {
@@ -28,6 +32,14 @@ export class Liveness {
   /** The peer answered at `nowMs`. */
   heard (peer: string, nowMs: number): void {
     this.lastHeardMs.set(peer, nowMs)
+    this.lastAnswerMs.delete(peer) // re-inserted last: the map stays in order of answers
+    this.lastAnswerMs.set(peer, nowMs)
+    if (this.lastAnswerMs.size > MAX_REMEMBERED_PEERS) this.lastAnswerMs.delete(this.lastAnswerMs.keys().next().value as string)
+  }
+
+  /** When the peer last answered (or connected), also after it disconnected; undefined if never. */
+  lastHeard (peer: string): number | undefined {
+    return this.lastAnswerMs.get(peer)
   }
 
   /** Forget a disconnected peer (it starts afresh when it connects again). */

@@ -12,7 +12,6 @@ import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
 import type { BucketBody, MetaRecord, NodeBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
-import { hourOfWeek, summarizeAvailability } from '../cluster/availability.ts'
 import { createNetNode } from '../net/node.ts'
 import { versionStates } from './collection.ts'
 import { nodeKeyFromBytes } from '../net/keys.ts'
@@ -49,8 +48,6 @@ import type { Presence } from './presence.ts'
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
 /** How often buckets with a retention setting are swept for expired versions. */
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
-/** How often the online state of every member is recorded for the availability history. */
-export const AVAILABILITY_SAMPLE_INTERVAL_MS = 60_000
 /** Corruption reports kept for status; older ones are counted, not kept (a failing disk can produce thousands). */
 export const MAX_BAD_SHARD_REPORTS = 1000
 /** How often peers' free space is refreshed. */
@@ -92,7 +89,8 @@ export class Daemon {
   presence!: Presence
   /** Test-only fault switch (off unless CAIRN_TEST_FAULTS is set). */
   readonly faults = Faults.fromEnv()
-  private liveness: Liveness | undefined
+  /** Heartbeat answers of peers (presence dates absences from them). */
+  liveness: Liveness | undefined
   private stopHeartbeats: (() => void) | undefined
   private server: Server | undefined
   private s3Server: Server | undefined
@@ -221,9 +219,6 @@ export class Daemon {
     this.workers.add({ name: 'anti-entropy', intervalMs: () => ANTI_ENTROPY_INTERVAL_MS, run: async () => { await this.antiEntropyRound() }, describe: () => ({ stats: { ...this.replicator.stats } }) })
     this.workers.add({ name: 'capacity', intervalMs: () => CAPACITY_REFRESH_INTERVAL_MS, run: async () => { await this.refreshCapacities() } })
     this.workers.add({ name: 'retention', intervalMs: () => RETENTION_SWEEP_INTERVAL_MS, run: async () => { await this.retentionSweep() } })
-    // CAIRN_AVAILABILITY_SAMPLE_MS shortens the interval for tests and demos.
-    const sampleMs = envMs('CAIRN_AVAILABILITY_SAMPLE_MS') ?? AVAILABILITY_SAMPLE_INTERVAL_MS
-    this.workers.add({ name: 'availability', intervalMs: () => sampleMs, run: async () => { this.sampleAvailability(sampleMs) } })
     this.workers.add({
       name: 'collect',
       intervalMs: collectIntervalMs,
@@ -340,24 +335,13 @@ export class Daemon {
     this.net.keepConnected(others.flatMap((m) => m.body.addrs))
   }
 
-  /** Record who was online over the last interval (the planner's measured availability). */
-  private sampleAvailability (intervalMs: number): void {
-    try {
-      const samples = this.membership.roster().map((m) => ({ nodeId: m.id, online: this.membership.isOnline(m.id) }))
-      this.meta.recordAvailability(samples, hourOfWeek(new Date()), intervalMs)
-    } catch (err) {
-      this.log(`could not record availability: ${errorMessage(err)}`)
-    }
-  }
-
-  /** Measured availability of every member, for `cairn plan --node`. */
+  /** Measured availability of every member (each one's published history), for `cairn plan --node`. */
   availability (): Record<string, unknown> {
-    const history = this.meta.availabilityHistory()
     return {
       k: this.files.cluster.k,
       m: this.files.cluster.m,
       nodes: this.membership.roster().map((m) => {
-        const measured = summarizeAvailability(history.get(m.id) ?? [])
+        const measured = this.presence.measured(m.id)
         return { id: m.id, name: m.body.name, zone: m.body.zone, anchor: m.body.anchor, online: this.membership.isOnline(m.id), ...measured }
       })
     }
@@ -401,6 +385,7 @@ export class Daemon {
     const body: NodeBody = { name: node.name, addrs: this.net.multiaddrs(), s3: this.s3Url(), zone: node.zone, anchor: node.anchor, quotaBytes: node.quotaBytes, joinedMs: Date.now() }
     const existing = this.meta.get('node', this.net.peerId)
     if (existing !== undefined) body.joinedMs = (existing.body as NodeBody).joinedMs
+    if (existing !== undefined) body.presence = (existing.body as NodeBody).presence // presence republishes it
     const record: MetaRecord = { v: 1, table: 'node', pk: this.net.peerId, hlc: this.clock.now(), origin: this.net.peerId, tombstone: false, body }
     // Published, not committed: a node starting while its peers are off must
     // not undo its own new addresses for want of a quorum.

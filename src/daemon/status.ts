@@ -1,10 +1,10 @@
 /**
  * The status document of a node (`GET /api/v1/status`, `cairn status --json`):
  * this node, the cluster's coding parameters, and every roster member with
- * whether it is online now.
+ * whether it is online now, its presence state and its availability.
  */
 import type { Daemon } from './daemon.ts'
-import type { NodeState } from './presence.ts'
+import type { AvailabilitySummary, NodeState } from './presence.ts'
 import type { VersionBody } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 
@@ -13,8 +13,10 @@ export interface NodeStatus {
   name: string
   id: string
   online: boolean
-  /** online, asleep, suspect or dead (daemon/presence.ts). */
+  /** online, asleep (away as its history predicts), suspect, or dead (deadAfter past its expected return). */
   state: NodeState
+  /** Online fractions over the last 1, 7 and 30 days (null when unknown). */
+  availability: AvailabilitySummary
   self: boolean
   addrs: string[]
   /** The member's S3 endpoint. */
@@ -44,6 +46,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       id: m.id,
       online: d.membership.isOnline(m.id),
       state: d.presence.state(m.id),
+      availability: d.presence.availability(m.id),
       self,
       addrs: m.body.addrs,
       s3: self ? d.s3Url() : m.body.s3 ?? '',

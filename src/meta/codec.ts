@@ -7,6 +7,7 @@ import { CairnError } from '../util/errors.ts'
 import { isHlc } from '../util/hlc.ts'
 import { MAX_OBJECT_META_BYTES, META_RECORD_VERSION, META_TABLES } from './types.ts'
 import type { MetaRecord, MetaTable } from './types.ts'
+import { nodePresenceProblem } from './node-presence.ts'
 
 /** Largest primary key accepted (a version id or a 1024-byte object key plus room). */
 export const MAX_PK_BYTES = 2048
@@ -80,6 +81,8 @@ function checkBody (table: MetaTable, body: Record<string, unknown>): void {
     if (typeof body.name !== 'string' || typeof body.secret !== 'string' || typeof body.admin !== 'boolean' || typeof body.grants !== 'object' || body.grants === null) fail('bad access key')
   } else if (table === 'node') {
     if (typeof body.name !== 'string' || !Array.isArray(body.addrs)) fail('bad roster entry')
+    const problem = body.presence === undefined ? undefined : nodePresenceProblem(body.presence)
+    if (problem !== undefined) fail(`bad presence history in roster entry: ${problem}`)
   } else if (table === 'location') {
     if (!Array.isArray(body.nodes) || !body.nodes.every((n) => typeof n === 'string' && n.length > 0 && n.length <= 128)) fail('bad location nodes')
     if (typeof body.shards !== 'object' || body.shards === null || Array.isArray(body.shards)) fail('bad location shards')

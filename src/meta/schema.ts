@@ -7,11 +7,15 @@
 export const SCHEMA_VERSION = 1
 
 /**
- * Idempotent DDL. `availability` is local (never replicated): how long this
- * node has seen each member online, per hour of the week (Monday 00:00 = 0).
- * `shard_owners` is local too: for every shard this node holds, the object
- * versions it was written for, the node that wrote it and when (what the
- * shard collector, src/heal/collector.ts, decides on).
+ * Idempotent DDL. `shard_owners` is local (never replicated): for every
+ * shard this node holds, the object versions it was written for, the node
+ * that wrote it and when (what the shard collector, src/heal/collector.ts,
+ * decides on). `local_state` is local too: small named values this node
+ * keeps for itself across restarts (its own presence history, whose last
+ * tick tells how long it was away). Both are created if missing, so an
+ * existing database needs no migration. The `availability` table of
+ * earlier versions (what each node saw of the others) is dropped: every
+ * node now measures and publishes its own history (NodeBody.presence).
  */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL);
@@ -59,11 +63,9 @@ CREATE TABLE IF NOT EXISTS shard_owners (
   stored_ms INTEGER NOT NULL,
   PRIMARY KEY (hash, version_id)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS availability (
-  node_id TEXT NOT NULL,
-  hour INTEGER NOT NULL,
-  online_ms INTEGER NOT NULL,
-  observed_ms INTEGER NOT NULL,
-  PRIMARY KEY (node_id, hour)
+CREATE TABLE IF NOT EXISTS local_state (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
 ) WITHOUT ROWID;
+DROP TABLE IF EXISTS availability;
 `

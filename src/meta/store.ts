@@ -273,26 +273,15 @@ export class MetaStore {
     return row === undefined ? 'unknown' : row.tombstone === 1 ? 'tombstone' : 'live'
   }
 
-  /** Add one observation interval: for each member, whether it was online during it. */
-  recordAvailability (samples: ReadonlyArray<{ nodeId: string, online: boolean }>, hourOfWeek: number, intervalMs: number): void {
-    this.transaction(() => {
-      for (const sample of samples) {
-        this.stmt(`INSERT INTO availability(node_id, hour, online_ms, observed_ms) VALUES (?, ?, ?, ?)
-          ON CONFLICT(node_id, hour) DO UPDATE SET online_ms = online_ms + excluded.online_ms, observed_ms = observed_ms + excluded.observed_ms`)
-          .run(sample.nodeId, hourOfWeek, sample.online ? intervalMs : 0, intervalMs)
-      }
-    })
+  /** A value this node keeps for itself (`local_state`), or undefined. */
+  localState (name: string): string | undefined {
+    const row = this.stmt('SELECT value FROM local_state WHERE name = ?').get(name) as { value: string } | undefined
+    return row?.value
   }
 
-  /** Observed availability per member and hour of week. */
-  availabilityHistory (): Map<string, Array<{ hour: number, onlineMs: number, observedMs: number }>> {
-    const out = new Map<string, Array<{ hour: number, onlineMs: number, observedMs: number }>>()
-    for (const r of this.stmt('SELECT node_id, hour, online_ms, observed_ms FROM availability ORDER BY node_id, hour').all() as unknown as Array<{ node_id: string, hour: number, online_ms: number, observed_ms: number }>) {
-      const list = out.get(r.node_id) ?? []
-      list.push({ hour: r.hour, onlineMs: r.online_ms, observedMs: r.observed_ms })
-      out.set(r.node_id, list)
-    }
-    return out
+  /** Keep `value` under `name` in `local_state` (durable when this returns). */
+  setLocalState (name: string, value: string): void {
+    this.stmt('INSERT INTO local_state(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value').run(name, value)
   }
 
   /** SQLite's synchronous level on this connection (2 = FULL: every commit fsynced). */

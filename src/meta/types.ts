@@ -21,6 +21,7 @@
  *   version's repair coordinator; tombstoned once the version is gone.
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
+import type { NodePresence } from './node-presence.ts'
 
 /** Record format version, carried in every record and on the wire. */
 export const META_RECORD_VERSION = 1
@@ -78,6 +79,8 @@ export interface NodeBody {
   anchor: boolean
   quotaBytes: number
   joinedMs: number
+  /** The node's self-measured availability history (absent from nodes that have not published one yet). */
+  presence?: NodePresence
 }
 
 /** A cluster setting, in the text form a user types ("5m", "2"). */

@@ -19,5 +19,7 @@ describe('liveness', () => {
     live.forget('p')
     assert.equal(live.responsive('p', 100_000), true, 'a reconnected peer starts afresh')
     assert.equal(live.responsive('p', 103_001), false, 'and must answer within the timeout')
+    assert.equal(live.lastHeard('p'), 6000, 'the last real answer is remembered across a disconnect')
+    assert.equal(live.lastHeard('q'), undefined)
   })
 })

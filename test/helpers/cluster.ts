@@ -96,7 +96,7 @@ export interface TestCluster {
 /** The parts of `GET /api/v1/status` the tests read. */
 export interface StatusDocument {
   node: { name: string, id: string, addrs: string[] }
-  nodes: Array<{ name: string, id: string, online: boolean, self: boolean, addrs: string[] }>
+  nodes: Array<{ name: string, id: string, online: boolean, self: boolean, addrs: string[], state?: string }>
   online: number
   store: { corruptShards: string[] }
 }
