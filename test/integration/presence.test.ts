@@ -4,7 +4,9 @@
  * is `asleep` on a later night and never `dead`; when it then stays away
  * past its usual return it becomes `suspect`, and `dead` once deadAfter has
  * passed since it was expected back. Real processes, real heartbeats; the
- * states are those `cairn status --json` reports on another node.
+ * states are those `cairn status --json` reports on another node. Repair
+ * follows the states (issue 9): the nights off move no repair byte, and once
+ * the PC is dead its shards are rebuilt on the fourth node (2+1 on 4 nodes).
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -14,6 +16,12 @@ import { fetchStatus, startCluster } from '../helpers/cluster.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { sleep, waitFor } from '../helpers/process.ts'
 import { modelClock, TEST_HOUR_VARIABLE } from '../../src/util/model-clock.ts'
+import { api, healStatus, q } from '../helpers/api.ts'
+import { randomBytes } from 'node:crypto'
+
+process.env.CAIRN_REPAIR_INTERVAL_MS = '1000'
+/** Objects stored before the nights (erasure coded: above the 16 KiB inline limit). */
+const OBJECTS = 6
 
 /** Real milliseconds per model hour: a model day lasts 12 s. */
 const HOUR_REAL_MS = 500
@@ -57,7 +65,7 @@ describe('presence on a compressed clock', { timeout: 300_000 }, () => {
 
   before(async () => {
     process.env[TEST_HOUR_VARIABLE] = String(HOUR_REAL_MS)
-    c = await startCluster({ nodes: 3, k: 2, m: 1 })
+    c = await startCluster({ nodes: 4, k: 2, m: 1 })
   })
   after(async () => {
     recording = false
@@ -83,6 +91,16 @@ describe('presence on a compressed clock', { timeout: 300_000 }, () => {
     const observer = cluster.node('node-1').dir
     assertSucceeded(await cluster.cli(['config', 'set', 'deadAfter', DEAD_AFTER, '--node', observer]), 'config set deadAfter')
     const sleeperId = (await cluster.apiStatus('node-3')).node.id
+    for (let i = 0; i < OBJECTS; i++) {
+      const a = await api(observer, 'PUT', `/object?${q('nights', `o${i}`)}`, randomBytes(32 * 1024))
+      assert.equal(a.status, 200, a.body.toString('utf8').slice(0, 300))
+    }
+    const others = ['node-1', 'node-2', 'node-4']
+    const repairBytes = async (): Promise<number> => (await Promise.all(others.map(async (n) => {
+      const r = (await healStatus(cluster.node(n).dir)).repair
+      return r.repairReadBytes + r.repairWrittenBytes
+    }))).reduce((a, b) => a + b, 0)
+    const repairBefore = await repairBytes()
     // Every look at node-1's view of node-3 is recorded (bounded by MAX_SAMPLES), by the recorder and by the waits.
     const observe = async (): Promise<string> => {
       const atMs = clock.now()
@@ -125,6 +143,7 @@ describe('presence on a compressed clock', { timeout: 300_000 }, () => {
     assert.ok(thirdNight.length > 0 && thirdNight.every((s) => s.state === 'asleep'), `the third night: ${thirdNight.map((s) => s.state).join(', ')}`)
     const trainingEnd = clock.now()
     assert.deepEqual(samples.filter((s) => s.state === 'dead'), [], 'never dead while it keeps its nights')
+    assert.equal(await repairBytes(), repairBefore, 'its nights off moved no repair byte')
 
     // The fourth night it is switched off and stays away.
     const leftMs = await untilModelHour(NIGHT_STARTS)
@@ -133,6 +152,12 @@ describe('presence on a compressed clock', { timeout: 300_000 }, () => {
     // Its longest night (the one ended by a restart) sets its expected return: the next morning to the one after.
     await waitSeen('suspect', 40 * HOUR)
     await waitSeen('dead', DEAD_AFTER_MS + 4 * HOUR)
+    // Dead: its shards are rebuilt on the other three nodes, and every object is healthy again.
+    await waitFor(async () => {
+      const all = await Promise.all(others.map(async (n) => await healStatus(cluster.node(n).dir)))
+      return all.every((st) => st.objects.total === OBJECTS && st.objects.healthy === OBJECTS)
+    }, 120_000, 'every object healthy again after node-3 died')
+    assert.ok(await repairBytes() > repairBefore, 'the dead node\'s shards were rebuilt')
     recording = false
     await recorder
     samples.sort((a, b) => a.atMs - b.atMs)
