@@ -22,7 +22,7 @@
 import { coordinatorFor } from '../cluster/placement.ts'
 import type { LocationBody, MetaRecord, StripeManifest, VersionBody } from '../meta/types.ts'
 import { checkRecordSize } from '../meta/codec.ts'
-import { holderLookup, withHolders } from '../engine/locations.ts'
+import { holderLookup, withHolders } from '../meta/locations.ts'
 import { objectState, needsRepair, stripeHealth } from '../heal/health.ts'
 import type { HealthFacts, ObjectState, StripeHealth } from '../heal/health.ts'
 import { repairStripe } from '../heal/repair.ts'

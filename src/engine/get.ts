@@ -13,7 +13,7 @@ import { CairnError } from '../util/errors.ts'
 import { decodeStripe } from './stripe.ts'
 import { stripesOf } from './stripe-list.ts'
 import type { ClusterView, ShardIO } from './types.ts'
-import type { HolderLookup } from './locations.ts'
+import type { HolderLookup } from '../meta/locations.ts'
 
 /** Stripes fetched ahead of the one being streamed out. */
 export const GET_STRIPES_AHEAD = 4

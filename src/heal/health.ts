@@ -7,7 +7,7 @@
  * `cairn health` and the healer all judge with these functions.
  */
 import type { ShardRef, StripeManifest } from '../meta/types.ts'
-import type { HolderLookup } from '../engine/locations.ts'
+import type { HolderLookup } from '../meta/locations.ts'
 
 /** What judging a stripe needs to know about nodes and shards. */
 export interface HealthFacts {

@@ -11,12 +11,17 @@ import { rankNodes } from '../cluster/placement.ts'
 import type { PlacementNode } from '../cluster/placement.ts'
 import { sha256Hex } from '../crypto/index.ts'
 import type { ErasureCodecName } from '../erasure/index.ts'
-import { rebuildShards } from '../engine/stripe.ts'
-import type { ShardIO } from '../engine/types.ts'
+import { rebuildShards } from '../erasure/rebuild.ts'
 import type { StripeManifest } from '../meta/types.ts'
 import { CairnError, errorMessage } from '../util/errors.ts'
 import { needsRepair, stripeHealth } from './health.ts'
 import type { HealthFacts } from './health.ts'
+
+/** Moves shard bytes to and from a node (the engine's ShardIO fits). */
+export interface ShardMover {
+  put: (nodeId: string, hash: string, bytes: Uint8Array, versionId: string, signal?: AbortSignal) => Promise<void>
+  get: (nodeId: string, hash: string, signal?: AbortSignal) => Promise<Uint8Array>
+}
 
 /** What repairing a stripe needs. */
 export interface StripeRepairContext {
@@ -26,7 +31,7 @@ export interface StripeRepairContext {
   codec?: ErasureCodecName
   /** The version the shards belong to (their owner tag on the new holder). */
   versionId: string
-  shards: ShardIO
+  shards: ShardMover
   facts: HealthFacts
   /** Nodes that may receive shards now (online, not dead, with weights). */
   candidates: () => PlacementNode[]

@@ -23,6 +23,7 @@ export class RateLimiter {
     this.rate = rate
     this.now = now
     this.lastMs = now()
+    this.tokens = Math.max(1, rate())
   }
 
   /** Wait until `bytes` may be used; rejects when `signal` aborts. */

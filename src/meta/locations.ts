@@ -5,7 +5,7 @@
  * late after a degraded put. Readers, the collector and the healer all ask
  * `holdersOf`, so they agree on who holds what.
  */
-import type { LocationBody, ShardRef } from '../meta/types.ts'
+import type { LocationBody, ShardRef } from './types.ts'
 
 /** Holder ids of a shard, given the version's location record (if any). */
 export type HolderLookup = (ref: ShardRef) => string[]
