@@ -89,8 +89,9 @@ export interface Schedule {
 
 /** Workload-only time before the first fault, so there is data to break. */
 export const WARMUP_MS = 15_000
-/** Mean time between the planned starts of two faults (exponential gaps). */
+/** Mean time between the planned starts of two faults (exponential gaps, cut at FAULT_GAP_MAX_MS so a short run is never idle). */
 export const FAULT_GAP_MEAN_MS = 4_000
+export const FAULT_GAP_MAX_MS = 12_000
 /** A node counts as down this long after its fault ends: restart, reconnect, first heartbeats. */
 export const RECOVERY_MS = 10_000
 /**
@@ -234,7 +235,7 @@ export function buildSchedule (input: ScheduleInput): Schedule {
   const faults: Fault[] = []
   let t = WARMUP_MS
   for (let attempt = 0; attempt < MAX_ATTEMPTS && faults.length < MAX_FAULTS && limits.maxDown > 0; attempt++) {
-    t += Math.round(rng.exponential(FAULT_GAP_MEAN_MS))
+    t += Math.round(Math.min(FAULT_GAP_MAX_MS, rng.exponential(FAULT_GAP_MEAN_MS)))
     if (t >= totalMs) break
     const kind = firstKinds.shift() ?? weightedKind(rng)
     const drawn = drawFault(rng, faults.length, kind, t)
