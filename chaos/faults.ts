@@ -37,6 +37,8 @@ export interface FaultOutcome {
   /** Actual start, from the start of the chaos phase. */
   startedMs?: number
   detail: string
+  /** flip: shard files corrupted. */
+  files?: number
 }
 
 /** Resolve after `ms`, or at once when `signal` aborts. */
@@ -148,8 +150,8 @@ export class FaultRunner {
     this.inProgress++
     this.log(`fault ${f.index}: ${f.kind} ${node}${f.durationMs > 0 ? ` for ${(f.durationMs / 1000).toFixed(1)} s` : ''}`)
     try {
-      const detail = await this.apply(f, signal)
-      this.outcomes.push({ fault: f, result: 'done', node, startedMs, detail })
+      const { detail, files } = await this.apply(f, signal)
+      this.outcomes.push({ fault: f, result: 'done', node, startedMs, detail, ...(files === undefined ? {} : { files }) })
     } catch (err) {
       this.outcomes.push({ fault: f, result: 'failed', node, startedMs, detail: (err as Error).message })
       this.log(`fault ${f.index} (${f.kind} ${node}) failed: ${(err as Error).message}`)
@@ -159,32 +161,32 @@ export class FaultRunner {
     }
   }
 
-  private async apply (f: Fault, signal: AbortSignal): Promise<string> {
+  private async apply (f: Fault, signal: AbortSignal): Promise<{ detail: string, files?: number }> {
     const c = this.cluster
     switch (f.kind) {
       case 'kill':
         await c.kill(f.slot, 'SIGKILL')
         await pause(f.durationMs, signal)
         await this.restart(f.slot)
-        return 'killed and restarted'
+        return { detail: 'killed and restarted' }
       case 'stop':
         c.pause(f.slot)
         await pause(f.durationMs, signal)
         c.resume(f.slot)
-        return 'stopped and continued'
+        return { detail: 'stopped and continued' }
       case 'wipe': {
         const old = c.slots[f.slot]?.name
         await c.wipe(f.slot)
         await pause(f.durationMs, signal)
         await c.replace(f.slot)
-        return `${old} deleted; ${c.slots[f.slot]?.name} joined in its place`
+        return { detail: `${old} deleted; ${c.slots[f.slot]?.name} joined in its place` }
       }
       case 'flip': {
         const hit = flipShardBytes(c.slots[f.slot]?.dir as string, f.files, f.bytesPerFile, f.seed)
-        return hit.length === 0 ? 'no shard files to flip yet' : `${hit.length} shard files, ${f.bytesPerFile} bytes each`
+        return { detail: hit.length === 0 ? 'no shard files to flip yet' : `${hit.length} shard files, ${f.bytesPerFile} bytes each`, files: hit.length }
       }
       case 'quota':
-        return await this.fillQuota(f, signal)
+        return { detail: await this.fillQuota(f, signal) }
     }
   }
 

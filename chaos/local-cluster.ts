@@ -65,7 +65,7 @@ export interface StatusDocument {
   node: { name: string, id: string }
   nodes: Array<{ name: string, id: string, online: boolean, self: boolean, state?: string, usedBytes?: number, liveBytes?: number, orphanBytes?: number }>
   online: number
-  store: { usedBytes: number, quotaBytes: number }
+  store: { usedBytes: number, quotaBytes: number, corruptCount?: number }
   collection?: { orphanBytes: number, pendingBytes: number, lastScanMs: number, lastError: string }
   objects?: { total: number, healthy: number, degraded: number, unavailable: number }
 }

@@ -17,6 +17,8 @@ import type { OpCounts, OpKind, WrongRead } from './workload.ts'
 
 /** Lost versions and failure codes listed in full before the rest is counted. */
 const MAX_LISTED = 20
+/** Lines of a crashed node's log shown. */
+const CRASH_LOG_LINES = 5
 
 /** Everything the summary reports. */
 export interface RunReport {
@@ -68,13 +70,14 @@ function faultTable (s: Schedule, outcomes: readonly FaultOutcome[]): string {
   return formatTable(['fault', 'planned', 'done', 'skipped', 'failed'], rows)
 }
 
-function healLines (heal: HealOutcome | undefined): string[] {
+function healLines (heal: HealOutcome | undefined, flippedFiles: number): string[] {
   if (heal === undefined) return ['healing: not checked (the run stopped before its end phase)']
   const o = heal.objects
   return [
     `healing: ${heal.reached ? `cluster whole after ${(heal.elapsedMs / 1000).toFixed(1)} s` : `not whole after ${(heal.elapsedMs / 1000).toFixed(1)} s`}`,
     `objects: ${o === undefined ? 'unknown (status has no "objects" field yet)' : `total ${o.total}, healthy ${o.healthy}, degraded ${o.degraded}, unavailable ${o.unavailable}`}`,
-    `orphan bytes: ${heal.orphanBytes} (pending, kept undecided by the collectors: ${heal.pendingBytes})`
+    `orphan bytes: ${heal.orphanBytes} (pending, kept undecided by the collectors: ${heal.pendingBytes})`,
+    `corrupt shards found by the nodes: ${heal.corruptShards} (shard files flipped: ${flippedFiles})`
   ]
 }
 
@@ -125,8 +128,9 @@ export function summaryLines (r: RunReport): string[] {
     ...r.outcomes.filter((o) => o.result === 'skipped').map((o) => `  skipped fault ${o.fault.index} (${o.fault.kind} ${o.node}): ${o.detail}`),
     '',
     `data: ${d.keys} keys, ${d.dataVersions + d.deleteMarkers} acknowledged versions (${d.dataVersions} data, ${formatBytes(d.ackedBytes)}; ${d.deleteMarkers} delete markers), ${d.unackedWrites} writes unacknowledged`,
-    ...healLines(r.heal),
+    ...healLines(r.heal, r.outcomes.reduce((sum, o) => sum + (o.files ?? 0), 0)),
     `crashes: ${r.crashes.length === 0 ? 'none' : r.crashes.map((c) => `${c.name} (${c.exit})`).join(', ')}`,
+    ...r.crashes.flatMap((c) => [`  ${c.name}'s log ends:`, ...c.logTail.trim().split('\n').slice(-CRASH_LOG_LINES).map((l) => `    ${l.slice(0, 300)}`)]),
     `lost: ${lost.length}`,
     ...lost.slice(0, MAX_LISTED).map((l) => `  ${l.key} ${l.version}: ${l.reason}`),
     ...(lost.length > MAX_LISTED ? [`  … and ${lost.length - MAX_LISTED} more`] : []),

@@ -42,6 +42,8 @@ export interface HealOutcome {
   /** Orphan bytes summed over every node, and bytes the collectors keep undecided (pending). */
   orphanBytes: number
   pendingBytes: number
+  /** Corrupt shards the nodes' stores have found (and quarantined), summed. */
+  corruptShards: number
 }
 
 /** One failed condition; `permanent` when waiting cannot fix it (a field the status does not have). */
@@ -62,7 +64,7 @@ export function healReasons (cluster: Pick<LocalCluster, 'slots' | 'replaced'>, 
     const unseen = slots.filter((s) => byId.get(s.id)?.online !== true).map((s) => s.name)
     if (unseen.length > 0) reasons.push({ text: `${name} does not see ${unseen.join(', ')} online`, permanent: false })
     if (st.nodes.every((n) => n.state === undefined)) {
-      reasons.push({ text: `${name}: status has no per-node "state" (the healer has not landed): replaced identities cannot be checked as dead`, permanent: true })
+      reasons.push({ text: 'status has no per-node "state" (the healer has not landed): replaced identities cannot be checked as dead', permanent: true })
     } else {
       const notOnline = slots.filter((s) => byId.get(s.id)?.state !== 'online').map((s) => `${s.name} ${byId.get(s.id)?.state ?? 'absent'}`)
       if (notOnline.length > 0) reasons.push({ text: `${name} sees ${notOnline.join(', ')} (should be online)`, permanent: false })
@@ -72,13 +74,13 @@ export function healReasons (cluster: Pick<LocalCluster, 'slots' | 'replaced'>, 
       if (strays.length > 0) reasons.push({ text: `${name} declares ${strays.join(', ')} dead, which the harness never replaced`, permanent: false })
     }
     if (st.objects === undefined) {
-      reasons.push({ text: `${name}: status has no "objects" field (the healer has not landed): full redundancy cannot be checked`, permanent: true })
+      reasons.push({ text: 'status has no "objects" field (the healer has not landed): full redundancy cannot be checked', permanent: true })
     } else if (st.objects.healthy !== st.objects.total) {
       const o = st.objects
       reasons.push({ text: `${name}: ${o.total - o.healthy} of ${o.total} objects below full redundancy (${o.degraded} degraded, ${o.unavailable} unavailable)`, permanent: false })
     }
     const scan = st.collection
-    if (scan === undefined) reasons.push({ text: `${name}: status has no "collection" field: orphan bytes cannot be checked`, permanent: true })
+    if (scan === undefined) reasons.push({ text: 'status has no "collection" field: orphan bytes cannot be checked', permanent: true })
     else if (scan.lastScanMs < sinceMs) reasons.push({ text: `${name}: no shard collection scan since the end phase began`, permanent: false })
     else if (scan.orphanBytes > 0) reasons.push({ text: `${name}: ${scan.orphanBytes} orphan bytes not yet collected`, permanent: false })
   })
@@ -105,7 +107,8 @@ export async function waitForHealing (cluster: LocalCluster, timeoutMs: number, 
       reasons: [...new Set(reasons.map((r) => r.text))],
       objects: ok[0]?.objects,
       orphanBytes: ok.reduce((sum, s) => sum + (s.collection?.orphanBytes ?? 0), 0),
-      pendingBytes: ok.reduce((sum, s) => sum + (s.collection?.pendingBytes ?? 0), 0)
+      pendingBytes: ok.reduce((sum, s) => sum + (s.collection?.pendingBytes ?? 0), 0),
+      corruptShards: ok.reduce((sum, s) => sum + (s.store.corruptCount ?? 0), 0)
     })
     if (reasons.length === 0) return outcome(true)
     if (reasons.every((r) => r.permanent)) return outcome(false)
