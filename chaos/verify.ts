@@ -47,7 +47,7 @@ export interface HealOutcome {
 }
 
 /** One failed condition; `permanent` when waiting cannot fix it (a field the status does not have). */
-interface Reason { text: string, permanent: boolean }
+export interface Reason { text: string, permanent: boolean }
 
 function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
