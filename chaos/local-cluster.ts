@@ -159,7 +159,8 @@ export class LocalCluster {
     if (slot.child !== undefined) throw new Error(`${slot.name} is already running (pid ${slot.child.pid})`)
     rmSync(join(slot.dir, 'api.json'), { force: true })
     const log = openSync(join(slot.dir, 'node.log'), 'a')
-    const child = spawn(process.execPath, [CAIRN_BIN, 'start', '--node', slot.dir], { stdio: ['ignore', log, log], env: { ...process.env, ...this.init.env } })
+    // A process group of its own: Ctrl-C in the terminal reaches the harness only, which then stops the nodes itself.
+    const child = spawn(process.execPath, [CAIRN_BIN, 'start', '--node', slot.dir], { stdio: ['ignore', log, log], env: { ...process.env, ...this.init.env }, detached: true })
     closeSync(log)
     slot.child = child
     slot.state = 'starting'

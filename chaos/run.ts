@@ -148,9 +148,12 @@ async function runChaos (opts: Options, schedule: Schedule, cluster: LocalCluste
   if (signal.aborted) return
   log('end phase: every node up, then waiting for healing')
   report.harnessErrors = await restoreCluster(cluster, runner)
-  report.heal = await waitForHealing(cluster, opts.healMinutes * 60_000, log)
+  const heal = await waitForHealing(cluster, opts.healMinutes * 60_000, log, signal)
+  if (signal.aborted) return
+  report.heal = heal
   log(`reading back ${report.data.dataVersions + report.data.deleteMarkers} acknowledged versions`)
-  const back = await readBack(cluster, ledger, BUCKET)
+  const back = await readBack(cluster, ledger, BUCKET, signal)
+  if (signal.aborted) { report.heal = undefined; return }
   report.lost = back.lost
 }
 

@@ -71,7 +71,7 @@ function faultTable (s: Schedule, outcomes: readonly FaultOutcome[]): string {
 }
 
 function healLines (heal: HealOutcome | undefined, flippedFiles: number): string[] {
-  if (heal === undefined) return ['healing: not checked (the run stopped before its end phase)']
+  if (heal === undefined) return ['healing: not checked (the run was interrupted before its end check)']
   const o = heal.objects
   return [
     `healing: ${heal.reached ? `cluster whole after ${(heal.elapsedMs / 1000).toFixed(1)} s` : `not whole after ${(heal.elapsedMs / 1000).toFixed(1)} s`}`,

@@ -93,7 +93,7 @@ export function healReasons (cluster: Pick<LocalCluster, 'slots' | 'replaced'>, 
  * @example
  * const heal = await waitForHealing(cluster, 300_000, console.log)
  */
-export async function waitForHealing (cluster: LocalCluster, timeoutMs: number, log: (line: string) => void): Promise<HealOutcome> {
+export async function waitForHealing (cluster: LocalCluster, timeoutMs: number, log: (line: string) => void, signal?: AbortSignal): Promise<HealOutcome> {
   const startMs = Date.now()
   let lastShown = ''
   // Bounded by the deadline; each round waits HEAL_POLL_MS.
@@ -112,7 +112,7 @@ export async function waitForHealing (cluster: LocalCluster, timeoutMs: number, 
     })
     if (reasons.length === 0) return outcome(true)
     if (reasons.every((r) => r.permanent)) return outcome(false)
-    if (Date.now() - startMs > timeoutMs) return outcome(false)
+    if (Date.now() - startMs > timeoutMs || signal?.aborted === true) return outcome(false)
     const shown = reasons.filter((r) => !r.permanent).map((r) => r.text)[0] ?? ''
     if (shown !== lastShown) log(`healing: waiting for ${shown}`)
     lastShown = shown
@@ -185,12 +185,12 @@ async function checkKey (cluster: LocalCluster, bucket: string, record: KeyRecor
  * @example
  * const { checked, lost } = await readBack(cluster, ledger, 'chaos')
  */
-export async function readBack (cluster: LocalCluster, ledger: Ledger, bucket: string): Promise<ReadbackOutcome> {
+export async function readBack (cluster: LocalCluster, ledger: Ledger, bucket: string, signal?: AbortSignal): Promise<ReadbackOutcome> {
   const records = ledger.all()
   const lost: LostVersion[] = []
   let next = 0
   const worker = async (): Promise<void> => {
-    while (next < records.length) {
+    while (next < records.length && signal?.aborted !== true) {
       const turn = next++
       lost.push(...await checkKey(cluster, bucket, records[turn] as KeyRecord, turn))
     }
