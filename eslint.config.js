@@ -1,5 +1,5 @@
 // Lint rules: typescript-eslint's recommended set plus the project's conventions
-// (no default exports, no stray console outside the CLI and benchmarks).
+// (no default exports, no stray console outside the CLI, benchmarks and the chaos harness).
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
@@ -15,7 +15,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ['src/cli/**', 'bench/**', 'test/**', 'bin/**', 'src/daemon/main.ts'],
+    files: ['src/cli/**', 'bench/**', 'chaos/**', 'test/**', 'bin/**', 'src/daemon/main.ts'],
     rules: { 'no-console': 'off' }
   }
 )

@@ -33,7 +33,15 @@ export const MAX_LOCAL_NODES = 255
 
 const BIN = fileURLToPath(new URL('../../../bin/cairn.js', import.meta.url))
 
-async function createNodes (base: string, count: number, k: number, m: number): Promise<string[]> {
+/**
+ * Create (or reuse) the node directories base/node-1 … base/node-`count` of
+ * one cluster, each bootstrapping from every other; returns their paths. The
+ * chaos harness builds its cluster with this too.
+ *
+ * @example
+ * const dirs = await createNodes('/tmp/c', 6, 4, 2)
+ */
+export async function createNodes (base: string, count: number, k: number, m: number): Promise<string[]> {
   const dirs = Array.from({ length: count }, (_, i) => join(base, `node-${i + 1}`))
   const first = dirs[0] as string
   if (!isNodeDir(first)) await initNode(['--dir', first, '--name', 'node-1', '--k', String(k), '--m', String(m)])
