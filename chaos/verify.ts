@@ -17,6 +17,7 @@
  */
 import { ApiError, getObject, listVersions } from './http.ts'
 import type { VersionAnswer } from './http.ts'
+import type { ObjectCounts } from '../src/daemon/healer.ts'
 import { judgeRead } from './ledger.ts'
 import type { KeyRecord, Ledger } from './ledger.ts'
 import type { LocalCluster, StatusDocument } from './local-cluster.ts'
@@ -28,8 +29,8 @@ export const READ_ATTEMPTS = 3
 /** Keys read back at once. */
 const READBACK_CONCURRENCY = 3
 
-/** Object health counts of one node's status. */
-export interface ObjectCounts { total: number, healthy: number, degraded: number, unavailable: number }
+/** Object health counts of one node's status (as the healer reports them). */
+export type { ObjectCounts }
 
 /** The outcome of the heal wait. */
 export interface HealOutcome {

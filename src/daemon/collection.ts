@@ -62,6 +62,9 @@ export function createCollector (d: Daemon): ShardCollector {
     owners: (hash) => d.meta.shardOwners(hash).map((o) => ({ ...o, listed: d.engine.listsHolder(o.versionId, hash, d.net.peerId) !== false })),
     versionState: (id) => (d.engine.isWriting(id) ? 'live' : d.meta.versionState(id)),
     askWriter: async (writer, ids) => {
+      // A dead writer will never answer. Its versions that were committed reached
+      // this replica by anti-entropy within the grace period; the others never were.
+      if (d.membership.memberIds().has(writer) && d.presence.state(writer) === 'dead') return {}
       const res = await d.net.call(writer, PROTOCOLS.versionState, { v: 1, ids }, undefined, { timeoutMs: VERSION_STATE_TIMEOUT_MS })
       const states = res.header.states
       if (typeof states !== 'object' || states === null) throw new CairnError('PROTOCOL', 'version-state answer without states', 'upgrade the peer')

@@ -4,24 +4,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import { bruteReadable } from '../helpers/brute.ts'
 import { chooseRepairTargets, decideRepair, deriveRepairThreshold, isNodeDead, readabilityWithLive, repairTransferBytes } from '../../src/heal/policy.ts'
 import { CairnError } from '../../src/util/errors.ts'
 
-/** P(at least k of the nodes online), by enumerating every on/off state. */
-function bruteReadable (ps: readonly number[], k: number): number {
-  let sum = 0
-  for (let mask = 0; mask < 1 << ps.length; mask++) {
-    let p = 1
-    let online = 0
-    for (let i = 0; i < ps.length; i++) {
-      const on = (mask >> i) & 1
-      online += on
-      p *= on === 1 ? ps[i] as number : 1 - (ps[i] as number)
-    }
-    if (online >= k) sum += p
-  }
-  return sum
-}
 
 test('a node is dead only after deadAfter without a heartbeat', () => {
   // Goal: a PC asleep for a night is not dead; one silent past the limit is.

@@ -5,23 +5,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import { bruteUnreadable } from '../helpers/brute.ts'
 import { binomialUnreadableLog10, logFactorials, poissonBinomialDistribution, poissonBinomialUnreadable, uniformPlacementUnreadable } from '../../src/util/probability.ts'
 
-/** P(fewer than k of the given nodes online), by enumerating every on/off state. */
-function bruteUnreadable (ps: readonly number[], k: number): number {
-  let sum = 0
-  for (let mask = 0; mask < 1 << ps.length; mask++) {
-    let p = 1
-    let online = 0
-    for (let i = 0; i < ps.length; i++) {
-      const on = (mask >> i) & 1
-      online += on
-      p *= on === 1 ? ps[i] as number : 1 - (ps[i] as number)
-    }
-    if (online < k) sum += p
-  }
-  return sum
-}
 
 test('binomial tail matches a hand value and brute force', () => {
   // Goal: P(Bin(8, 0.5) <= 3) = 93/256 exactly.
