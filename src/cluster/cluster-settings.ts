@@ -72,7 +72,8 @@ export class ClusterSettings {
   repairThresholdOverride (): number | undefined {
     const { k, m } = this.code()
     const set = this.get('repairThreshold')
-    return set === 0 ? undefined : Math.min(k + m, Math.max(k, set))
+    // At k, one more loss would lose data before any repair: at least k+1 (k when there is no parity).
+    return set === 0 ? undefined : Math.min(k + m, Math.max(Math.min(k + 1, k + m), set))
   }
 
   repairRate (): number { return this.get('repairRate') }

@@ -10,6 +10,7 @@ import { ShardCollector } from '../heal/collector.ts'
 import type { MetaStore, VersionState } from '../meta/store.ts'
 import { PROTOCOLS } from '../net/rpc.ts'
 import { CairnError } from '../util/errors.ts'
+import { sha256Hex } from '../crypto/index.ts'
 import type { Daemon } from './daemon.ts'
 
 /** Default time between two scans of the local store. */
@@ -76,6 +77,18 @@ export function createCollector (d: Daemon): ShardCollector {
       return await d.store.delete(hash)
     },
     graceMs,
+    confirmMoved: async (hash, versionIds) => {
+      const holders = new Set(versionIds.flatMap((id) => d.engine.holdersOfHash(id, hash)))
+      holders.delete(d.net.peerId)
+      for (const holder of holders) {
+        if (!d.membership.isOnline(holder)) continue
+        try {
+          const bytes = await d.engine.shardIO.get(holder, hash, AbortSignal.timeout(VERSION_STATE_TIMEOUT_MS * 4))
+          if (sha256Hex(bytes) === hash) return true
+        } catch { /* try the next holder */ }
+      }
+      return false
+    },
     log: d.log
   })
   return collector

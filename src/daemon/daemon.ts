@@ -183,6 +183,7 @@ export class Daemon {
     this.healer = new Healer(this)
     this.scrubber = this.createScrubber()
     this.healer.localLost = () => this.scrubber.lost()
+    this.healer.refreshLocalLost = async () => await this.scrubber.refresh()
     await this.registerProtocols()
     await this.net.start()
     this.net.onPeer((peer, connected) => {
@@ -368,6 +369,7 @@ export class Daemon {
       return await this.replicator.handle(req.header, req.body, req.peerId)
     })
     await this.net.handle(PROTOCOLS.nodeInfo, async () => {
+      await this.scrubber.refresh()
       const s = this.store.stats()
       const c = this.collector?.stats
       return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0, lostShards: this.scrubber.lost().length } }

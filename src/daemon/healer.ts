@@ -37,6 +37,8 @@ import type { ErasureCodecName } from '../erasure/index.ts'
 export const MAX_LOST_REPORT = 100_000
 /** Stripes repaired between two commits of a version's location record (progress survives a crash). */
 export const STRIPES_PER_COMMIT = 16
+/** Versions judged between two yields to the event loop (heartbeats and calls go on during a long scan). */
+const YIELD_EVERY = 500
 /** Stripes of out-of-record stripe lists kept in memory for health scans. */
 const STRIPE_CACHE_MAX = 200_000
 
@@ -82,6 +84,8 @@ export class Healer {
   private running: Promise<void> | undefined
   /** Shards this node should hold but cannot serve (set by the scrubber). */
   localLost: () => string[] = () => []
+  /** Recompute them (a shard rebuilt here is no longer lost). */
+  refreshLocalLost: () => Promise<unknown> = async () => {}
 
   constructor (d: Daemon) {
     this.d = d
@@ -91,6 +95,7 @@ export class Healer {
   /** Serve this node's lost-shard report. */
   async register (): Promise<void> {
     await this.d.net.handle(PROTOCOLS.healLost, async () => {
+      await this.refreshLocalLost()
       const all = this.localLost()
       const lost = all.slice(0, MAX_LOST_REPORT)
       return { header: { v: 1, count: lost.length, truncated: all.length > lost.length }, body: Buffer.from(JSON.stringify(lost)) }
@@ -118,11 +123,22 @@ export class Healer {
     return this.stats
   }
 
+  /** Member states of the scan in progress (computed once per node and scan). */
+  private stateCache = new Map<string, boolean>()
+
   private facts (holders: HealthFacts['holders']): HealthFacts {
     const members = this.d.membership.memberIds()
+    const dead = (n: string): boolean => {
+      let v = this.stateCache.get(n)
+      if (v === undefined) {
+        v = !members.has(n) || this.d.presence.state(n) === 'dead'
+        this.stateCache.set(n, v)
+      }
+      return v
+    }
     return {
       holders,
-      isDead: (n) => !members.has(n) || this.d.presence.state(n) === 'dead',
+      isDead: dead,
       isOnline: (n) => this.d.membership.isOnline(n),
       isLost: (n, hash) => this.lost.get(n)?.has(hash) === true
     }
@@ -139,6 +155,8 @@ export class Healer {
       const self = this.d.net.peerId
       const live = new Set<string>()
       const todo: Array<{ id: string, body: VersionBody, live: number }> = []
+      let seen = 0
+      this.stateCache = new Map()
       for (const record of this.d.meta.live('version')) {
         signal?.throwIfAborted()
         const body = record.body as VersionBody
@@ -146,20 +164,30 @@ export class Healer {
         live.add(record.pk)
         counts.total++
         if (body.manifest.inline !== undefined) { counts.healthy++; continue } // inline: in every replica's metadata
+        if (++seen % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
         const health = await this.versionHealth(record.pk, signal).catch(() => undefined)
+        if (health === undefined && this.d.meta.versionState(record.pk) !== 'live') { counts.total--; continue } // removed meanwhile
         const state = health?.state ?? 'unavailable'
         counts[state]++
         if (health === undefined || !health.stripes.some((s) => needsRepair(s.health, body.manifest?.k ?? 0, threshold))) continue
         if (coordinatorFor(`repair/${record.pk}`, this.d.membership.onlineNodes()) !== self) continue
         todo.push({ id: record.pk, body, live: Math.min(...health.stripes.map((s) => s.health.live)) })
       }
+      // Counts are published before the repairs, which may take long.
+      this.stats.objects = counts
       // The most endangered versions first: fewest live shards in their worst stripe.
       todo.sort((a, b) => a.live - b.live || (a.id < b.id ? -1 : 1))
       for (const item of todo) {
         signal?.throwIfAborted()
         if (this.d.meta.versionState(item.id) !== 'live') continue
-        const outcome = await this.repairVersion(item.id, item.body, threshold, signal)
-        if (outcome === 'waiting') waiting++
+        try {
+          const outcome = await this.repairVersion(item.id, item.body, threshold, signal)
+          if (outcome === 'waiting') waiting++
+        } catch (err) {
+          // One version that cannot be repaired (its location commit refused, no quorum) does not stop the others.
+          signal?.throwIfAborted()
+          this.d.log(`repair of ${item.body.bucket}/${item.body.key} (${item.id}) failed: ${errorMessage(err)}; retried next scan`)
+        }
       }
       await this.dropStaleLocations(live)
       for (const id of [...this.listCache.keys()]) if (!live.has(id)) this.forgetList(id)

@@ -261,13 +261,33 @@ export class Engine {
     if (moved?.shards[hash] !== undefined) return holdersOf({ hash, nodes: [] }, moved).includes(node)
     const manifest = (record.body as VersionBody).manifest
     if (manifest === undefined) return undefined
+    // Two shards of one stripe can have the same bytes (the zero padding of a short last stripe), so every entry counts.
+    let found = false
     for (const stripes of [manifest.stripes, manifest.stripeList?.manifest.stripes ?? []]) {
       for (const stripe of stripes) {
-        const ref = stripe.shards.find((r) => r.hash === hash)
-        if (ref !== undefined) return ref.nodes.includes(node)
+        for (const ref of stripe.shards) {
+          if (ref.hash !== hash) continue
+          if (ref.nodes.includes(node)) return true
+          found = true
+        }
       }
     }
+    if (found) return false
     return manifest.form === 'segments' ? undefined : false
+  }
+
+  /** The nodes that hold shard `hash` of `versionId` by its current placement (empty when unknown here). */
+  holdersOfHash (versionId: string, hash: string): string[] {
+    const record = this.init.meta.get('version', versionId)
+    if (record === undefined || record.tombstone) return []
+    const moved = this.location(versionId)
+    if (moved?.shards[hash] !== undefined) return holdersOf({ hash, nodes: [] }, moved)
+    const manifest = (record.body as VersionBody).manifest
+    const out = new Set<string>()
+    for (const stripes of [manifest?.stripes ?? [], manifest?.stripeList?.manifest.stripes ?? []]) {
+      for (const stripe of stripes) for (const ref of stripe.shards) if (ref.hash === hash) for (const n of ref.nodes) out.add(n)
+    }
+    return [...out]
   }
 
   /**

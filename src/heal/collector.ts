@@ -94,6 +94,8 @@ export interface CollectorInit {
   /** Delete a shard file and forget its owners; must start its work synchronously (see the module header). */
   deleteShard: (hash: string) => Promise<boolean>
   graceMs: () => number
+  /** True when another holder that a live version places `hash` on serves it intact (checked before a moved copy is deleted). */
+  confirmMoved?: (hash: string, versionIds: string[]) => Promise<boolean>
   nowMs?: () => number
   log?: (message: string) => void
 }
@@ -167,7 +169,14 @@ export class ShardCollector {
       if (!needsWriter(owner, this.now(), graceMs)) continue
       owner.writerSays = await this.askOnce(owner, writerCache)
     }
-    return classifyShard(owners, this.now(), graceMs)
+    const verdict = classifyShard(owners, this.now(), graceMs)
+    // A live version placed this shard elsewhere: delete this copy only once a new holder is seen to hold it,
+    // so a stale or wrong location record can never remove the last copy.
+    if (verdict === 'orphan' && this.init.confirmMoved !== undefined) {
+      const moved = owners.filter((o) => o.local === 'live' && o.listed === false).map((o) => o.versionId)
+      if (moved.length > 0 && !await this.init.confirmMoved(hash, moved).catch(() => false)) return 'kept'
+    }
+    return verdict
   }
 
   private async askOnce (owner: ShardOwner, cache: Map<string, WriterAnswer>): Promise<WriterAnswer> {

@@ -89,7 +89,9 @@ export async function repairStripe (stripe: StripeManifest, placementKey: string
     try {
       await ctx.shards.put(node, ref.hash, bytes, ctx.versionId, ctx.signal)
       result.writtenBytes += bytes.length
-      result.moves.set(ref.hash, [node])
+      // Another shard of the stripe may have the same bytes (zero padding): its live holders keep it.
+      const keep = facts.holders(ref).filter((n) => !facts.isDead(n) && !facts.isLost(n, ref.hash))
+      result.moves.set(ref.hash, [...keep, node])
     } catch (err) {
       ctx.signal?.throwIfAborted()
       ctx.log?.(`repair of ${placementKey}: could not store shard ${index} on ${node.slice(-8)}: ${errorMessage(err)}`)

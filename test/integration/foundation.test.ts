@@ -191,19 +191,20 @@ describe('foundation: a 6-node 4+2 cluster', { timeout: 3_000_000 }, () => {
     }
   })
 
-  it('5b. a put that cannot reach k+m distinct nodes is refused before any data is written', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('5b. a put that cannot reach happiness (k+1) distinct nodes is refused before any data is written', { timeout: TEST_TIMEOUT_MS }, async () => {
     await c.healAll()
+    await c.kill('node-5')
     await c.kill('node-6')
-    const live = c.nodes.filter((n) => n.name !== 'node-6')
-    await c.waitOnline(5, live.map((n) => n.name))
+    const live = c.nodes.filter((n) => n.name !== 'node-5' && n.name !== 'node-6')
+    await c.waitOnline(4, live.map((n) => n.name))
     const before = await Promise.all(live.map(async (n) => await listShardFiles(n.dir)))
     const file = scratch('refused.bin')
     await randomFile(file, 8 * MIB)
 
     const fromFile = await c.cli(['put', file, 'demo/refused', ...on('node-1')])
-    assertFailedClearly(fromFile, 'put with 5 of 6 nodes online', /online/, /\b6\b[^;(]*nodes|nodes[^;(]*\b6\b/)
+    assertFailedClearly(fromFile, 'put with 4 of 6 nodes online', /online/, /\b5\b[^;(]*nodes|nodes[^;(]*\b5\b/, /happiness/)
     const fromStdin = await c.cli(['put', '-', 'demo/refused-stdin', ...on('node-1')], { stdinFile: file })
-    assertFailedClearly(fromStdin, 'put from stdin with 5 of 6 nodes online', /online/, /\b6\b[^;(]*nodes|nodes[^;(]*\b6\b/)
+    assertFailedClearly(fromStdin, 'put from stdin with 4 of 6 nodes online', /online/, /\b5\b[^;(]*nodes|nodes[^;(]*\b5\b/, /happiness/)
 
     for (const [i, n] of live.entries()) {
       assert.deepEqual(addedFiles(before[i] ?? [], await listShardFiles(n.dir)), [], `no shard file may appear on ${n.name}`)
