@@ -21,6 +21,13 @@ import type { Fault, Schedule } from './schedule.ts'
 
 /** Longest a fault waits past its planned time for the cluster to allow it. */
 export const MAX_START_DELAY_MS = 20_000
+/**
+ * Longest a fault that destroys shards (wipe, flip) waits for the healers to
+ * have repaired earlier damage. Repair time grows with the data stored, not
+ * with the schedule: damaging a stripe again before it is rebuilt would test
+ * more losses than any code survives, not the healer.
+ */
+export const MAX_DAMAGE_DELAY_MS = 180_000
 /** Attempts to restart a node before the fault is reported failed. */
 const START_ATTEMPTS = 3
 /** Poll interval while a fault waits to be allowed. */
@@ -137,13 +144,26 @@ export class FaultRunner {
     return f.kind === 'flip' || this.downNow() + 1 <= this.schedule.limits.maxDown
   }
 
+  /** True when an up node's healer counts no object below full redundancy (or its status has no counts). */
+  private async healed (): Promise<boolean> {
+    for (const slot of this.cluster.slots) {
+      if (slot.state !== 'up') continue
+      try {
+        const o = (await this.cluster.status(slot.index)).objects
+        return o === undefined || (o.degraded === 0 && o.unavailable === 0)
+      } catch { /* try the next node */ }
+    }
+    return false
+  }
+
   private async runOne (f: Fault, signal: AbortSignal): Promise<void> {
     await pause(this.startMs + f.atMs - Date.now(), signal)
-    const giveUp = Date.now() + MAX_START_DELAY_MS
-    while (!signal.aborted && !this.allowed(f) && Date.now() < giveUp) await pause(POLL_MS, signal)
+    const destroys = f.kind === 'wipe' || f.kind === 'flip'
+    const giveUp = Date.now() + (destroys ? MAX_DAMAGE_DELAY_MS : MAX_START_DELAY_MS)
+    while (!signal.aborted && !(this.allowed(f) && (!destroys || await this.healed())) && Date.now() < giveUp) await pause(POLL_MS * 4, signal)
     const node = this.cluster.slots[f.slot]?.name ?? `slot ${f.slot}`
-    if (signal.aborted || !this.allowed(f)) {
-      this.outcomes.push({ fault: f, result: 'skipped', node, detail: signal.aborted ? 'run stopped' : 'the cluster had not recovered from earlier faults' })
+    if (signal.aborted || !this.allowed(f) || (destroys && !await this.healed())) {
+      this.outcomes.push({ fault: f, result: 'skipped', node, detail: signal.aborted ? 'run stopped' : destroys ? 'the pool had not healed from earlier damage' : 'the cluster had not recovered from earlier faults' })
       return
     }
     const startedMs = Date.now() - this.startMs
