@@ -153,11 +153,13 @@ describe('presence on a compressed clock', { timeout: 300_000 }, () => {
     await waitSeen('suspect', 40 * HOUR)
     await waitSeen('dead', DEAD_AFTER_MS + 4 * HOUR)
     // Dead: its shards are rebuilt on the other three nodes, and every object is healthy again.
+    // Counts come from healer scans: wait for the rebuild itself, then for scans that see every object healthy.
+    await waitFor(async () => await repairBytes() > repairBefore, 120_000, 'the dead node\'s shards rebuilt')
+    const rebuiltAt = Date.now()
     await waitFor(async () => {
       const all = await Promise.all(others.map(async (n) => await healStatus(cluster.node(n).dir)))
-      return all.every((st) => st.objects.total === OBJECTS && st.objects.healthy === OBJECTS)
+      return all.every((st) => st.repair.lastScanMs - st.repair.lastScanTookMs > rebuiltAt && st.objects.total === OBJECTS && st.objects.healthy === OBJECTS)
     }, 120_000, 'every object healthy again after node-3 died')
-    assert.ok(await repairBytes() > repairBefore, 'the dead node\'s shards were rebuilt')
     recording = false
     await recorder
     samples.sort((a, b) => a.atMs - b.atMs)
