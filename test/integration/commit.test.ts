@@ -17,11 +17,10 @@
  * One 6-node 3+2 cluster on loopback serves every test.
  */
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { fetchStatus, startCluster } from '../helpers/cluster.ts'
+import { api, q, sha } from '../helpers/api.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { assertFailedClearly, assertSucceeded, parseJsonOutput } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
@@ -35,19 +34,6 @@ const HTTP_TIMEOUT_MS = 60_000
 const CONVERGE_MS = 60_000
 const TEST_TIMEOUT_MS = 300_000
 
-interface Answer { status: number, json: unknown, body: Buffer }
-
-async function api (dir: string, method: string, path: string, body?: Buffer | string): Promise<Answer> {
-  const a = JSON.parse(await readFile(join(dir, 'api.json'), 'utf8')) as { url: string, token: string }
-  const res = await fetch(`${a.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${a.token}` }, ...(body === undefined ? {} : { body }), signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) })
-  const bytes = Buffer.from(await res.arrayBuffer())
-  let json: unknown
-  try { json = JSON.parse(bytes.toString('utf8')) } catch { json = undefined }
-  return { status: res.status, json, body: bytes }
-}
-
-const q = (bucket: string, key?: string): string => `bucket=${encodeURIComponent(bucket)}${key === undefined ? '' : `&key=${encodeURIComponent(key)}`}`
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
 describe('commit: all or nothing across processes', { timeout: 1_200_000 }, () => {
   let c: TestCluster | undefined
