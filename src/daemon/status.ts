@@ -7,6 +7,8 @@ import type { Daemon } from './daemon.ts'
 import type { AvailabilitySummary, NodeState } from './presence.ts'
 import type { VersionBody } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
+import { DEFAULT_ZONE, roleOf } from '../meta/node-attrs.ts'
+import type { NodeRole } from '../meta/node-attrs.ts'
 
 /** One roster member as status reports it. */
 export interface NodeStatus {
@@ -21,7 +23,11 @@ export interface NodeStatus {
   addrs: string[]
   /** The member's S3 endpoint. */
   s3: string
+  /** Zone (site, floor, building); '' when none was set. */
   zone: string
+  /** 'anchor' (always-on server holding at least k shards of every stripe) or 'pc'. */
+  role: NodeRole
+  /** Same as role === 'anchor' (kept for older readers). */
   anchor: boolean
   usedBytes?: number
   quotaBytes: number
@@ -50,7 +56,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       self,
       addrs: m.body.addrs,
       s3: self ? d.s3Url() : m.body.s3 ?? '',
-      zone: m.body.zone,
+      zone: m.body.zone ?? DEFAULT_ZONE,
+      role: roleOf(m.body),
       anchor: m.body.anchor,
       quotaBytes: cap?.quotaBytes ?? m.body.quotaBytes,
       clockOffsetMs: self ? 0 : d.clockOffsets.offsetMs(m.id) ?? null,

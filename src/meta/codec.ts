@@ -8,6 +8,7 @@ import { isHlc } from '../util/hlc.ts'
 import { MAX_OBJECT_META_BYTES, META_RECORD_VERSION, META_TABLES } from './types.ts'
 import type { MetaRecord, MetaTable } from './types.ts'
 import { nodePresenceProblem } from './node-presence.ts'
+import { nodeAttrProblem } from './node-attrs.ts'
 
 /** Largest primary key accepted (a version id or a 1024-byte object key plus room). */
 export const MAX_PK_BYTES = 2048
@@ -67,11 +68,11 @@ export function parseRecord (value: unknown): MetaRecord {
   if (typeof r.origin !== 'string' || r.origin.length === 0 || r.origin.length > 128) fail('bad origin')
   if (typeof r.tombstone !== 'boolean') fail('bad tombstone flag')
   if (r.body === null || typeof r.body !== 'object' || Array.isArray(r.body)) fail('bad body')
-  checkBody(r.table as MetaTable, r.body as Record<string, unknown>)
+  checkBody(r.table as MetaTable, r.pk, r.body as Record<string, unknown>)
   return value as MetaRecord
 }
 
-function checkBody (table: MetaTable, body: Record<string, unknown>): void {
+function checkBody (table: MetaTable, pk: string, body: Record<string, unknown>): void {
   if (table === 'version') {
     if (typeof body.bucket !== 'string' || typeof body.key !== 'string') fail('version without bucket/key')
     if (typeof body.size !== 'number' || !Number.isSafeInteger(body.size) || body.size < 0) fail('bad version size')
@@ -90,6 +91,9 @@ function checkBody (table: MetaTable, body: Record<string, unknown>): void {
     for (const [hash, holders] of Object.entries(body.shards as Record<string, unknown>)) {
       if (!/^[0-9a-f]{64}$/.test(hash) || !Array.isArray(holders) || !holders.every((i) => Number.isInteger(i) && i >= 0 && i < count)) fail('bad location entry')
     }
+  } else if (table === 'nodeattr') {
+    const problem = nodeAttrProblem(pk, body.value)
+    if (problem !== undefined) fail(problem)
   } else if (table === 'setting') {
     if (typeof body.value !== 'string' || body.value.length > MAX_SETTING_VALUE_CHARS) fail('bad setting value')
   } else if (typeof body.createdMs !== 'number') {

@@ -19,6 +19,11 @@
  *   from its (immutable) manifest — shards the healer rebuilt or placed
  *   late; pk = version id; body = LocationBody. Written only by the
  *   version's repair coordinator; tombstoned once the version is gone.
+ * - `nodeattr`: an attribute of a member set by an administrator from any
+ *   node (`cairn node role|zone`); pk = `<node id>/role` or `<node id>/zone`;
+ *   body = NodeAttrBody. It overrides what the member declared in its own
+ *   `node` record (which it republishes at every start, so an override kept
+ *   there would be undone by a member that was off when it was made).
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
 import type { NodePresence } from './node-presence.ts'
@@ -27,7 +32,7 @@ import type { NodePresence } from './node-presence.ts'
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'nodeattr'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -41,7 +46,12 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | NodeAttrBody
+}
+
+/** One administrator-set attribute of a member (table `nodeattr`): a role ('anchor' | 'pc') or a zone name. */
+export interface NodeAttrBody {
+  value: string
 }
 
 /**

@@ -24,8 +24,8 @@ export async function status (argv: string[]): Promise<number> {
   }
   console.log(`cluster ${s.cluster.id}: ${s.cluster.k}+${s.cluster.m} coding, ${s.online}/${s.nodes.length} nodes online, ${s.meta.objects} objects`)
   if (s.objects !== undefined) console.log(`objects: ${s.objects.healthy} healthy, ${s.objects.degraded} degraded, ${s.objects.unavailable} unavailable of ${s.objects.total} stored versions`)
-  console.log(formatTable(['NODE', 'STATE', 'UP 1D/7D/30D', 'USED', 'QUOTA', 'CORRUPT', 'CLOCK', 'ID'], s.nodes.map((n) => [
-    n.name + (n.self ? ' *' : ''), n.state === 'online' ? n.state : n.state.toUpperCase(), formatAvailability(n.availability), n.usedBytes === undefined ? '?' : formatBytes(n.usedBytes), formatBytes(n.quotaBytes), String(n.corruptShards ?? '?'), n.clockOffsetMs === null || n.clockOffsetMs === undefined ? '?' : (n.clockOffsetMs >= 0 ? '+' : '') + formatSkewMs(n.clockOffsetMs), n.id
+  console.log(formatTable(['NODE', 'ROLE', 'ZONE', 'STATE', 'UP 1D/7D/30D', 'USED', 'QUOTA', 'CORRUPT', 'CLOCK', 'ID'], s.nodes.map((n) => [
+    n.name + (n.self ? ' *' : ''), n.role ?? (n.anchor ? 'anchor' : 'pc'), n.zone === '' ? '-' : n.zone, n.state === 'online' ? n.state : n.state.toUpperCase(), formatAvailability(n.availability), n.usedBytes === undefined ? '?' : formatBytes(n.usedBytes), formatBytes(n.quotaBytes), String(n.corruptShards ?? '?'), n.clockOffsetMs === null || n.clockOffsetMs === undefined ? '?' : (n.clockOffsetMs >= 0 ? '+' : '') + formatSkewMs(n.clockOffsetMs), n.id
   ])))
   if (s.store.corruptShards.length > 0) console.log(`this node quarantined ${s.store.corruptShards.length} corrupt shard(s): ${s.store.corruptShards.slice(0, 5).join(', ')}`)
   for (const r of s.clockSkew ?? []) {
