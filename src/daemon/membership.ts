@@ -79,6 +79,12 @@ export class Membership implements ClusterView {
     return Math.max(free, 1)
   }
 
+  /** A roster member as placement sees it (whether online or not); undefined for a non-member. */
+  placementNode (id: string): PlacementNode | undefined {
+    const member = this.roster().find((m) => m.id === id)
+    return member === undefined ? undefined : { id, weight: this.weightOf(id, member.body), zone: member.body.zone, anchor: member.body.anchor }
+  }
+
   onlineNodes (): PlacementNode[] {
     const connected = new Set(this.connected())
     connected.add(this.selfId)

@@ -226,6 +226,8 @@ export interface VersionInfo {
   sha256: string
   /** Put results only: shards stored with no holder yet (fewer than k+m nodes were online); the healer places them. */
   unplacedShards?: number
+  /** Put results only: placement rules (anchors, zones) the put could not honour, one line each. */
+  placementNotes?: string[]
 }
 
 /** A current, non-deleted object as listed to users. */
