@@ -111,6 +111,10 @@ export class FaultRunner {
   private readonly log: (line: string) => void
   /** Faults started and not yet undone. */
   private inProgress = 0
+  /** Wipes waiting for the pool to be whole and no node down: other faults hold off meanwhile. */
+  private wipesWaiting = 0
+  /** Slots whose fault takes the node down, from the moment it is allowed (before the process state changes). */
+  private readonly takenDown = new Set<number>()
   private lastEndMs = -Infinity
   /** Slots restarted with a full quota, not yet restored, with their own quota. */
   private readonly fullSlots = new Map<number, number>()
@@ -135,12 +139,12 @@ export class FaultRunner {
 
   /** Nodes down now as the limits count them: not answering, or full. */
   private downNow (): number {
-    return this.cluster.slots.filter((s) => s.state !== 'up' || this.fullSlots.has(s.index)).length
+    return this.cluster.slots.filter((s) => s.state !== 'up' || this.fullSlots.has(s.index) || this.takenDown.has(s.index)).length
   }
 
   private allowed (f: Fault): boolean {
     const slot = this.cluster.slots[f.slot]
-    if (slot === undefined || slot.state !== 'up' || this.fullSlots.has(f.slot)) return false
+    if (slot === undefined || slot.state !== 'up' || this.fullSlots.has(f.slot) || this.takenDown.has(f.slot)) return false
     return f.kind === 'flip' || this.downNow() + 1 <= this.schedule.limits.maxDown
   }
 
@@ -159,14 +163,32 @@ export class FaultRunner {
   private async runOne (f: Fault, signal: AbortSignal): Promise<void> {
     await pause(this.startMs + f.atMs - Date.now(), signal)
     const destroys = f.kind === 'wipe' || f.kind === 'flip'
-    const giveUp = Date.now() + (destroys ? MAX_DAMAGE_DELAY_MS : MAX_START_DELAY_MS)
-    while (!signal.aborted && !(this.allowed(f) && (!destroys || await this.healed())) && Date.now() < giveUp) await pause(POLL_MS * 4, signal)
+    const planned = Date.now()
+    let giveUp = planned + (destroys ? MAX_DAMAGE_DELAY_MS : MAX_START_DELAY_MS)
+    // A wipe needs a moment with every node up and nothing below full redundancy; under steady kills
+    // and stops that moment rarely comes, so other faults hold off while a wipe waits (and the time
+    // they hold does not count against their own delay, up to MAX_DAMAGE_DELAY_MS).
+    const wipe = f.kind === 'wipe'
+    if (wipe) this.wipesWaiting++
+    try {
+      while (!signal.aborted && Date.now() < giveUp) {
+        const held = !wipe && this.wipesWaiting > 0
+        if (held) giveUp = Math.min(giveUp + POLL_MS * 4, planned + MAX_DAMAGE_DELAY_MS)
+        else if (this.allowed(f) && (!destroys || await this.healed())) break
+        await pause(POLL_MS * 4, signal)
+      }
+    } finally {
+      if (wipe) this.wipesWaiting--
+    }
     const node = this.cluster.slots[f.slot]?.name ?? `slot ${f.slot}`
-    if (signal.aborted || !this.allowed(f) || (destroys && !await this.healed())) {
+    if (signal.aborted || (destroys && !await this.healed()) || !this.allowed(f)) {
       this.outcomes.push({ fault: f, result: 'skipped', node, detail: signal.aborted ? 'run stopped' : destroys ? 'the pool had not healed from earlier damage' : 'the cluster had not recovered from earlier faults' })
+      this.log(`fault ${f.index}: ${f.kind} ${node} skipped (${this.outcomes.at(-1)?.detail ?? ''})`)
       return
     }
     const startedMs = Date.now() - this.startMs
+    const takesDown = f.kind !== 'flip'
+    if (takesDown) this.takenDown.add(f.slot)
     this.inProgress++
     this.log(`fault ${f.index}: ${f.kind} ${node}${f.durationMs > 0 ? ` for ${(f.durationMs / 1000).toFixed(1)} s` : ''}`)
     try {
@@ -176,6 +198,7 @@ export class FaultRunner {
       this.outcomes.push({ fault: f, result: 'failed', node, startedMs, detail: (err as Error).message })
       this.log(`fault ${f.index} (${f.kind} ${node}) failed: ${(err as Error).message}`)
     } finally {
+      if (takesDown) this.takenDown.delete(f.slot)
       this.inProgress--
       this.lastEndMs = Date.now()
     }
