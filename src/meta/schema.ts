@@ -16,6 +16,8 @@ export const SCHEMA_VERSION = 1
  * existing database needs no migration. The `availability` table of
  * earlier versions (what each node saw of the others) is dropped: every
  * node now measures and publishes its own history (NodeBody.presence).
+ * `versions_by_key_newest` (keys ascending, versions newest first: S3's
+ * ListObjectVersions order) is an index, also created if missing.
  */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL);
@@ -47,6 +49,7 @@ CREATE TABLE IF NOT EXISTS versions (
   sha256 TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, version_id);
+CREATE INDEX IF NOT EXISTS versions_by_key_newest ON versions(bucket, key, version_id DESC);
 CREATE TABLE IF NOT EXISTS current (
   bucket TEXT NOT NULL,
   key TEXT NOT NULL,

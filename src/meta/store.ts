@@ -58,6 +58,14 @@ function xorInto (target: Buffer, other: Buffer): void {
 
 interface RecordRow { tbl: string, pk: string, hlc: string, origin: string, tombstone: number, body: string }
 
+const VERSION_COLUMNS = "v.version_id, v.key, v.size, v.time_ms, v.node, v.node_name, v.delete_marker, v.sha256, json_extract(r.body, '$.nullVersion') AS null_version"
+
+interface VersionRow { version_id: string, key: string, size: number, time_ms: number, node: string, node_name: string, delete_marker: number, sha256: string, null_version: number | null, etag?: string | null }
+
+function versionInfo (bucket: string, r: VersionRow, current: boolean): VersionInfo {
+  return { id: r.version_id, bucket, key: r.key, size: r.size, timeMs: r.time_ms, node: r.node, nodeName: r.node_name, deleteMarker: r.delete_marker === 1, current, sha256: r.sha256, ...(r.null_version === 1 ? { nullVersion: true } : {}) }
+}
+
 function rowToRecord (row: RecordRow): MetaRecord {
   return { v: 1, table: row.tbl as MetaTable, pk: row.pk, hlc: row.hlc, origin: row.origin, tombstone: row.tombstone === 1, body: JSON.parse(row.body) }
 }
@@ -175,9 +183,37 @@ export class MetaStore {
 
   /** Every version of a key, newest first, delete markers included. */
   versions (bucket: string, key: string): VersionInfo[] {
-    const rows = this.stmt('SELECT version_id, size, time_ms, node, node_name, delete_marker, sha256 FROM versions WHERE bucket = ? AND key = ? ORDER BY version_id DESC')
-      .all(bucket, key) as unknown as Array<{ version_id: string, size: number, time_ms: number, node: string, node_name: string, delete_marker: number, sha256: string }>
-    return rows.map((r, i) => ({ id: r.version_id, bucket, key, size: r.size, timeMs: r.time_ms, node: r.node, nodeName: r.node_name, deleteMarker: r.delete_marker === 1, current: i === 0, sha256: r.sha256 }))
+    const rows = this.stmt(`SELECT ${VERSION_COLUMNS} FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
+      WHERE v.bucket = ? AND v.key = ? ORDER BY v.version_id DESC`).all(bucket, key) as unknown as VersionRow[]
+    return rows.map((r, i) => versionInfo(bucket, r, i === 0))
+  }
+
+  /**
+   * One page of every version in a bucket under `prefix`: keys in byte
+   * order, each key's versions newest first (S3's ListObjectVersions
+   * order), starting after key `afterKey` — or, with `afterVersionId`, after
+   * that version of `afterKey`. `current` marks each key's newest version.
+   */
+  versionPage (bucket: string, prefix: string, limit: number, afterKey = '', afterVersionId?: string): Array<VersionInfo & { etag?: string }> {
+    const cap = Math.max(1, Math.min(limit, MAX_LIST_LIMIT))
+    const out: Array<VersionInfo & { etag?: string }> = []
+    const add = (rows: VersionRow[]): void => {
+      for (const r of rows) {
+        const newest = this.currentVersion(bucket, r.key) === r.version_id
+        out.push({ ...versionInfo(bucket, r, newest), ...(r.etag === null ? {} : { etag: r.etag }) })
+      }
+    }
+    if (afterVersionId !== undefined && afterKey.startsWith(prefix)) {
+      add(this.stmt(`SELECT ${VERSION_COLUMNS}, json_extract(r.body, '$.meta.etag') AS etag FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
+        WHERE v.bucket = ? AND v.key = ? AND v.version_id < ? ORDER BY v.version_id DESC LIMIT ?`).all(bucket, afterKey, afterVersionId, cap) as unknown as VersionRow[])
+    }
+    if (out.length >= cap) return out
+    const from = afterKey < prefix ? prefix : afterKey
+    const inclusive = afterKey < prefix ? '>=' : '>'
+    add(this.stmt(`SELECT ${VERSION_COLUMNS}, json_extract(r.body, '$.meta.etag') AS etag FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
+      WHERE v.bucket = ? AND v.key ${inclusive} ? AND substr(v.key, 1, ?) = ? ORDER BY v.key, v.version_id DESC LIMIT ?`)
+      .all(bucket, from, prefix.length, prefix, cap - out.length) as unknown as VersionRow[])
+    return out
   }
 
   /** The newest version of a key, or undefined when none exists. */
