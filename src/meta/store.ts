@@ -225,8 +225,10 @@ export class MetaStore {
         WHERE v.bucket = ? AND v.key = ? AND v.version_id < ? ORDER BY v.version_id DESC LIMIT ?`).all(bucket, afterKey, afterVersionId, cap) as unknown as VersionRow[])
     }
     if (out.length >= cap) return out
-    const from = afterKey < prefix ? prefix : afterKey
-    const inclusive = afterKey < prefix ? '>=' : '>'
+    // Compared as UTF-8 bytes, the order SQLite sorts keys in.
+    const beforePrefix = Buffer.compare(Buffer.from(afterKey), Buffer.from(prefix)) < 0
+    const from = beforePrefix ? prefix : afterKey
+    const inclusive = beforePrefix ? '>=' : '>'
     add(this.stmt(`SELECT ${VERSION_COLUMNS}, json_extract(r.body, '$.meta.etag') AS etag FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
       WHERE v.bucket = ? AND v.key ${inclusive} ? AND substr(v.key, 1, ?) = ? ORDER BY v.key, v.version_id DESC LIMIT ?`)
       .all(bucket, from, prefix.length, prefix, cap - out.length) as unknown as VersionRow[])

@@ -8,7 +8,9 @@
  *   delete writes a marker (404 with x-amz-delete-marker, 405 for the
  *   marker's own id), a versionId DELETE removes one version for good;
  *   Suspended writes `null` versions while Enabled-period versions stay;
- *   ListObjectVersions pages in S3's order; bad configurations are refused.
+ *   ListObjectVersions pages in S3's order; bad configurations are refused;
+ *   a version removed by id or replaced as the null version leaves no shard
+ *   file on any node (the collector runs with a grace period of seconds).
  * - tags set on put, replaced and deleted without a new version, per
  *   version, copied or replaced on copy, S3's limits refused.
  * - CRC32C, CRC64NVME (and CRC32, SHA1, SHA256) in a header or a trailer
@@ -30,10 +32,19 @@ import { startCluster } from '../helpers/cluster.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { parseJsonOutput } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
+import { addedFiles, listShardFiles } from '../helpers/shards.ts'
 
 const TEST_TIMEOUT_MS = 300_000
 /** Longest wait for a write made through one node to be listed by another. */
 const REPLICATION_TIMEOUT_MS = 20_000
+/** Orphan grace and collection interval of the nodes: removed versions' shards go within seconds. */
+const GRACE_MS = 3000
+/** Longest wait for every node's collector to delete the shards of a removed version. */
+const COLLECT_TIMEOUT_MS = 90_000
+/** An object large enough to be erasure coded (not inlined in its record). */
+const SHARDED_BYTES = 300_000
+process.env.CAIRN_ORPHAN_GRACE_MS = String(GRACE_MS)
+process.env.CAIRN_COLLECT_INTERVAL_MS = '1000'
 
 interface Key { accessKeyId: string, secretAccessKey: string }
 interface CliVersion { id: string, deleteMarker: boolean, current: boolean, nullVersion?: boolean }
@@ -207,6 +218,36 @@ describe('S3 versioning, tagging and checksums: 3 nodes, 2+1, @aws-sdk/client-s3
     assert.deepEqual(batch.Deleted?.map((d) => [d.Key, d.VersionId, d.DeleteMarker]).sort(), [['Z', undefined, true], ['b', oldB, undefined]])
     assert.equal(batch.Errors, undefined)
     assert.equal((await waitVersions('pages/b', 1))[0]?.id === oldB, false)
+  })
+
+  it('a version removed by id, or replaced as the null version, leaves no shard file on any node', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const shardFiles = async (): Promise<string[]> => (await Promise.all(c.nodes.map(async (n) => await listShardFiles(n.dir)))).flat()
+    const putAndShards = async (bucket: string, body: Buffer): Promise<{ id: string | undefined, files: string[] }> => {
+      const before = await shardFiles()
+      const id = (await s3a.send(new PutObjectCommand({ Bucket: bucket, Key: 'big', Body: body }))).VersionId
+      const files = addedFiles(before, await shardFiles())
+      assert.ok(files.length >= 3, `the put wrote ${files.length} shard files`)
+      return { id, files }
+    }
+    const allGone = async (files: string[], what: string): Promise<void> => {
+      await waitFor(async () => { const now = new Set(await shardFiles()); return files.every((f) => !now.has(f)) }, COLLECT_TIMEOUT_MS, `the shards of ${what} to be collected`)
+    }
+    await s3a.send(new CreateBucketCommand({ Bucket: 'collect' }))
+    await s3a.send(new PutBucketVersioningCommand({ Bucket: 'collect', VersioningConfiguration: { Status: 'Enabled' } }))
+    const old = await putAndShards('collect', randomBytes(SHARDED_BYTES))
+    const kept = randomBytes(SHARDED_BYTES)
+    const live = await putAndShards('collect', kept)
+    await s3a.send(new DeleteObjectCommand({ Bucket: 'collect', Key: 'big', VersionId: old.id }))
+    await allGone(old.files, 'a version deleted by id')
+    const left = new Set(await shardFiles())
+    assert.ok(live.files.every((f) => left.has(f)), 'a shard of the live version was deleted')
+    const got = await s3b.send(new GetObjectCommand({ Bucket: 'collect', Key: 'big' }))
+    assert.ok(Buffer.from(await (got.Body as { transformToByteArray: () => Promise<Uint8Array> }).transformToByteArray()).equals(kept))
+    // An unversioned bucket: the second put replaces the first, whose shards go.
+    await s3a.send(new CreateBucketCommand({ Bucket: 'collect-plain' }))
+    const replaced = await putAndShards('collect-plain', randomBytes(SHARDED_BYTES))
+    await putAndShards('collect-plain', randomBytes(SHARDED_BYTES))
+    await allGone(replaced.files, 'a replaced null version')
   })
 
   it('tags: on put, replaced and deleted without a new version, per version, on copy, within S3 limits', { timeout: TEST_TIMEOUT_MS }, async () => {
