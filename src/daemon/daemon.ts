@@ -348,11 +348,16 @@ export class Daemon {
     }
   }
 
-  /** Expire versions in buckets with retention; run by each bucket's coordinator only. */
+  /**
+   * Expire versions in buckets with retention, and superseded `null`
+   * versions (left by concurrent writers) in Unversioned or Suspended
+   * buckets; run by each bucket's coordinator only.
+   */
   private async retentionSweep (): Promise<void> {
     const online = this.membership.onlineNodes()
     for (const record of this.meta.live('bucket')) {
-      if ((record.body as BucketBody).retention === undefined || coordinatorFor(`retention/${record.pk}`, online) !== this.net.peerId) continue
+      const body = record.body as BucketBody
+      if ((body.retention === undefined && (body.versioning ?? 'Enabled') === 'Enabled') || coordinatorFor(`retention/${record.pk}`, online) !== this.net.peerId) continue
       for (const key of this.engine.keysWithHistory(record.pk)) {
         if (this.stopped) return
         await this.engine.applyRetention(record.pk, key).catch((err) => { this.log(`retention of ${record.pk}/${key} failed: ${errorMessage(err)}`) })

@@ -5,7 +5,7 @@
  */
 import { CairnError } from '../util/errors.ts'
 import { isHlc } from '../util/hlc.ts'
-import { MAX_OBJECT_META_BYTES, META_RECORD_VERSION, META_TABLES } from './types.ts'
+import { BUCKET_VERSIONING_STATES, CHECKSUM_ALGORITHMS, MAX_OBJECT_META_BYTES, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS_PER_VERSION, META_RECORD_VERSION, META_TABLES } from './types.ts'
 import type { MetaRecord, MetaTable } from './types.ts'
 import { nodePresenceProblem } from './node-presence.ts'
 
@@ -77,6 +77,9 @@ function checkBody (table: MetaTable, body: Record<string, unknown>): void {
     if (typeof body.size !== 'number' || !Number.isSafeInteger(body.size) || body.size < 0) fail('bad version size')
     if (typeof body.timeMs !== 'number' || typeof body.deleteMarker !== 'boolean') fail('bad version fields')
     if (body.meta !== undefined && (typeof body.meta !== 'object' || body.meta === null || Buffer.byteLength(JSON.stringify(body.meta)) > MAX_OBJECT_META_BYTES)) fail('bad object metadata')
+    if (body.nullVersion !== undefined && typeof body.nullVersion !== 'boolean') fail('bad null-version flag')
+    const checksum = (body.meta as { checksum?: unknown } | undefined)?.checksum
+    if (checksum !== undefined && !isChecksum(checksum)) fail('bad object checksum')
   } else if (table === 's3key') {
     if (typeof body.name !== 'string' || typeof body.secret !== 'string' || typeof body.admin !== 'boolean' || typeof body.grants !== 'object' || body.grants === null) fail('bad access key')
   } else if (table === 'node') {
@@ -90,9 +93,43 @@ function checkBody (table: MetaTable, body: Record<string, unknown>): void {
     for (const [hash, holders] of Object.entries(body.shards as Record<string, unknown>)) {
       if (!/^[0-9a-f]{64}$/.test(hash) || !Array.isArray(holders) || !holders.every((i) => Number.isInteger(i) && i >= 0 && i < count)) fail('bad location entry')
     }
+  } else if (table === 'tagging') {
+    const problem = tagsProblem(body.tags)
+    if (problem !== undefined) fail(`bad tags: ${problem}`)
   } else if (table === 'setting') {
     if (typeof body.value !== 'string' || body.value.length > MAX_SETTING_VALUE_CHARS) fail('bad setting value')
   } else if (typeof body.createdMs !== 'number') {
     fail('bad bucket entry')
+  } else if (body.versioning !== undefined && !(BUCKET_VERSIONING_STATES as readonly unknown[]).includes(body.versioning)) {
+    fail(`bad bucket versioning ${String(body.versioning).slice(0, 20)}`)
   }
+}
+
+function isChecksum (value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false
+  const c = value as Record<string, unknown>
+  return (CHECKSUM_ALGORITHMS as readonly unknown[]).includes(c.algorithm) && typeof c.value === 'string' && /^[A-Za-z0-9+/=]{1,64}$/.test(c.value)
+}
+
+/**
+ * What is wrong with a tag list (undefined when it is valid): at most
+ * MAX_TAGS_PER_VERSION tags, keys 1..MAX_TAG_KEY_CHARS characters, values up
+ * to MAX_TAG_VALUE_CHARS, keys unique. Shared by the codec and the engine.
+ *
+ * @example
+ * tagsProblem([{ key: 'a', value: '1' }]) // undefined
+ */
+export function tagsProblem (tags: unknown): string | undefined {
+  if (!Array.isArray(tags)) return 'not a list'
+  if (tags.length > MAX_TAGS_PER_VERSION) return `${tags.length} tags, at most ${MAX_TAGS_PER_VERSION} are allowed`
+  const seen = new Set<string>()
+  for (const tag of tags as unknown[]) {
+    if (tag === null || typeof tag !== 'object') return 'a tag is not an object'
+    const { key, value } = tag as Record<string, unknown>
+    if (typeof key !== 'string' || key.length === 0 || [...key].length > MAX_TAG_KEY_CHARS) return `a tag key must be 1 to ${MAX_TAG_KEY_CHARS} characters`
+    if (typeof value !== 'string' || [...value].length > MAX_TAG_VALUE_CHARS) return `a tag value must be at most ${MAX_TAG_VALUE_CHARS} characters`
+    if (seen.has(key)) return `the tag key ${JSON.stringify(key.slice(0, 40))} appears twice`
+    seen.add(key)
+  }
+  return undefined
 }

@@ -4,7 +4,18 @@
  */
 
 /** Version of the on-disk schema. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
+
+/**
+ * The statements that bring a database of schema N to N+1, run in one
+ * transaction when a node opens an older database.
+ * - 1 → 2: `versions.null_version` (VersionBody.nullVersion, S3's `null`
+ *   version). Every version written before was not one, so 0 is right for
+ *   every existing row.
+ */
+export const SCHEMA_MIGRATIONS: Record<number, string> = {
+  1: 'ALTER TABLE versions ADD COLUMN null_version INTEGER NOT NULL DEFAULT 0;'
+}
 
 /**
  * Idempotent DDL. `shard_owners` is local (never replicated): for every
@@ -16,6 +27,8 @@ export const SCHEMA_VERSION = 1
  * existing database needs no migration. The `availability` table of
  * earlier versions (what each node saw of the others) is dropped: every
  * node now measures and publishes its own history (NodeBody.presence).
+ * `versions_by_key_newest` (keys ascending, versions newest first: S3's
+ * ListObjectVersions order) is an index, also created if missing.
  */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL);
@@ -44,9 +57,11 @@ CREATE TABLE IF NOT EXISTS versions (
   node TEXT NOT NULL,
   node_name TEXT NOT NULL,
   delete_marker INTEGER NOT NULL,
-  sha256 TEXT NOT NULL
+  sha256 TEXT NOT NULL,
+  null_version INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, version_id);
+CREATE INDEX IF NOT EXISTS versions_by_key_newest ON versions(bucket, key, version_id DESC);
 CREATE TABLE IF NOT EXISTS current (
   bucket TEXT NOT NULL,
   key TEXT NOT NULL,

@@ -25,7 +25,7 @@ import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { mergeRecords } from './crdt.ts'
 import { parseRecord } from './codec.ts'
-import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts'
+import { SCHEMA_MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts'
 import type { MetaRecord, MetaTable, ObjectInfo, VersionBody, VersionInfo } from './types.ts'
 import { CairnError } from '../util/errors.ts'
 
@@ -57,6 +57,31 @@ function xorInto (target: Buffer, other: Buffer): void {
 }
 
 interface RecordRow { tbl: string, pk: string, hlc: string, origin: string, tombstone: number, body: string }
+
+const VERSION_COLUMNS = 'v.version_id, v.key, v.size, v.time_ms, v.node, v.node_name, v.delete_marker, v.sha256, v.null_version'
+
+interface VersionRow { version_id: string, key: string, size: number, time_ms: number, node: string, node_name: string, delete_marker: number, sha256: string, null_version: number | null, etag?: string | null }
+
+function versionInfo (bucket: string, r: VersionRow, current: boolean): VersionInfo {
+  return { id: r.version_id, bucket, key: r.key, size: r.size, timeMs: r.time_ms, node: r.node, nodeName: r.node_name, deleteMarker: r.delete_marker === 1, current, sha256: r.sha256, ...(r.null_version === 1 ? { nullVersion: true } : {}) }
+}
+
+/** Bring a database of schema `from` to SCHEMA_VERSION in one transaction (nothing changes if a step fails). */
+function migrate (db: DatabaseSync, from: number): void {
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    for (let v = from; v < SCHEMA_VERSION; v++) {
+      const sql = SCHEMA_MIGRATIONS[v]
+      if (sql === undefined) throw new Error(`no migration from schema ${v}`)
+      db.exec(sql)
+    }
+    db.prepare('UPDATE schema_version SET v = ?').run(SCHEMA_VERSION)
+    db.exec('COMMIT')
+  } catch (err) {
+    db.exec('ROLLBACK')
+    throw new CairnError('CONFIG', `cannot migrate the metadata database from schema ${from} to ${SCHEMA_VERSION}: ${(err as Error).message}`, 'nothing was changed; check the disk, or report this with the node log')
+  }
+}
 
 function rowToRecord (row: RecordRow): MetaRecord {
   return { v: 1, table: row.tbl as MetaTable, pk: row.pk, hlc: row.hlc, origin: row.origin, tombstone: row.tombstone === 1, body: JSON.parse(row.body) }
@@ -90,6 +115,7 @@ export class MetaStore {
     }
     const row = db.prepare('SELECT v FROM schema_version').get() as { v: number } | undefined
     if (row === undefined) db.prepare('INSERT INTO schema_version(v) VALUES (?)').run(SCHEMA_VERSION)
+    else if (row.v < SCHEMA_VERSION && row.v >= 1) migrate(db, row.v)
     else if (row.v !== SCHEMA_VERSION) throw new CairnError('CONFIG', `metadata database ${path} has schema ${row.v}, this Cairn expects ${SCHEMA_VERSION}`, 'upgrade Cairn on this node')
     return new MetaStore(db)
   }
@@ -149,8 +175,8 @@ export class MetaStore {
     if (record.tombstone) {
       this.stmt('DELETE FROM versions WHERE version_id = ?').run(record.pk)
     } else {
-      this.stmt(`INSERT OR REPLACE INTO versions(version_id, bucket, key, size, time_ms, node, node_name, delete_marker, sha256)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(record.pk, body.bucket, body.key, body.size, body.timeMs, record.origin, body.nodeName, body.deleteMarker ? 1 : 0, body.sha256)
+      this.stmt(`INSERT OR REPLACE INTO versions(version_id, bucket, key, size, time_ms, node, node_name, delete_marker, sha256, null_version)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(record.pk, body.bucket, body.key, body.size, body.timeMs, record.origin, body.nodeName, body.deleteMarker ? 1 : 0, body.sha256, body.nullVersion === true ? 1 : 0)
     }
     const newest = this.stmt('SELECT version_id, size, time_ms, delete_marker FROM versions WHERE bucket = ? AND key = ? ORDER BY version_id DESC LIMIT 1')
       .get(body.bucket, body.key) as { version_id: string, size: number, time_ms: number, delete_marker: number } | undefined
@@ -175,9 +201,38 @@ export class MetaStore {
 
   /** Every version of a key, newest first, delete markers included. */
   versions (bucket: string, key: string): VersionInfo[] {
-    const rows = this.stmt('SELECT version_id, size, time_ms, node, node_name, delete_marker, sha256 FROM versions WHERE bucket = ? AND key = ? ORDER BY version_id DESC')
-      .all(bucket, key) as unknown as Array<{ version_id: string, size: number, time_ms: number, node: string, node_name: string, delete_marker: number, sha256: string }>
-    return rows.map((r, i) => ({ id: r.version_id, bucket, key, size: r.size, timeMs: r.time_ms, node: r.node, nodeName: r.node_name, deleteMarker: r.delete_marker === 1, current: i === 0, sha256: r.sha256 }))
+    const rows = this.stmt(`SELECT ${VERSION_COLUMNS} FROM versions v WHERE v.bucket = ? AND v.key = ? ORDER BY v.version_id DESC`).all(bucket, key) as unknown as VersionRow[]
+    return rows.map((r, i) => versionInfo(bucket, r, i === 0))
+  }
+
+  /**
+   * One page of every version in a bucket under `prefix`: keys in byte
+   * order, each key's versions newest first (S3's ListObjectVersions
+   * order), starting after key `afterKey` — or, with `afterVersionId`, after
+   * that version of `afterKey`. `current` marks each key's newest version.
+   */
+  versionPage (bucket: string, prefix: string, limit: number, afterKey = '', afterVersionId?: string): Array<VersionInfo & { etag?: string }> {
+    const cap = Math.max(1, Math.min(limit, MAX_LIST_LIMIT))
+    const out: Array<VersionInfo & { etag?: string }> = []
+    const add = (rows: VersionRow[]): void => {
+      for (const r of rows) {
+        const newest = this.currentVersion(bucket, r.key) === r.version_id
+        out.push({ ...versionInfo(bucket, r, newest), ...(r.etag === null ? {} : { etag: r.etag }) })
+      }
+    }
+    if (afterVersionId !== undefined && afterKey.startsWith(prefix)) {
+      add(this.stmt(`SELECT ${VERSION_COLUMNS}, json_extract(r.body, '$.meta.etag') AS etag FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
+        WHERE v.bucket = ? AND v.key = ? AND v.version_id < ? ORDER BY v.version_id DESC LIMIT ?`).all(bucket, afterKey, afterVersionId, cap) as unknown as VersionRow[])
+    }
+    if (out.length >= cap) return out
+    // Compared as UTF-8 bytes, the order SQLite sorts keys in.
+    const beforePrefix = Buffer.compare(Buffer.from(afterKey), Buffer.from(prefix)) < 0
+    const from = beforePrefix ? prefix : afterKey
+    const inclusive = beforePrefix ? '>=' : '>'
+    add(this.stmt(`SELECT ${VERSION_COLUMNS}, json_extract(r.body, '$.meta.etag') AS etag FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
+      WHERE v.bucket = ? AND v.key ${inclusive} ? AND substr(v.key, 1, ?) = ? ORDER BY v.key, v.version_id DESC LIMIT ?`)
+      .all(bucket, from, prefix.length, prefix, cap - out.length) as unknown as VersionRow[])
+    return out
   }
 
   /** The newest version of a key, or undefined when none exists. */

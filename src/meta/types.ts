@@ -19,6 +19,10 @@
  *   from its (immutable) manifest — shards the healer rebuilt or placed
  *   late; pk = version id; body = LocationBody. Written only by the
  *   version's repair coordinator; tombstoned once the version is gone.
+ * - `tagging`: the S3 tags of one version, which change without making a
+ *   new version (so they cannot live in the immutable version record);
+ *   pk = version id; body = TagsBody. Tombstoned when the tags are deleted
+ *   or the version is removed.
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
 import type { NodePresence } from './node-presence.ts'
@@ -27,7 +31,7 @@ import type { NodePresence } from './node-presence.ts'
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -41,7 +45,7 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody
 }
 
 /**
@@ -94,12 +98,44 @@ export interface RetentionPolicy {
   keepDays?: number
 }
 
+/**
+ * How a bucket keeps versions (S3's versioning states, docs/S3.md):
+ * - `Enabled` (also when the field is absent: Cairn's own default, every
+ *   bucket made by `cairn put`): every write is a new version, kept until
+ *   retention removes it.
+ * - `Unversioned` (a bucket made by S3 CreateBucket, versioning never
+ *   set): each write is the key's one `null` version; a newer one replaces
+ *   it and a delete removes it (the older is tombstoned, its shards
+ *   collected).
+ * - `Suspended`: like Unversioned for new writes (a delete writes a `null`
+ *   delete marker), while versions from Enabled periods stay.
+ */
+export const BUCKET_VERSIONING_STATES = ['Unversioned', 'Enabled', 'Suspended'] as const
+export type BucketVersioning = typeof BUCKET_VERSIONING_STATES[number]
+
 /** A bucket. */
 export interface BucketBody {
   createdMs: number
   /** Access key id of the S3 key that created it (its owner), if any. */
   owner?: string
   retention?: RetentionPolicy
+  /** Absent means Enabled (see BUCKET_VERSIONING_STATES). */
+  versioning?: BucketVersioning
+}
+
+/** Most tags one version may carry (S3's limit). */
+export const MAX_TAGS_PER_VERSION = 10
+/** Longest tag key, in characters (S3's limit). */
+export const MAX_TAG_KEY_CHARS = 128
+/** Longest tag value, in characters (S3's limit). */
+export const MAX_TAG_VALUE_CHARS = 256
+
+/** One S3 object tag. */
+export interface Tag { key: string, value: string }
+
+/** The tags of one version, in the order they were set (empty in a tombstone). */
+export interface TagsBody {
+  tags: Tag[]
 }
 
 /** Where one shard of a stripe lives and what it hashes to. */
@@ -183,6 +219,11 @@ export interface VersionBody {
   manifest?: Manifest
   /** HTTP metadata of the object (S3): content headers, user metadata, ETag. */
   meta?: ObjectMeta
+  /**
+   * True for S3's `null` version: written while the bucket was Unversioned
+   * or Suspended. A key keeps at most one (retention removes older ones).
+   */
+  nullVersion?: boolean
 }
 
 /** Largest encoded ObjectMeta (S3 limits user metadata to 2 KiB; headers add some). */
@@ -200,7 +241,13 @@ export interface ObjectMeta {
   user?: Record<string, string>
   /** The S3 ETag without quotes (hex MD5 of the body for a single-part put). */
   etag?: string
+  /** The x-amz-checksum-* the client sent and Cairn verified: algorithm (lowercase) and base64 value. */
+  checksum?: { algorithm: ChecksumAlgorithm, value: string }
 }
+
+/** The S3 checksum algorithms (x-amz-checksum-NAME). */
+export const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256'] as const
+export type ChecksumAlgorithm = typeof CHECKSUM_ALGORITHMS[number]
 
 /** A version as listed to users. */
 export interface VersionInfo {
@@ -214,6 +261,10 @@ export interface VersionInfo {
   deleteMarker: boolean
   current: boolean
   sha256: string
+  /** S3's `null` version (VersionBody.nullVersion). */
+  nullVersion?: boolean
+  /** Delete results only: the version was removed for good (no delete marker was written). */
+  removed?: boolean
   /** Put results only: shards stored with no holder yet (fewer than k+m nodes were online); the healer places them. */
   unplacedShards?: number
 }

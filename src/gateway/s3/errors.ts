@@ -22,6 +22,7 @@ export const S3_ERROR_STATUS: Record<string, number> = {
   InvalidDigest: 400,
   InvalidRange: 416,
   InvalidRequest: 400,
+  InvalidTag: 400,
   KeyTooLongError: 400,
   MalformedXML: 400,
   MethodNotAllowed: 405,
@@ -52,13 +53,16 @@ export class S3Error extends Error {
   readonly code: string
   readonly status: number
   readonly extra: Record<string, string>
+  /** Response headers the error carries (e.g. x-amz-delete-marker on a 404 of a deleted key). */
+  readonly headers: Record<string, string>
 
-  constructor (code: string, message: string, extra: Record<string, string> = {}) {
+  constructor (code: string, message: string, extra: Record<string, string> = {}, headers: Record<string, string> = {}) {
     super(message)
     this.name = 'S3Error'
     this.code = code
     this.status = S3_ERROR_STATUS[code] ?? 400
     this.extra = extra
+    this.headers = headers
   }
 }
 

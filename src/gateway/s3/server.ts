@@ -63,7 +63,7 @@ export function sendXml (res: ServerResponse, status: number, root: string, body
 
 function sendS3Error (res: ServerResponse, err: S3Error, resource: string, requestId: string, head: boolean): void {
   if (res.headersSent) { res.destroy(); return }
-  const headers = { 'x-amz-request-id': requestId, 'x-amz-id-2': requestId }
+  const headers = { ...err.headers, 'x-amz-request-id': requestId, 'x-amz-id-2': requestId }
   if (err.status === 304 || head) {
     res.writeHead(err.status, { ...headers, 'x-amz-error-code': err.code })
     res.end()
