@@ -34,13 +34,14 @@ export async function objectOperation (s3: S3Request): Promise<void> {
   }
 }
 
-function header (s3: S3Request, name: string): string | undefined {
+/** A request header as one string (repeated headers joined by commas). */
+export function header (s3: S3Request, name: string): string | undefined {
   const v = s3.req.headers[name]
   return Array.isArray(v) ? v.join(',') : v
 }
 
 /** The metadata a put stores, from its headers. */
-function metaFromHeaders (headers: Record<string, string | string[] | undefined>): ObjectMeta {
+export function metaFromHeaders (headers: Record<string, string | string[] | undefined>): ObjectMeta {
   const get = (name: string): string | undefined => { const v = headers[name]; return Array.isArray(v) ? v.join(',') : v }
   const user: Record<string, string> = {}
   let userBytes = 0
@@ -61,7 +62,7 @@ function metaFromHeaders (headers: Record<string, string | string[] | undefined>
 }
 
 /** The checksums a put may declare in headers, verified once the body is read. */
-function declaredChecks (s3: S3Request): Array<{ name: string, update: (b: Buffer) => void, check: () => void }> {
+export function declaredChecks (s3: S3Request): Array<{ name: string, update: (b: Buffer) => void, check: () => void }> {
   // A checksum Cairn cannot verify is refused rather than silently skipped.
   const declared = [header(s3, 'x-amz-trailer') ?? '', header(s3, 'x-amz-sdk-checksum-algorithm') ?? '', ...Object.keys(s3.req.headers).filter((h) => h.startsWith('x-amz-checksum-'))].map((v) => v.toLowerCase())
   const unsupported = declared.find((v) => /crc32c|crc64nvme/.test(v))
@@ -195,7 +196,8 @@ function objectHeaders (reader: ObjectReader): Record<string, string | number> {
   return headers
 }
 
-function openObject (s3: S3Request, bucket: string, key: string, versionId: string | undefined): ObjectReader {
+/** Open a version for reading, with S3's errors for a missing bucket, key or version. */
+export function openObject (s3: S3Request, bucket: string, key: string, versionId: string | undefined): ObjectReader {
   if (s3.engine.bucket(bucket) === undefined) throw new S3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket })
   try {
     return s3.engine.open(bucket, key, versionId, s3.signal)
@@ -231,9 +233,10 @@ async function getObject (s3: S3Request, head: boolean): Promise<void> {
 }
 
 async function streamRange (s3: S3Request, reader: ObjectReader, headers: Record<string, string | number>, status: number, range: { start: number, end: number }): Promise<void> {
-  let offset = 0
+  // Stripes (and parts) before the range are not fetched.
+  let offset = range.start
   let started = false
-  for await (const chunk of reader.body) {
+  for await (const chunk of reader.from(range.start)) {
     const from = Math.max(range.start - offset, 0)
     const to = Math.min(range.end + 1 - offset, chunk.length)
     offset += chunk.length
