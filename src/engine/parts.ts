@@ -6,15 +6,16 @@
  * list). A list of up to PART_LIST_INLINE_MAX_BYTES of JSON stays in the
  * record (`Manifest.parts`); a longer one (thousands of parts) is stored as
  * a blob in the pool, like an out-of-record stripe list (stripe-list.ts):
- * segments of about MANIFEST_SEGMENT_BYTES of JSON `PartManifest[]`, each one
- * stripe of the blob, encrypted under the blob's own key and erasure coded.
+ * segments of about MANIFEST_SEGMENT_BYTES (manifestSegmentBytes()) of JSON
+ * `PartManifest[]`, each one stripe of the blob, encrypted under the blob's
+ * own key and erasure coded.
  * The record then holds `Manifest.partList` (the blob's small manifest).
  */
 import { randomBytes } from 'node:crypto'
 import { generateDataKey, wrapDataKey } from '../crypto/index.ts'
 import type { Manifest, PartManifest } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
-import { MANIFEST_INLINE_MAX_BYTES, MANIFEST_SEGMENT_BYTES } from './stripe-list.ts'
+import { MANIFEST_INLINE_MAX_BYTES, manifestSegmentBytes } from './stripe-list.ts'
 import type { SegmentStore } from './stripe-list.ts'
 
 /** Part lists up to this many JSON bytes stay in the version record (same budget as a stripe list). */
@@ -44,7 +45,8 @@ export async function writePartList (manifest: Manifest, parts: PartManifest[], 
   const dataKey = generateDataKey()
   const nonceBase = randomBytes(8)
   const { inline: _inline, stripeList: _list, parts: _parts, partList: _partList, upload: _upload, ...base } = manifest
-  const blob: Manifest = { ...base, form: 'stripes', stripeSizeBytes: MANIFEST_SEGMENT_BYTES, wrappedKey: wrapDataKey(masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
+  const maxSegmentBytes = manifestSegmentBytes()
+  const blob: Manifest = { ...base, form: 'stripes', stripeSizeBytes: maxSegmentBytes, wrappedKey: wrapDataKey(masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
   let segment: string[] = []
   let segmentBytes = 0
   const flush = async (): Promise<void> => {
@@ -53,7 +55,7 @@ export async function writePartList (manifest: Manifest, parts: PartManifest[], 
     segmentBytes = 0
   }
   for (const text of texts) {
-    if (segmentBytes > 0 && segmentBytes + Buffer.byteLength(text) + 1 > MANIFEST_SEGMENT_BYTES) await flush()
+    if (segmentBytes > 0 && segmentBytes + Buffer.byteLength(text) + 1 > maxSegmentBytes) await flush()
     segment.push(text)
     segmentBytes += Buffer.byteLength(text) + 1
   }
