@@ -44,7 +44,9 @@ export const MAX_PART_SIZE_BYTES = 5 * 1024 ** 3
 const PART_SCAN_BATCH = 1000
 /** How long a part upload waits for its upload's record to reach this node (created through another node a moment ago). */
 export const UPLOAD_VISIBLE_WAIT_MS = 5000
-/** Poll step of that wait. */
+/** How long Complete waits for a named part that is not (yet) here before answering InvalidPart. */
+export const PART_VISIBLE_WAIT_MS = 2000
+/** Poll step of those waits. */
 const UPLOAD_VISIBLE_POLL_MS = 50
 
 /** What multipart needs of the engine. */
@@ -250,6 +252,23 @@ export class Multipart {
   }
 
   /**
+   * chooseParts, waiting a moment while a part is missing or differs: a part
+   * committed through another node a moment ago may still be on its way here.
+   */
+  private async visibleParts (uploadId: string, requested: readonly RequestedPart[], signal?: AbortSignal): Promise<Array<PartInfo & { manifest: Manifest }>> {
+    const deadline = Date.now() + PART_VISIBLE_WAIT_MS
+    for (;;) {
+      try {
+        return this.chooseParts(uploadId, requested)
+      } catch (err) {
+        if (!(err instanceof CairnError && err.code === 'INVALID_PART') || Date.now() >= deadline) throw err
+      }
+      signal?.throwIfAborted()
+      await new Promise((resolve) => setTimeout(resolve, UPLOAD_VISIBLE_POLL_MS))
+    }
+  }
+
+  /**
    * Complete an upload from `requested` parts: one atomic commit of the
    * version (referring to the parts' stripes), the upload's tombstone and
    * the part records' tombstones. A retried Complete of an upload this
@@ -262,8 +281,8 @@ export class Multipart {
       const vbody = this.init.meta.get('version', done.versionId)?.body as VersionBody
       if (vbody.bucket === bucket && vbody.key === key) return { versionId: done.versionId, etag: done.etag, size: vbody.size }
     }
-    const upload = this.upload(bucket, key, uploadId)
-    const chosen = this.chooseParts(uploadId, requested)
+    const upload = await this.visibleUpload(bucket, key, uploadId, signal)
+    const chosen = await this.visibleParts(uploadId, requested, signal)
     const { k, m } = this.init.cluster
     const odd = chosen.find((p) => p.manifest.k !== k || p.manifest.m !== m)
     if (odd !== undefined) throw new CairnError('CONFLICT', `part ${odd.number} was stored with ${odd.manifest.k}+${odd.manifest.m} coding, the cluster uses ${k}+${m}`, 'upload the part again')
