@@ -12,6 +12,7 @@ import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
 import type { BucketBody, MetaRecord, NodeBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
+import { formatDuration } from '../util/duration.ts'
 import { createNetNode } from '../net/node.ts'
 import { versionStates } from './collection.ts'
 import { nodeKeyFromBytes } from '../net/keys.ts'
@@ -46,6 +47,10 @@ import type { Presence } from './presence.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
+/** How often open multipart uploads are checked against `multipartExpiry`. */
+export const MULTIPART_SWEEP_INTERVAL_MS = 60_000
+/** Test and demo override of MULTIPART_SWEEP_INTERVAL_MS (milliseconds). */
+export const MULTIPART_SWEEP_INTERVAL_ENV = 'CAIRN_MULTIPART_SWEEP_INTERVAL_MS'
 /** How often buckets with a retention setting are swept for expired versions. */
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
 /** Corruption reports kept for status; older ones are counted, not kept (a failing disk can produce thousands). */
@@ -220,6 +225,7 @@ export class Daemon {
     this.workers.add({ name: 'anti-entropy', intervalMs: () => ANTI_ENTROPY_INTERVAL_MS, run: async () => { await this.antiEntropyRound() }, describe: () => ({ stats: { ...this.replicator.stats } }) })
     this.workers.add({ name: 'capacity', intervalMs: () => CAPACITY_REFRESH_INTERVAL_MS, run: async () => { await this.refreshCapacities() } })
     this.workers.add({ name: 'retention', intervalMs: () => RETENTION_SWEEP_INTERVAL_MS, run: async () => { await this.retentionSweep() } })
+    this.workers.add({ name: 'multipart-expiry', intervalMs: () => envMs(MULTIPART_SWEEP_INTERVAL_ENV) ?? MULTIPART_SWEEP_INTERVAL_MS, run: async (signal) => { await this.multipartSweep(signal) } })
     this.workers.add({
       name: 'collect',
       intervalMs: collectIntervalMs,
@@ -325,7 +331,7 @@ export class Daemon {
     if (records.some((r) => r.table === 'setting')) this.settings.invalidate()
     // A version removed (retention, an undone commit): the collector deletes
     // the shards no other live version claims, after the grace period.
-    if (records.some((r) => r.table === 'version' && r.tombstone)) void this.collector?.collectNow()
+    if (records.some((r) => (r.table === 'version' || r.table === 'upload' || r.table === 'mpart') && r.tombstone)) void this.collector?.collectNow()
     // Members learnt from the roster are dialled at once; the redial loop retries.
     if (records.some((r) => r.table === 'node')) this.keepMesh()
   }
@@ -346,6 +352,13 @@ export class Daemon {
         return { id: m.id, name: m.body.name, zone: m.body.zone, anchor: m.body.anchor, online: this.membership.isOnline(m.id), ...measured }
       })
     }
+  }
+
+  /** Abort multipart uploads abandoned for longer than `multipartExpiry`; each upload by its coordinator only. */
+  private async multipartSweep (signal?: AbortSignal): Promise<void> {
+    const online = this.membership.onlineNodes()
+    const expired = await this.engine.multipart.expire(this.settings.multipartExpiryMs(), (uploadId) => !this.stopped && coordinatorFor(`multipart/${uploadId}`, online) === this.net.peerId, signal)
+    if (expired > 0) this.log(`aborted ${expired} multipart upload(s) open for longer than ${formatDuration(this.settings.multipartExpiryMs())}`)
   }
 
   /**

@@ -250,6 +250,11 @@ export class Healer {
   private async * stripes (versionId: string, body: VersionBody, signal?: AbortSignal): AsyncGenerator<{ stripe: StripeManifest, index: number, list: boolean, codec: ErasureCodecName | undefined }> {
     const manifest = body.manifest
     if (manifest === undefined) return
+    if (manifest.form === 'parts') {
+      // Read through the part list each time (not cached): inline for most uploads.
+      yield * this.d.engine.stripesOf(versionId, signal)
+      return
+    }
     if (manifest.form !== 'segments') {
       for (const [index, stripe] of manifest.stripes.entries()) yield { stripe, index, list: false, codec: manifest.codec }
       return

@@ -14,11 +14,13 @@
 import { createHash } from 'node:crypto'
 import { checkRecordSize, tagsProblem } from '../meta/codec.ts'
 import type { MetaStore } from '../meta/store.ts'
-import type { BucketBody, BucketVersioning, LocationBody, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, StripeManifest, Tag, TagsBody, VersionBody, VersionInfo } from '../meta/types.ts'
+import type { BucketBody, BucketVersioning, LocationBody, Manifest, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, StripeManifest, Tag, TagsBody, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
 import { AccessKeys } from './access-keys.ts'
-import { readObject } from './get.ts'
+import { GET_STRIPES_AHEAD, GET_SEGMENTS_AHEAD, readObject } from './get.ts'
+import { partsOf } from './parts.ts'
+import { Multipart } from './multipart.ts'
 import { holderLookup, holdersOf } from '../meta/locations.ts'
 import { stripesOf } from './stripe-list.ts'
 import type { ErasureCodecName } from '../erasure/index.ts'
@@ -51,6 +53,8 @@ export interface ObjectReader {
   /** HTTP metadata stored with the version (S3 puts). */
   meta: ObjectMeta
   body: AsyncGenerator<Buffer>
+  /** The plaintext from byte `offsetBytes` on; stripes (and parts) before it are not fetched. Use instead of `body`, not with it. */
+  from: (offsetBytes: number) => AsyncGenerator<Buffer>
 }
 
 /** Options of a put. */
@@ -78,6 +82,8 @@ export class Engine {
   private readonly init: EngineInit
   /** The cluster's S3 access keys. */
   readonly keys: AccessKeys
+  /** S3 multipart uploads (multipart.ts). */
+  readonly multipart: Multipart
   /** Shard I/O to this node and its peers (the healer moves shards with it). */
   get shardIO (): ShardIO { return this.init.shards }
   /** Versions whose put is in progress on this node. */
@@ -86,6 +92,15 @@ export class Engine {
   constructor (init: EngineInit) {
     this.init = init
     this.keys = new AccessKeys({ meta: init.meta, committer: init.committer, clock: init.clock, masterKey: init.masterKey, selfId: init.cluster.selfId })
+    this.multipart = new Multipart({
+      ...init,
+      writing: this.writing,
+      newId: () => this.newVersionId(),
+      versionRecords: (id, body) => this.versionRecords(id, body),
+      afterVersion: async (bucket, key, signal) => { await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ }) },
+      requireBucket: (bucket) => { this.requireBucket(bucket) },
+      nullVersionIn: (bucket) => this.versioningOf(bucket) !== 'Enabled'
+    })
   }
 
   private newVersionId (): string {
@@ -342,7 +357,8 @@ export class Engine {
     }
     const info = this.init.meta.versions(bucket, key).find((v) => v.id === id) as VersionInfo
     const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(id)), ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
-    return { info, meta: body.meta ?? {}, body: readObject(ctx, body.manifest, `${bucket}/${key}`, signal) }
+    const manifest = body.manifest
+    return { info, meta: body.meta ?? {}, body: readObject(ctx, manifest, `${bucket}/${key}`, signal), from: (offsetBytes) => readObject(ctx, manifest, `${bucket}/${key}`, signal, GET_STRIPES_AHEAD, offsetBytes) }
   }
 
   /**
@@ -351,7 +367,9 @@ export class Engine {
    * undefined when this replica cannot tell (the version is unknown or not
    * live, or the shard is in an out-of-record stripe list and never moved).
    */
-  listsHolder (versionId: string, hash: string, node: string): boolean | undefined {
+  listsHolder (ownerId: string, hash: string, node: string): boolean | undefined {
+    // A multipart part's shards follow the version completed from it.
+    const versionId = this.init.meta.partVersion(ownerId) ?? ownerId
     const record = this.init.meta.get('version', versionId)
     if (record === undefined || record.tombstone) return undefined
     const moved = this.location(versionId)
@@ -370,11 +388,12 @@ export class Engine {
       }
     }
     if (found) return false
-    return manifest.form === 'segments' ? undefined : false
+    return manifest.form === 'segments' || manifest.form === 'parts' ? undefined : false
   }
 
   /** The nodes that hold shard `hash` of `versionId` by its current placement (empty when unknown here). */
-  holdersOfHash (versionId: string, hash: string): string[] {
+  holdersOfHash (ownerId: string, hash: string): string[] {
+    const versionId = this.init.meta.partVersion(ownerId) ?? ownerId
     const record = this.init.meta.get('version', versionId)
     if (record === undefined || record.tombstone) return []
     const moved = this.location(versionId)
@@ -396,6 +415,10 @@ export class Engine {
     const record = this.init.meta.get('version', versionId)
     const manifest = record === undefined || record.tombstone ? undefined : (record.body as VersionBody).manifest
     if (manifest === undefined || manifest.inline !== undefined) return
+    if (manifest.form === 'parts') {
+      yield * this.partStripesOf(versionId, manifest, signal)
+      return
+    }
     const blob = manifest.stripeList?.manifest
     if (blob !== undefined) {
       for (const [index, stripe] of blob.stripes.entries()) yield { stripe, index, list: true, codec: blob.codec }
@@ -404,6 +427,23 @@ export class Engine {
     let index = 0
     for await (const stripe of stripesOf(manifest, (b) => readObject(ctx, b, `stripe list of ${versionId}`, signal, 1))) {
       yield { stripe, index: index++, list: false, codec: manifest.codec }
+    }
+  }
+
+  /**
+   * Every stripe of a multipart version: its part-list blob's, then per part
+   * the part's stripe-list blob's and the part's data stripes (indexes run
+   * across parts).
+   */
+  private async * partStripesOf (versionId: string, manifest: Manifest, signal?: AbortSignal): AsyncGenerator<{ stripe: StripeManifest, index: number, list: boolean, codec: ErasureCodecName | undefined }> {
+    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(versionId)) }
+    const read = (b: Manifest): AsyncGenerator<Buffer> => readObject(ctx, b, `part list of ${versionId}`, signal, GET_SEGMENTS_AHEAD)
+    let listIndex = 0
+    let index = 0
+    for (const stripe of manifest.partList?.manifest.stripes ?? []) yield { stripe, index: listIndex++, list: true, codec: manifest.partList?.manifest.codec }
+    for await (const part of partsOf(manifest, read)) {
+      for (const stripe of part.manifest.stripeList?.manifest.stripes ?? []) yield { stripe, index: listIndex++, list: true, codec: part.manifest.codec }
+      for await (const stripe of stripesOf(part.manifest, read)) yield { stripe, index: index++, list: false, codec: part.manifest.codec }
     }
   }
 

@@ -50,6 +50,14 @@ export interface StoredData {
   versionId: string
 }
 
+/** Options of storeObjectData. */
+export interface StoreOptions {
+  /** Store a tiny object inline in the manifest (default true; multipart parts are never inline). */
+  inline?: boolean
+  /** Largest body accepted (default MAX_OBJECT_BYTES); a larger one fails with TOO_LARGE and stores nothing. */
+  maxBytes?: number
+}
+
 /** Distinct nodes a put needs: the cluster's happiness, within [k, k+m]. */
 export function happinessOf (cluster: ClusterView): number {
   const full = cluster.k + cluster.m
@@ -75,7 +83,7 @@ export function checkPlacementPossible (cluster: ClusterView): PlacementNode[] {
  * @example
  * const data = await storeObjectData(ctx, versionId, fileStream)
  */
-export async function storeObjectData (ctx: PutContext, versionId: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StoredData> {
+export async function storeObjectData (ctx: PutContext, versionId: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, options: StoreOptions = {}): Promise<StoredData> {
   const { k, m } = ctx.cluster
   const online = checkPlacementPossible(ctx.cluster)
   const dataKey = generateDataKey()
@@ -91,11 +99,11 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   let index = 0
   let pendingInline: Buffer | undefined
   try {
-    for await (const plain of stripes(body, STRIPE_SIZE_BYTES, MAX_OBJECT_BYTES)) {
+    for await (const plain of stripes(body, STRIPE_SIZE_BYTES, options.maxBytes ?? MAX_OBJECT_BYTES)) {
       signal?.throwIfAborted()
       digest.update(plain)
       size += plain.length
-      if (index === 0 && plain.length <= INLINE_MAX_BYTES) {
+      if (index === 0 && plain.length <= INLINE_MAX_BYTES && options.inline !== false) {
         // Possibly a tiny object: decide once we know whether more follows.
         pendingInline = Buffer.from(plain)
         index++
@@ -128,8 +136,12 @@ function handled<T> (p: Promise<T>): Promise<T> {
   return p
 }
 
-/** Encode, place and write one stripe (of object data or of a stripe-list blob); returns its manifest entry. */
-async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: Buffer, nonceBase: Buffer, versionId: string,
+/**
+ * Encode, place and write one stripe (of object data, of a stripe-list blob
+ * or of a part-list blob); returns its manifest entry. Every shard written is
+ * pushed onto `written` (for clean-up when the caller fails later).
+ */
+export async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: Buffer, nonceBase: Buffer, versionId: string,
   stripeIndex: number, plain: Buffer, written: StoredData['written'], tally: { unplaced: number }, signal?: AbortSignal): Promise<StripeManifest> {
   const { k, m } = ctx.cluster
   const needed = happinessOf(ctx.cluster)

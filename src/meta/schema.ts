@@ -24,7 +24,11 @@ export const SCHEMA_MIGRATIONS: Record<number, string> = {
  * decides on). `local_state` is local too: small named values this node
  * keeps for itself across restarts (its own presence history, whose last
  * tick tells how long it was away). Both are created if missing, so an
- * existing database needs no migration. The `availability` table of
+ * existing database needs no migration. `part_versions` is a projection
+ * like `versions`: for every live version of manifest form `parts`, the owner
+ * ids of its part shards (Manifest.upload), so the collector can tell a
+ * completed upload's parts are live; it is new with multipart upload, and no
+ * older replica holds such versions, so it too needs no migration. The `availability` table of
  * earlier versions (what each node saw of the others) is dropped: every
  * node now measures and publishes its own history (NodeBody.presence).
  * `versions_by_key_newest` (keys ascending, versions newest first: S3's
@@ -78,6 +82,12 @@ CREATE TABLE IF NOT EXISTS shard_owners (
   stored_ms INTEGER NOT NULL,
   PRIMARY KEY (hash, version_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS part_versions (
+  part_id TEXT NOT NULL,
+  version_id TEXT NOT NULL,
+  PRIMARY KEY (part_id, version_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS part_versions_by_version ON part_versions(version_id);
 CREATE TABLE IF NOT EXISTS local_state (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL

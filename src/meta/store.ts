@@ -26,7 +26,7 @@ import type { StatementSync } from 'node:sqlite'
 import { mergeRecords } from './crdt.ts'
 import { parseRecord } from './codec.ts'
 import { SCHEMA_MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts'
-import type { MetaRecord, MetaTable, ObjectInfo, VersionBody, VersionInfo } from './types.ts'
+import type { MetaRecord, MetaTable, ObjectInfo, PartBody, VersionBody, VersionInfo } from './types.ts'
 import { CairnError } from '../util/errors.ts'
 
 /** Number of Merkle leaves (2^12): ~25 records per leaf at 100,000 objects. */
@@ -172,9 +172,14 @@ export class MetaStore {
 
   private projectVersion (record: MetaRecord): void {
     const body = record.body as VersionBody
+    this.stmt('DELETE FROM part_versions WHERE version_id = ?').run(record.pk)
     if (record.tombstone) {
       this.stmt('DELETE FROM versions WHERE version_id = ?').run(record.pk)
     } else {
+      const owners = body.manifest?.upload
+      if (owners !== undefined) {
+        for (const partKey of owners.partKeys) this.stmt('INSERT OR IGNORE INTO part_versions(part_id, version_id) VALUES (?, ?)').run(`${owners.uploadId}/${partKey}`, record.pk)
+      }
       this.stmt(`INSERT OR REPLACE INTO versions(version_id, bucket, key, size, time_ms, node, node_name, delete_marker, sha256, null_version)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(record.pk, body.bucket, body.key, body.size, body.timeMs, record.origin, body.nodeName, body.deleteMarker ? 1 : 0, body.sha256, body.nullVersion === true ? 1 : 0)
     }
@@ -322,10 +327,41 @@ export class MetaStore {
     this.stmt('DELETE FROM shard_owners WHERE hash = ?').run(hash)
   }
 
-  /** Whether version `id` is live, a tombstone, or unknown in this replica. */
+  /**
+   * Whether the owner `id` of shards is live, a tombstone, or unknown in this
+   * replica. An owner is an object version, or a multipart part (an `mpart`
+   * pk). A part is live while a live version was completed from it, or while
+   * its record and its upload are live and no newer upload of the same part
+   * number exists; a part record that is known here and none of these is
+   * dead ('tombstone': aborted, completed without it, replaced, or uploaded
+   * after its upload ended).
+   */
   versionState (id: string): VersionState {
     const row = this.stmt("SELECT tombstone FROM records WHERE tbl = 'version' AND pk = ?").get(id) as { tombstone: number } | undefined
-    return row === undefined ? 'unknown' : row.tombstone === 1 ? 'tombstone' : 'live'
+    if (row !== undefined) return row.tombstone === 1 ? 'tombstone' : 'live'
+    if (this.partVersion(id) !== undefined) return 'live'
+    const part = this.get('mpart', id)
+    if (part === undefined) return 'unknown'
+    if (part.tombstone) return 'tombstone'
+    const upload = this.get('upload', (part.body as PartBody).uploadId)
+    if (upload?.tombstone === true) return 'tombstone'
+    const slot = id.slice(0, id.lastIndexOf('/') + 1)
+    const newer = this.stmt("SELECT 1 AS x FROM records WHERE tbl = 'mpart' AND tombstone = 0 AND pk > ? AND substr(pk, 1, ?) = ? LIMIT 1").get(id, slot.length, slot)
+    return newer === undefined ? 'live' : 'tombstone'
+  }
+
+  /** A live version completed from part `partId` (an `mpart` pk), if any. */
+  partVersion (partId: string): string | undefined {
+    const row = this.stmt('SELECT version_id FROM part_versions WHERE part_id = ? LIMIT 1').get(partId) as { version_id: string } | undefined
+    return row?.version_id
+  }
+
+  /** Live records of `table` whose pk starts with `prefix`, in pk order, at most `limit`, after `after` (exclusive). */
+  liveWithPrefix (table: MetaTable, prefix: string, limit: number, after = ''): MetaRecord[] {
+    const rows = this.stmt(`SELECT tbl, pk, hlc, origin, tombstone, body FROM records
+      WHERE tbl = ? AND tombstone = 0 AND pk >= ? AND pk > ? AND substr(pk, 1, ?) = ? ORDER BY pk LIMIT ?`)
+      .all(table, prefix, after, prefix.length, prefix, Math.max(1, limit)) as unknown as RecordRow[]
+    return rows.map(rowToRecord)
   }
 
   /** A value this node keeps for itself (`local_state`), or undefined. */

@@ -23,6 +23,15 @@
  *   new version (so they cannot live in the immutable version record);
  *   pk = version id; body = TagsBody. Tombstoned when the tags are deleted
  *   or the version is removed.
+ * - `upload`: an open S3 multipart upload; pk = upload id (HLC + writer,
+ *   like a version id); body = UploadBody. Tombstoned by Complete (the body
+ *   then names the version it became) and by Abort or expiry.
+ * - `mpart`: one uploaded part; pk = `<upload id>/<part number, 5 digits>/<part tag>`
+ *   (the tag is the HLC + writer of this upload of the part, so a part
+ *   number uploaded twice has two records and the newest wins); body =
+ *   PartBody with the part's own manifest (own data key and nonce base).
+ *   The pk is also the owner id of the part's shards (see meta/store.ts
+ *   `versionState` for when they are live). Tombstoned by Complete and Abort.
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
 import type { NodePresence } from './node-presence.ts'
@@ -31,7 +40,7 @@ import type { NodePresence } from './node-presence.ts'
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging', 'upload', 'mpart'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -45,7 +54,35 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody | UploadBody | PartBody
+}
+
+/** An S3 multipart upload (table `upload`). */
+export interface UploadBody {
+  bucket: string
+  key: string
+  initiatedMs: number
+  /** Name of the node that created it, for humans. */
+  nodeName: string
+  /** Access key id of the creator (S3's Initiator and Owner). */
+  initiator: string
+  /** HTTP metadata given at creation; the completed version carries it (its ETag is set by Complete). */
+  meta: ObjectMeta
+  /** On the tombstone written by Complete: the version the upload became and its ETag. */
+  completed?: { versionId: string, etag: string }
+}
+
+/** One uploaded part (table `mpart`); tombstones keep only uploadId and number. */
+export interface PartBody {
+  uploadId: string
+  /** 1..10000. */
+  number: number
+  size: number
+  /** Hex MD5 of the part's bytes (its S3 ETag). */
+  etag: string
+  timeMs: number
+  /** The part's data: form `stripes` or `segments`, never inline; absent on tombstones. */
+  manifest?: Manifest
 }
 
 /**
@@ -155,11 +192,15 @@ export interface StripeManifest {
 }
 
 /** Manifest forms: where the stripe list is. */
-export const MANIFEST_FORMS = ['stripes', 'segments'] as const
+export const MANIFEST_FORMS = ['stripes', 'segments', 'parts'] as const
 /**
  * `stripes` (also when the field is absent): the stripe list is in
  * `Manifest.stripes`, inside the record. `segments`: it is stored outside the
  * record, as a blob in the pool that `Manifest.stripeList` describes.
+ * `parts` (a completed multipart upload): the data is the parts' own
+ * stripes, each part with its own data key and nonce base (PartManifest);
+ * the part list is in `Manifest.parts`, or out of the record in the blob
+ * `Manifest.partList` describes; `Manifest.upload` names the parts' owner ids.
  */
 export type ManifestForm = typeof MANIFEST_FORMS[number]
 
@@ -202,6 +243,42 @@ export interface Manifest {
   stripes: StripeManifest[]
   /** Form `segments` only: the stripe list stored outside the record. */
   stripeList?: StripeListRef
+  /** Form `parts` only, when the part list is small: the parts in order. */
+  parts?: PartManifest[]
+  /** Form `parts` only, when the part list is large: the blob that holds it (segments of JSON PartManifest[]). */
+  partList?: PartListRef
+  /** Form `parts` only: which part records' shards this version holds (kept in the record so a collector needs no blob). */
+  upload?: PartOwners
+}
+
+/** One part of a version of form `parts`. */
+export interface PartManifest {
+  /** S3 part number (1..10000). */
+  number: number
+  /** Plaintext bytes of the part. */
+  size: number
+  /** Hex MD5 of the part (for ETags). */
+  etag: string
+  /** The part's data (form `stripes` or `segments`), with its own data key and nonce base. */
+  manifest: Manifest
+}
+
+/** Where the part list of a large multipart version is (like StripeListRef). */
+export interface PartListRef {
+  partCount: number
+  /** The blob's own manifest (form `stripes`). */
+  manifest: Manifest
+}
+
+/**
+ * The owner ids of a multipart version's part shards: `<uploadId>/<partKeys[i]>`
+ * (the pks of the part records it was completed from). About 35 bytes per
+ * part, so 10,000 parts stay far under the record limit.
+ */
+export interface PartOwners {
+  uploadId: string
+  /** `<5-digit part number>/<part tag>` for every part, in order. */
+  partKeys: string[]
 }
 
 /** One object version (or a delete marker). */

@@ -14,6 +14,10 @@ export const S3_ERROR_STATUS: Record<string, number> = {
   BucketAlreadyOwnedByYou: 409,
   BucketNotEmpty: 409,
   EntityTooLarge: 400,
+  EntityTooSmall: 400,
+  InvalidPart: 400,
+  InvalidPartOrder: 400,
+  NoSuchUpload: 404,
   IncompleteBody: 400,
   InternalError: 500,
   InvalidAccessKeyId: 403,
@@ -80,7 +84,11 @@ const FROM_CAIRN: Partial<Record<ErrorCode, string>> = {
   TOO_LARGE: 'EntityTooLarge',
   TIMEOUT: 'ServiceUnavailable',
   NODE_UNREACHABLE: 'ServiceUnavailable',
-  CONFLICT: 'BucketAlreadyOwnedByYou'
+  CONFLICT: 'BucketAlreadyOwnedByYou',
+  NO_SUCH_UPLOAD: 'NoSuchUpload',
+  INVALID_PART: 'InvalidPart',
+  INVALID_PART_ORDER: 'InvalidPartOrder',
+  ENTITY_TOO_SMALL: 'EntityTooSmall'
 }
 
 /** The S3 error for any thrown value (a CairnError keeps its message). */

@@ -39,13 +39,14 @@ export async function objectOperation (s3: S3Request): Promise<void> {
   }
 }
 
-function header (s3: S3Request, name: string): string | undefined {
+/** A request header as one string (repeated headers joined by commas). */
+export function header (s3: S3Request, name: string): string | undefined {
   const v = s3.req.headers[name]
   return Array.isArray(v) ? v.join(',') : v
 }
 
 /** The metadata a put stores, from its headers. */
-function metaFromHeaders (headers: Record<string, string | string[] | undefined>): ObjectMeta {
+export function metaFromHeaders (headers: Record<string, string | string[] | undefined>): ObjectMeta {
   const get = (name: string): string | undefined => { const v = headers[name]; return Array.isArray(v) ? v.join(',') : v }
   const user: Record<string, string> = {}
   let userBytes = 0
@@ -66,7 +67,7 @@ function metaFromHeaders (headers: Record<string, string | string[] | undefined>
 }
 
 /** The digests of one upload: fed the body, checked at its end, and the checksum the version keeps. */
-interface UploadChecks {
+export interface UploadChecks {
   update: (b: Buffer) => void
   check: () => void
   /** Called by verifiedBody with the verified trailer. */
@@ -75,11 +76,12 @@ interface UploadChecks {
 }
 
 /**
- * The digests a put declares, verified once the body is read: Content-MD5,
- * and the one x-amz-checksum-* of a header (one announced by x-amz-trailer
- * is verified by verifiedBody as it arrives; its value is kept here).
+ * The digests a put (or an uploaded part) declares, verified once the body
+ * is read: Content-MD5, and the one x-amz-checksum-* of a header (one
+ * announced by x-amz-trailer is verified by verifiedBody as it arrives; its
+ * value is kept here).
  */
-function declaredChecks (s3: S3Request): UploadChecks {
+export function declaredChecks (s3: S3Request): UploadChecks {
   const parts: Array<{ update: (b: Buffer) => void, check: () => void }> = []
   const md5 = header(s3, 'content-md5')
   if (md5 !== undefined) {
@@ -215,7 +217,7 @@ function objectHeaders (s3: S3Request, reader: ObjectReader): Record<string, str
 }
 
 /** Open the version `asked` names (or the current one) of bucket/key; S3's errors for missing keys, versions and delete markers. */
-function openObject (s3: S3Request, bucket: string, key: string, asked: string | undefined): ObjectReader {
+export function openObject (s3: S3Request, bucket: string, key: string, asked: string | undefined): ObjectReader {
   if (s3.engine.bucket(bucket) === undefined) throw new S3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: bucket })
   const version = readableVersion(s3, bucket, key, asked)
   try {
@@ -255,9 +257,10 @@ async function getObject (s3: S3Request, head: boolean): Promise<void> {
 }
 
 async function streamRange (s3: S3Request, reader: ObjectReader, headers: Record<string, string | number>, status: number, range: { start: number, end: number }): Promise<void> {
-  let offset = 0
+  // Stripes (and parts) before the range are not fetched.
+  let offset = range.start
   let started = false
-  for await (const chunk of reader.body) {
+  for await (const chunk of reader.from(range.start)) {
     const from = Math.max(range.start - offset, 0)
     const to = Math.min(range.end + 1 - offset, chunk.length)
     offset += chunk.length

@@ -92,14 +92,14 @@ export function elementBlocks (xml: string, name: string): string[] {
   return out
 }
 
-/** The whole (small) XML body of a request, verified against its signature; MalformedXML over MAX_XML_BODY_BYTES. */
-export async function readXmlBody (s3: S3Request): Promise<string> {
+/** The whole (small) XML body of a request, verified against its signature; MalformedXML over `maxBytes`. */
+export async function readXmlBody (s3: S3Request, maxBytes = MAX_XML_BODY_BYTES): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
   // Checked against the signed payload hash (or chunk signatures) like any body.
   for await (const c of verifiedBody(s3.req, { sig: s3.sig, key: s3.signingKey })) {
     size += c.length
-    if (size > MAX_XML_BODY_BYTES) throw new S3Error('MalformedXML', 'The XML you provided was too large.')
+    if (size > maxBytes) throw new S3Error('MalformedXML', 'The XML you provided was too large.')
     chunks.push(c)
   }
   return Buffer.concat(chunks).toString('utf8')
