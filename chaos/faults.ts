@@ -28,6 +28,14 @@ export const MAX_START_DELAY_MS = 20_000
  * more losses than any code survives, not the healer.
  */
 export const MAX_DAMAGE_DELAY_MS = 180_000
+/**
+ * Shortest time a wiped or flipped node counts as *missed* (as the schedule
+ * assumes); it stays missed after that until a healer scan that began after
+ * the damage counts every object at full redundancy.
+ */
+export const DAMAGE_WINDOW_MS = 60_000
+/** Time for the nodes to notice a killed node (heartbeat timeout plus margin) before a scan can see it. */
+const LIVENESS_MARGIN_MS = 5_000
 /** Attempts to restart a node before the fault is reported failed. */
 const START_ATTEMPTS = 3
 /** Poll interval while a fault waits to be allowed. */
@@ -111,6 +119,14 @@ export class FaultRunner {
   private readonly log: (line: string) => void
   /** Faults started and not yet undone. */
   private inProgress = 0
+  /** Wipes waiting for the pool to be whole and no node down: other faults hold off meanwhile. */
+  private wipesWaiting = 0
+  /** Slots whose fault takes the node down, from the moment it is allowed (before the process state changes). */
+  private readonly takenDown = new Set<number>()
+  /** Slots whose shards were destroyed (wipe, flip), by when: they count as missed until healed. */
+  private readonly damagedAt = new Map<number, number>()
+  /** Start of the latest healer scan (minus the liveness margin) that counted no object below full redundancy. */
+  private healedSinceMs = -Infinity
   private lastEndMs = -Infinity
   /** Slots restarted with a full quota, not yet restored, with their own quota. */
   private readonly fullSlots = new Map<number, number>()
@@ -135,12 +151,30 @@ export class FaultRunner {
 
   /** Nodes down now as the limits count them: not answering, or full. */
   private downNow (): number {
-    return this.cluster.slots.filter((s) => s.state !== 'up' || this.fullSlots.has(s.index)).length
+    return this.cluster.slots.filter((s) => s.state !== 'up' || this.fullSlots.has(s.index) || this.takenDown.has(s.index)).length
   }
 
+  /** Slots missed now: down, or holding destroyed shards not known to be rebuilt yet. */
+  private missedNow (): Set<number> {
+    const out = new Set(this.cluster.slots.filter((s) => s.state !== 'up' || this.fullSlots.has(s.index) || this.takenDown.has(s.index)).map((s) => s.index))
+    for (const [slot, at] of this.damagedAt) {
+      if (Date.now() - at < DAMAGE_WINDOW_MS || this.healedSinceMs <= at) out.add(slot)
+      else this.damagedAt.delete(slot)
+    }
+    return out
+  }
+
+  /**
+   * The schedule's limits, checked against the cluster as it is (faults start
+   * later than planned when they wait): the slot free, at most maxDown down
+   * and at most maxMissed missed with this fault added.
+   */
   private allowed (f: Fault): boolean {
     const slot = this.cluster.slots[f.slot]
-    if (slot === undefined || slot.state !== 'up' || this.fullSlots.has(f.slot)) return false
+    if (slot === undefined || slot.state !== 'up' || this.fullSlots.has(f.slot) || this.takenDown.has(f.slot) || this.damagedAt.has(f.slot)) return false
+    const missed = this.missedNow()
+    missed.add(f.slot)
+    if (missed.size > this.schedule.limits.maxMissed) return false
     return f.kind === 'flip' || this.downNow() + 1 <= this.schedule.limits.maxDown
   }
 
@@ -149,8 +183,17 @@ export class FaultRunner {
     for (const slot of this.cluster.slots) {
       if (slot.state !== 'up') continue
       try {
-        const o = (await this.cluster.status(slot.index)).objects
-        return o === undefined || (o.degraded === 0 && o.unavailable === 0)
+        const status = await this.cluster.status(slot.index)
+        const o = status.objects
+        if (o === undefined) return true
+        if (o.degraded !== 0 || o.unavailable !== 0) return false
+        // Counts from a scan that began before the latest damage (or before the nodes noticed it) prove nothing.
+        const scanStartMs = status.repair === undefined ? -Infinity : status.repair.lastScanMs - status.repair.lastScanTookMs
+        const since = scanStartMs - LIVENESS_MARGIN_MS
+        const latestDamageMs = Math.max(-Infinity, ...this.damagedAt.values())
+        if (since <= latestDamageMs) return false
+        this.healedSinceMs = Math.max(this.healedSinceMs, since)
+        return true
       } catch { /* try the next node */ }
     }
     return false
@@ -159,14 +202,37 @@ export class FaultRunner {
   private async runOne (f: Fault, signal: AbortSignal): Promise<void> {
     await pause(this.startMs + f.atMs - Date.now(), signal)
     const destroys = f.kind === 'wipe' || f.kind === 'flip'
-    const giveUp = Date.now() + (destroys ? MAX_DAMAGE_DELAY_MS : MAX_START_DELAY_MS)
-    while (!signal.aborted && !(this.allowed(f) && (!destroys || await this.healed())) && Date.now() < giveUp) await pause(POLL_MS * 4, signal)
+    const planned = Date.now()
+    let giveUp = planned + (destroys ? MAX_DAMAGE_DELAY_MS : MAX_START_DELAY_MS)
+    // A wipe needs a moment with every node up and nothing below full redundancy; under steady kills
+    // and stops that moment rarely comes, so other faults hold off while a wipe waits (and the time
+    // they hold does not count against their own delay, up to MAX_DAMAGE_DELAY_MS).
+    const wipe = f.kind === 'wipe'
+    if (wipe) this.wipesWaiting++
+    try {
+      while (!signal.aborted && Date.now() < giveUp) {
+        const held = !wipe && this.wipesWaiting > 0
+        if (held) giveUp = Math.min(giveUp + POLL_MS * 4, planned + MAX_DAMAGE_DELAY_MS)
+        else {
+          // Damaged slots are released by a healed scan; look for one while they block this fault.
+          if (!destroys && this.damagedAt.size > 0 && !this.allowed(f)) await this.healed()
+          if (this.allowed(f) && (!destroys || await this.healed())) break
+        }
+        await pause(POLL_MS * 4, signal)
+      }
+    } finally {
+      if (wipe) this.wipesWaiting--
+    }
     const node = this.cluster.slots[f.slot]?.name ?? `slot ${f.slot}`
-    if (signal.aborted || !this.allowed(f) || (destroys && !await this.healed())) {
+    if (signal.aborted || (destroys && !await this.healed()) || !this.allowed(f)) {
       this.outcomes.push({ fault: f, result: 'skipped', node, detail: signal.aborted ? 'run stopped' : destroys ? 'the pool had not healed from earlier damage' : 'the cluster had not recovered from earlier faults' })
+      this.log(`fault ${f.index}: ${f.kind} ${node} skipped (${this.outcomes.at(-1)?.detail ?? ''})`)
       return
     }
     const startedMs = Date.now() - this.startMs
+    const takesDown = f.kind !== 'flip'
+    if (takesDown) this.takenDown.add(f.slot)
+    if (destroys) this.damagedAt.set(f.slot, Date.now())
     this.inProgress++
     this.log(`fault ${f.index}: ${f.kind} ${node}${f.durationMs > 0 ? ` for ${(f.durationMs / 1000).toFixed(1)} s` : ''}`)
     try {
@@ -176,6 +242,7 @@ export class FaultRunner {
       this.outcomes.push({ fault: f, result: 'failed', node, startedMs, detail: (err as Error).message })
       this.log(`fault ${f.index} (${f.kind} ${node}) failed: ${(err as Error).message}`)
     } finally {
+      if (takesDown) this.takenDown.delete(f.slot)
       this.inProgress--
       this.lastEndMs = Date.now()
     }

@@ -68,6 +68,7 @@ export interface StatusDocument {
   store: { usedBytes: number, quotaBytes: number, corruptCount?: number }
   collection?: { orphanBytes: number, pendingBytes: number, lastScanMs: number, lastError: string }
   objects?: { total: number, healthy: number, degraded: number, unavailable: number }
+  repair?: { lastScanMs: number, lastScanTookMs: number }
 }
 
 /** What the cluster needs. */

@@ -79,6 +79,7 @@ export class ClusterSettings {
   repairRate (): number { return this.get('repairRate') }
   scrubShare (): number { return this.get('scrubShare') }
   scrubIntervalMs (): number { return this.get('scrubInterval') }
+  multipartExpiryMs (): number { return this.get('multipartExpiry') }
 
   private code (): { k: number, m: number } {
     return this.init.code ?? { k: 1, m: 0 }

@@ -100,6 +100,15 @@ export const SETTINGS = {
     max: 1,
     doc: 'largest share of its disk time a node spends re-hashing its shards'
   },
+  multipartExpiry: {
+    // A week, as S3 lifecycle rules commonly set: long enough for a paused
+    // backup job to resume, short enough that abandoned parts do not pile up.
+    type: 'duration',
+    defaultValue: 7 * 86_400_000,
+    min: 1000,
+    max: 365 * 86_400_000,
+    doc: 'an S3 multipart upload still open this long after it was created is aborted and its parts\' shards collected'
+  },
   scrubInterval: {
     type: 'duration',
     defaultValue: 7 * 86_400_000,

@@ -12,6 +12,7 @@ import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
 import type { BucketBody, MetaRecord, NodeBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
+import { formatDuration } from '../util/duration.ts'
 import { createNetNode } from '../net/node.ts'
 import { versionStates } from './collection.ts'
 import { nodeKeyFromBytes } from '../net/keys.ts'
@@ -47,6 +48,10 @@ import type { Presence } from './presence.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
+/** How often open multipart uploads are checked against `multipartExpiry`. */
+export const MULTIPART_SWEEP_INTERVAL_MS = 60_000
+/** Test and demo override of MULTIPART_SWEEP_INTERVAL_MS (milliseconds). */
+export const MULTIPART_SWEEP_INTERVAL_ENV = 'CAIRN_MULTIPART_SWEEP_INTERVAL_MS'
 /** How often buckets with a retention setting are swept for expired versions. */
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
 /** Corruption reports kept for status; older ones are counted, not kept (a failing disk can produce thousands). */
@@ -222,6 +227,7 @@ export class Daemon {
     this.workers.add({ name: 'anti-entropy', intervalMs: () => ANTI_ENTROPY_INTERVAL_MS, run: async () => { await this.antiEntropyRound() }, describe: () => ({ stats: { ...this.replicator.stats } }) })
     this.workers.add({ name: 'capacity', intervalMs: () => CAPACITY_REFRESH_INTERVAL_MS, run: async () => { await this.refreshCapacities() } })
     this.workers.add({ name: 'retention', intervalMs: () => RETENTION_SWEEP_INTERVAL_MS, run: async () => { await this.retentionSweep() } })
+    this.workers.add({ name: 'multipart-expiry', intervalMs: () => envMs(MULTIPART_SWEEP_INTERVAL_ENV) ?? MULTIPART_SWEEP_INTERVAL_MS, run: async (signal) => { await this.multipartSweep(signal) } })
     this.workers.add({
       name: 'collect',
       intervalMs: collectIntervalMs,
@@ -327,7 +333,7 @@ export class Daemon {
     if (records.some((r) => r.table === 'setting')) this.settings.invalidate()
     // A version removed (retention, an undone commit): the collector deletes
     // the shards no other live version claims, after the grace period.
-    if (records.some((r) => r.table === 'version' && r.tombstone)) void this.collector?.collectNow()
+    if (records.some((r) => (r.table === 'version' || r.table === 'upload' || r.table === 'mpart') && r.tombstone)) void this.collector?.collectNow()
     // Members learnt from the roster are dialled at once; the redial loop retries.
     if (records.some((r) => r.table === 'node')) this.keepMesh()
   }
@@ -350,11 +356,23 @@ export class Daemon {
     }
   }
 
-  /** Expire versions in buckets with retention; run by each bucket's coordinator only. */
+  /** Abort multipart uploads abandoned for longer than `multipartExpiry`; each upload by its coordinator only. */
+  private async multipartSweep (signal?: AbortSignal): Promise<void> {
+    const online = this.membership.onlineNodes()
+    const expired = await this.engine.multipart.expire(this.settings.multipartExpiryMs(), (uploadId) => !this.stopped && coordinatorFor(`multipart/${uploadId}`, online) === this.net.peerId, signal)
+    if (expired > 0) this.log(`aborted ${expired} multipart upload(s) open for longer than ${formatDuration(this.settings.multipartExpiryMs())}`)
+  }
+
+  /**
+   * Expire versions in buckets with retention, and superseded `null`
+   * versions (left by concurrent writers) in Unversioned or Suspended
+   * buckets; run by each bucket's coordinator only.
+   */
   private async retentionSweep (): Promise<void> {
     const online = this.membership.onlineNodes()
     for (const record of this.meta.live('bucket')) {
-      if ((record.body as BucketBody).retention === undefined || coordinatorFor(`retention/${record.pk}`, online) !== this.net.peerId) continue
+      const body = record.body as BucketBody
+      if ((body.retention === undefined && (body.versioning ?? 'Enabled') === 'Enabled') || coordinatorFor(`retention/${record.pk}`, online) !== this.net.peerId) continue
       for (const key of this.engine.keysWithHistory(record.pk)) {
         if (this.stopped) return
         await this.engine.applyRetention(record.pk, key).catch((err) => { this.log(`retention of ${record.pk}/${key} failed: ${errorMessage(err)}`) })

@@ -39,6 +39,8 @@ export const MAX_LOST_REPORT = 100_000
 export const STRIPES_PER_COMMIT = 16
 /** Versions judged between two yields to the event loop (heartbeats and calls go on during a long scan). */
 const YIELD_EVERY = 500
+/** Versions one coordinator repairs at once (most endangered first; each repairs its stripes in order). */
+export const REPAIR_VERSIONS_IN_FLIGHT = 4
 /** Stripes of out-of-record stripe lists kept in memory for health scans. */
 const STRIPE_CACHE_MAX = 200_000
 
@@ -177,18 +179,24 @@ export class Healer {
       this.stats.objects = counts
       // The most endangered versions first: fewest live shards in their worst stripe.
       todo.sort((a, b) => a.live - b.live || (a.id < b.id ? -1 : 1))
-      for (const item of todo) {
-        signal?.throwIfAborted()
-        if (this.d.meta.versionState(item.id) !== 'live') continue
-        try {
-          const outcome = await this.repairVersion(item.id, item.body, threshold, signal)
-          if (outcome === 'waiting') waiting++
-        } catch (err) {
-          // One version that cannot be repaired (its location commit refused, no quorum) does not stop the others.
+      // A few versions at once: one stripe's repair waits on round trips to several nodes, so a lone
+      // repair leaves the network and the CPUs idle; the shared rate limit still bounds the bytes.
+      let next = 0
+      await Promise.all(Array.from({ length: Math.min(REPAIR_VERSIONS_IN_FLIGHT, todo.length) }, async () => {
+        while (next < todo.length) {
+          const item = todo[next++] as typeof todo[number]
           signal?.throwIfAborted()
-          this.d.log(`repair of ${item.body.bucket}/${item.body.key} (${item.id}) failed: ${errorMessage(err)}; retried next scan`)
+          if (this.d.meta.versionState(item.id) !== 'live') continue
+          try {
+            const outcome = await this.repairVersion(item.id, item.body, threshold, signal)
+            if (outcome === 'waiting') waiting++
+          } catch (err) {
+            // One version that cannot be repaired (its location commit refused, no quorum) does not stop the others.
+            signal?.throwIfAborted()
+            this.d.log(`repair of ${item.body.bucket}/${item.body.key} (${item.id}) failed: ${errorMessage(err)}; retried next scan`)
+          }
         }
-      }
+      }))
       await this.dropStaleLocations(live)
       for (const id of [...this.listCache.keys()]) if (!live.has(id)) this.forgetList(id)
       this.stats.lastError = ''
@@ -242,6 +250,11 @@ export class Healer {
   private async * stripes (versionId: string, body: VersionBody, signal?: AbortSignal): AsyncGenerator<{ stripe: StripeManifest, index: number, list: boolean, codec: ErasureCodecName | undefined }> {
     const manifest = body.manifest
     if (manifest === undefined) return
+    if (manifest.form === 'parts') {
+      // Read through the part list each time (not cached): inline for most uploads.
+      yield * this.d.engine.stripesOf(versionId, signal)
+      return
+    }
     if (manifest.form !== 'segments') {
       for (const [index, stripe] of manifest.stripes.entries()) yield { stripe, index, list: false, codec: manifest.codec }
       return

@@ -2,15 +2,25 @@
  * The engine: put / get / list / delete / versions, composing the data path
  * (put.ts, get.ts), the metadata replica and the commit path. It knows
  * nothing of HTTP or libp2p; the gateway calls it, the daemon wires it.
+ *
+ * Versioning (BucketBody.versioning): in an Enabled bucket (Cairn's
+ * default) every put is a new version and a delete writes a marker. In an
+ * Unversioned or Suspended bucket a put or delete writes the key's `null`
+ * version, and the older `null` version is removed (retention.ts): a
+ * tombstone through the commit path, so the collector frees its shards. In
+ * an Unversioned bucket a delete removes the `null` version itself. Tags
+ * (table `tagging`) are a mutable record per version, removed with it.
  */
 import { createHash } from 'node:crypto'
-import { checkRecordSize } from '../meta/codec.ts'
+import { checkRecordSize, tagsProblem } from '../meta/codec.ts'
 import type { MetaStore } from '../meta/store.ts'
-import type { BucketBody, LocationBody, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, StripeManifest, VersionBody, VersionInfo } from '../meta/types.ts'
+import type { BucketBody, BucketVersioning, LocationBody, Manifest, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, StripeManifest, Tag, TagsBody, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
 import { AccessKeys } from './access-keys.ts'
-import { readObject } from './get.ts'
+import { GET_STRIPES_AHEAD, GET_SEGMENTS_AHEAD, readObject } from './get.ts'
+import { partsOf } from './parts.ts'
+import { Multipart } from './multipart.ts'
 import { holderLookup, holdersOf } from '../meta/locations.ts'
 import { stripesOf } from './stripe-list.ts'
 import type { ErasureCodecName } from '../erasure/index.ts'
@@ -43,6 +53,8 @@ export interface ObjectReader {
   /** HTTP metadata stored with the version (S3 puts). */
   meta: ObjectMeta
   body: AsyncGenerator<Buffer>
+  /** The plaintext from byte `offsetBytes` on; stripes (and parts) before it are not fetched. Use instead of `body`, not with it. */
+  from: (offsetBytes: number) => AsyncGenerator<Buffer>
 }
 
 /** Options of a put. */
@@ -51,6 +63,8 @@ export interface PutOptions {
   meta?: () => ObjectMeta
   /** Refuse with NO_SUCH_BUCKET instead of creating the bucket (S3's rule). */
   requireBucket?: boolean
+  /** Tags of the new version, committed with it (validated before any data is read). */
+  tags?: Tag[]
 }
 
 /** Short, stable tag of a node id used in version ids. */
@@ -68,6 +82,8 @@ export class Engine {
   private readonly init: EngineInit
   /** The cluster's S3 access keys. */
   readonly keys: AccessKeys
+  /** S3 multipart uploads (multipart.ts). */
+  readonly multipart: Multipart
   /** Shard I/O to this node and its peers (the healer moves shards with it). */
   get shardIO (): ShardIO { return this.init.shards }
   /** Versions whose put is in progress on this node. */
@@ -76,6 +92,15 @@ export class Engine {
   constructor (init: EngineInit) {
     this.init = init
     this.keys = new AccessKeys({ meta: init.meta, committer: init.committer, clock: init.clock, masterKey: init.masterKey, selfId: init.cluster.selfId })
+    this.multipart = new Multipart({
+      ...init,
+      writing: this.writing,
+      newId: () => this.newVersionId(),
+      versionRecords: (id, body) => this.versionRecords(id, body),
+      afterVersion: async (bucket, key, signal) => { await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ }) },
+      requireBucket: (bucket) => { this.requireBucket(bucket) },
+      nullVersionIn: (bucket) => this.versioningOf(bucket) !== 'Enabled'
+    })
   }
 
   private newVersionId (): string {
@@ -93,6 +118,7 @@ export class Engine {
   async put (bucket: string, key: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, options: PutOptions = {}): Promise<VersionInfo> {
     this.checkWritable(bucket, key)
     if (options.requireBucket === true) this.requireBucket(bucket)
+    if (options.tags !== undefined) checkTags(options.tags)
     const versionId = this.newVersionId()
     this.writing.add(versionId)
     try {
@@ -119,7 +145,10 @@ export class Engine {
     try {
       const meta = options.meta?.()
       if (meta !== undefined) vbody.meta = meta
+      // The state when the data is in: a put racing a versioning change takes the newer state.
+      if (this.versioningOf(bucket) !== 'Enabled') vbody.nullVersion = true
       records = this.versionRecords(versionId, vbody)
+      if (options.tags !== undefined && options.tags.length > 0) records.push(this.tagsRecord(versionId, options.tags))
     } catch (err) {
       // Refused before anything was committed (e.g. a record over the size
       // limit): nobody can know this version, so its shards go now.
@@ -163,23 +192,106 @@ export class Engine {
   async applyRetention (bucket: string, key: string, signal?: AbortSignal): Promise<number> {
     const policy = (this.init.meta.get('bucket', bucket)?.body as BucketBody | undefined)?.retention
     const expired = expiredVersions(this.init.meta.versions(bucket, key), policy, Date.now())
+    const records = this.removalRecords(expired)
+    if (records.length > 0) await this.init.committer.commit(records, signal)
+    return records.filter((r) => r.table === 'version').length
+  }
+
+  /**
+   * Tombstones that remove versions for good: each version record (its body,
+   * the manifest, kept so every holder can free the shards) and its tags.
+   */
+  private removalRecords (ids: readonly string[]): MetaRecord[] {
     const records: MetaRecord[] = []
-    for (const id of expired) {
+    for (const id of ids) {
       const record = this.init.meta.get('version', id)
       if (record === undefined || record.tombstone) continue
       records.push({ ...record, hlc: this.init.clock.now(), origin: this.init.cluster.selfId, tombstone: true })
+      const tags = this.init.meta.get('tagging', id)
+      if (tags !== undefined && !tags.tombstone) records.push({ ...tags, hlc: this.init.clock.now(), origin: this.init.cluster.selfId, tombstone: true, body: { tags: [] } })
     }
-    if (records.length > 0) await this.init.committer.commit(records, signal)
-    return records.length
+    return records
   }
 
-  /** Write a delete marker for bucket/key; its versions stay listed. */
+  /**
+   * Remove one version of bucket/key for good (S3 DeleteObject with a
+   * versionId): its record becomes a tombstone through the commit path and
+   * its holders' collectors free its shards. A delete marker can be removed
+   * this way too, which makes the version under it current again.
+   */
+  async deleteVersion (bucket: string, key: string, versionId: string, signal?: AbortSignal): Promise<VersionInfo> {
+    checkBucketName(bucket)
+    checkObjectKey(key)
+    this.requireBucket(bucket)
+    const found = this.init.meta.versions(bucket, key).find((v) => v.id === versionId)
+    if (found === undefined) throw new CairnError('NO_SUCH_VERSION', `version ${versionId} of ${bucket}/${key} does not exist`, `list versions with \`cairn versions ${bucket}/${key}\``)
+    await this.init.committer.commit(this.removalRecords([versionId]), signal)
+    return { ...found, current: false, removed: true }
+  }
+
+  /** How `bucket` keeps versions (Enabled unless set otherwise). */
+  versioning (bucket: string): BucketVersioning {
+    checkBucketName(bucket)
+    this.requireBucket(bucket)
+    return this.versioningOf(bucket)
+  }
+
+  private versioningOf (bucket: string): BucketVersioning {
+    const record = this.init.meta.get('bucket', bucket)
+    return (record === undefined || record.tombstone ? undefined : (record.body as BucketBody).versioning) ?? 'Enabled'
+  }
+
+  /** Turn versioning on or suspend it (a bucket never goes back to Unversioned). */
+  async setVersioning (bucket: string, state: 'Enabled' | 'Suspended', signal?: AbortSignal): Promise<void> {
+    checkBucketName(bucket)
+    this.requireBucket(bucket)
+    const body: BucketBody = { ...(this.init.meta.get('bucket', bucket)?.body as BucketBody), versioning: state }
+    await this.init.committer.commit([this.record('bucket', bucket, body)], signal)
+  }
+
+  /** The tags of a live version ([] when it has none). */
+  tags (versionId: string): Tag[] {
+    const record = this.init.meta.get('tagging', versionId)
+    return record === undefined || record.tombstone ? [] : (record.body as TagsBody).tags
+  }
+
+  /** Replace the tags of one version of bucket/key (an empty list deletes them); no new version is made. */
+  async setTags (bucket: string, key: string, versionId: string, tags: Tag[], signal?: AbortSignal): Promise<void> {
+    checkTags(tags)
+    const record = this.init.meta.get('version', versionId)
+    const body = record?.body as VersionBody | undefined
+    if (record === undefined || record.tombstone || body?.bucket !== bucket || body.key !== key) throw new CairnError('NO_SUCH_VERSION', `version ${versionId} of ${bucket}/${key} does not exist`, `list versions with \`cairn versions ${bucket}/${key}\``)
+    const existing = this.init.meta.get('tagging', versionId)
+    if (tags.length === 0) {
+      if (existing !== undefined && !existing.tombstone) await this.init.committer.commit([{ ...existing, hlc: this.init.clock.now(), origin: this.init.cluster.selfId, tombstone: true, body: { tags: [] } }], signal)
+      return
+    }
+    await this.init.committer.commit([this.tagsRecord(versionId, tags)], signal)
+  }
+
+  private tagsRecord (versionId: string, tags: Tag[]): MetaRecord {
+    return { v: 1, table: 'tagging', pk: versionId, hlc: this.init.clock.now(), origin: this.init.cluster.selfId, tombstone: false, body: { tags: tags.map((t) => ({ key: t.key, value: t.value })) } }
+  }
+
+  /**
+   * Delete bucket/key: write a delete marker (its versions stay listed); in
+   * a Suspended bucket the marker is the key's `null` version; in an
+   * Unversioned bucket the `null` version is removed instead and its info
+   * returned with `removed: true`.
+   */
   async delete (bucket: string, key: string, signal?: AbortSignal): Promise<VersionInfo> {
     checkBucketName(bucket)
     checkObjectKey(key)
     this.requireCurrent(bucket, key)
+    const state = this.versioningOf(bucket)
+    if (state === 'Unversioned') {
+      const nulls = this.init.meta.versions(bucket, key).filter((v) => v.nullVersion === true)
+      if (nulls.length === 0) throw new CairnError('NOT_FOUND', `object ${bucket}/${key} has no null version to delete`, `list its versions with \`cairn versions ${bucket}/${key}\``)
+      await this.init.committer.commit(this.removalRecords(nulls.map((v) => v.id)), signal)
+      return { ...(nulls[0] as VersionInfo), current: false, removed: true }
+    }
     const versionId = this.newVersionId()
-    const vbody: VersionBody = { bucket, key, size: 0, timeMs: Date.now(), nodeName: this.init.cluster.selfName, deleteMarker: true, sha256: '' }
+    const vbody: VersionBody = { bucket, key, size: 0, timeMs: Date.now(), nodeName: this.init.cluster.selfName, deleteMarker: true, sha256: '', ...(state === 'Suspended' ? { nullVersion: true } : {}) }
     await this.commitVersion(versionId, vbody, signal)
     await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ })
     return this.info(versionId, vbody)
@@ -212,7 +324,7 @@ export class Engine {
   }
 
   private info (versionId: string, body: VersionBody): VersionInfo {
-    return { id: versionId, bucket: body.bucket, key: body.key, size: body.size, timeMs: body.timeMs, node: this.init.cluster.selfId, nodeName: body.nodeName, deleteMarker: body.deleteMarker, current: this.init.meta.currentVersion(body.bucket, body.key) === versionId, sha256: body.sha256 }
+    return { id: versionId, bucket: body.bucket, key: body.key, size: body.size, timeMs: body.timeMs, node: this.init.cluster.selfId, nodeName: body.nodeName, deleteMarker: body.deleteMarker, current: this.init.meta.currentVersion(body.bucket, body.key) === versionId, sha256: body.sha256, ...(body.nullVersion === true ? { nullVersion: true } : {}) }
   }
 
   private requireBucket (bucket: string): void {
@@ -245,7 +357,8 @@ export class Engine {
     }
     const info = this.init.meta.versions(bucket, key).find((v) => v.id === id) as VersionInfo
     const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(id)), ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
-    return { info, meta: body.meta ?? {}, body: readObject(ctx, body.manifest, `${bucket}/${key}`, signal) }
+    const manifest = body.manifest
+    return { info, meta: body.meta ?? {}, body: readObject(ctx, manifest, `${bucket}/${key}`, signal), from: (offsetBytes) => readObject(ctx, manifest, `${bucket}/${key}`, signal, GET_STRIPES_AHEAD, offsetBytes) }
   }
 
   /**
@@ -254,7 +367,9 @@ export class Engine {
    * undefined when this replica cannot tell (the version is unknown or not
    * live, or the shard is in an out-of-record stripe list and never moved).
    */
-  listsHolder (versionId: string, hash: string, node: string): boolean | undefined {
+  listsHolder (ownerId: string, hash: string, node: string): boolean | undefined {
+    // A multipart part's shards follow the version completed from it.
+    const versionId = this.init.meta.partVersion(ownerId) ?? ownerId
     const record = this.init.meta.get('version', versionId)
     if (record === undefined || record.tombstone) return undefined
     const moved = this.location(versionId)
@@ -273,11 +388,12 @@ export class Engine {
       }
     }
     if (found) return false
-    return manifest.form === 'segments' ? undefined : false
+    return manifest.form === 'segments' || manifest.form === 'parts' ? undefined : false
   }
 
   /** The nodes that hold shard `hash` of `versionId` by its current placement (empty when unknown here). */
-  holdersOfHash (versionId: string, hash: string): string[] {
+  holdersOfHash (ownerId: string, hash: string): string[] {
+    const versionId = this.init.meta.partVersion(ownerId) ?? ownerId
     const record = this.init.meta.get('version', versionId)
     if (record === undefined || record.tombstone) return []
     const moved = this.location(versionId)
@@ -299,6 +415,10 @@ export class Engine {
     const record = this.init.meta.get('version', versionId)
     const manifest = record === undefined || record.tombstone ? undefined : (record.body as VersionBody).manifest
     if (manifest === undefined || manifest.inline !== undefined) return
+    if (manifest.form === 'parts') {
+      yield * this.partStripesOf(versionId, manifest, signal)
+      return
+    }
     const blob = manifest.stripeList?.manifest
     if (blob !== undefined) {
       for (const [index, stripe] of blob.stripes.entries()) yield { stripe, index, list: true, codec: blob.codec }
@@ -307,6 +427,23 @@ export class Engine {
     let index = 0
     for await (const stripe of stripesOf(manifest, (b) => readObject(ctx, b, `stripe list of ${versionId}`, signal, 1))) {
       yield { stripe, index: index++, list: false, codec: manifest.codec }
+    }
+  }
+
+  /**
+   * Every stripe of a multipart version: its part-list blob's, then per part
+   * the part's stripe-list blob's and the part's data stripes (indexes run
+   * across parts).
+   */
+  private async * partStripesOf (versionId: string, manifest: Manifest, signal?: AbortSignal): AsyncGenerator<{ stripe: StripeManifest, index: number, list: boolean, codec: ErasureCodecName | undefined }> {
+    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(versionId)) }
+    const read = (b: Manifest): AsyncGenerator<Buffer> => readObject(ctx, b, `part list of ${versionId}`, signal, GET_SEGMENTS_AHEAD)
+    let listIndex = 0
+    let index = 0
+    for (const stripe of manifest.partList?.manifest.stripes ?? []) yield { stripe, index: listIndex++, list: true, codec: manifest.partList?.manifest.codec }
+    for await (const part of partsOf(manifest, read)) {
+      for (const stripe of part.manifest.stripeList?.manifest.stripes ?? []) yield { stripe, index: listIndex++, list: true, codec: part.manifest.codec }
+      for await (const stripe of stripesOf(part.manifest, read)) yield { stripe, index: index++, list: false, codec: part.manifest.codec }
     }
   }
 
@@ -321,6 +458,17 @@ export class Engine {
     checkBucketName(bucket)
     this.requireBucket(bucket)
     return this.init.meta.list(bucket, prefix, limit, startAfter)
+  }
+
+  /**
+   * One page of every version in `bucket` under `prefix` (keys in byte
+   * order, versions newest first), after `afterKey` or after version
+   * `afterVersionId` of `afterKey`.
+   */
+  versionPage (bucket: string, prefix: string, limit: number, afterKey?: string, afterVersionId?: string): Array<VersionInfo & { etag?: string }> {
+    checkBucketName(bucket)
+    this.requireBucket(bucket)
+    return this.init.meta.versionPage(bucket, prefix, limit, afterKey, afterVersionId)
   }
 
   /** Every version of bucket/key, newest first. */
@@ -339,11 +487,11 @@ export class Engine {
   }
 
   /** Create a bucket explicitly (S3 CreateBucket); CONFLICT when it exists. */
-  async createBucket (bucket: string, owner: string | undefined, signal?: AbortSignal): Promise<void> {
+  async createBucket (bucket: string, owner: string | undefined, signal?: AbortSignal, versioning?: BucketVersioning): Promise<void> {
     checkBucketName(bucket)
     const existing = this.init.meta.get('bucket', bucket)
     if (existing !== undefined && !existing.tombstone) throw new CairnError('CONFLICT', `bucket ${bucket} already exists`, 'use it, or pick another name')
-    const body: BucketBody = { createdMs: Date.now(), ...(owner === undefined ? {} : { owner }) }
+    const body: BucketBody = { createdMs: Date.now(), ...(owner === undefined ? {} : { owner }), ...(versioning === undefined ? {} : { versioning }) }
     await this.init.committer.commit([this.record('bucket', bucket, body)], signal)
   }
 
@@ -372,4 +520,9 @@ export class Engine {
   buckets (): string[] {
     return this.init.meta.live('bucket').map((r) => r.pk)
   }
+}
+
+function checkTags (tags: Tag[]): void {
+  const problem = tagsProblem(tags)
+  if (problem !== undefined) throw new CairnError('BAD_INPUT', `invalid tags: ${problem}`, 'S3 allows 10 tags per object, keys of 1-128 and values of up to 256 characters, each key once')
 }

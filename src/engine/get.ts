@@ -5,13 +5,19 @@
  * further holders on any failure, decode, decrypt, and stream out in order.
  * A bounded number of stripes is fetched ahead, so memory stays flat. An
  * out-of-record stripe list (form `segments`) is read segment by segment as
- * the reader reaches it (stripe-list.ts).
+ * the reader reaches it (stripe-list.ts). A multipart version (form `parts`)
+ * is the concatenation of its parts, each with its own data key and nonce
+ * base; its stripes flow through the same fetch-ahead window across part
+ * boundaries (parts.ts). A read may start at a byte offset: whole parts and
+ * stripes before it are skipped without fetching a shard.
  */
-import { unwrapDataKey, decryptStripe, sha256Hex } from '../crypto/index.ts'
+import { unwrapDataKey, decryptStripe, sha256Hex, TAG_SIZE_BYTES } from '../crypto/index.ts'
+import type { ErasureCodecName } from '../erasure/index.ts'
 import type { Manifest, StripeManifest } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import { decodeStripe } from './stripe.ts'
 import { stripesOf } from './stripe-list.ts'
+import { partsOf } from './parts.ts'
 import type { ClusterView, ShardIO } from './types.ts'
 import type { HolderLookup } from '../meta/locations.ts'
 
@@ -34,22 +40,57 @@ export interface GetContext {
 /** One place a shard can be fetched from. */
 interface Candidate { index: number, hash: string, node: string }
 
+/** What decoding the stripes of one manifest (a version, or one part of it) needs. */
+interface StripeKeys { k: number, m: number, codec: ErasureCodecName | undefined, dataKey: Buffer, nonceBase: Buffer }
+
+/** One stripe to fetch, with its keys, its index in its manifest and the plaintext bytes to drop from its front. */
+interface StripeJob { stripe: StripeManifest, index: number, keys: StripeKeys, skipBytes: number }
+
+function keysOf (ctx: GetContext, manifest: Manifest): StripeKeys {
+  return { k: manifest.k, m: manifest.m, codec: manifest.codec, dataKey: unwrapDataKey(ctx.masterKey, manifest.wrappedKey), nonceBase: Buffer.from(manifest.nonceBase, 'base64') }
+}
+
+/** The stripes of a non-multipart manifest from plaintext offset `offsetBytes` on (earlier ones are skipped unfetched). */
+async function * stripeJobs (ctx: GetContext, manifest: Manifest, label: string, offsetBytes: number, signal?: AbortSignal): AsyncGenerator<StripeJob> {
+  const keys = keysOf(ctx, manifest)
+  let position = 0
+  let index = 0
+  for await (const stripe of stripesOf(manifest, (blob) => readObject(ctx, blob, `${label} (stripe list)`, signal, GET_SEGMENTS_AHEAD))) {
+    const plainBytes = stripe.cipherBytes - TAG_SIZE_BYTES
+    if (position + plainBytes > offsetBytes || (plainBytes === 0 && position >= offsetBytes)) yield { stripe, index, keys, skipBytes: Math.max(0, offsetBytes - position) }
+    position += plainBytes
+    index++
+  }
+}
+
+/** The stripes of a version of any form, parts one after the other, from `offsetBytes` on. */
+async function * jobsOf (ctx: GetContext, manifest: Manifest, label: string, offsetBytes: number, signal?: AbortSignal): AsyncGenerator<StripeJob> {
+  if (manifest.form !== 'parts') {
+    yield * stripeJobs(ctx, manifest, label, offsetBytes, signal)
+    return
+  }
+  let position = 0
+  for await (const part of partsOf(manifest, (blob) => readObject(ctx, blob, `${label} (part list)`, signal, GET_SEGMENTS_AHEAD))) {
+    if (position + part.size > offsetBytes) yield * stripeJobs(ctx, part.manifest, `${label} part ${part.number}`, Math.max(0, offsetBytes - position), signal)
+    position += part.size
+  }
+}
+
 /**
- * Stream the plaintext of a version described by `manifest`.
+ * Stream the plaintext of a version described by `manifest`, from byte
+ * `offsetBytes` on (default: the whole object).
  *
  * @example
  * for await (const chunk of readObject(ctx, manifest, 'photos/a.jpg')) out.write(chunk)
  */
-export async function * readObject (ctx: GetContext, manifest: Manifest, label: string, signal?: AbortSignal, stripesAhead = GET_STRIPES_AHEAD): AsyncGenerator<Buffer> {
-  const dataKey = unwrapDataKey(ctx.masterKey, manifest.wrappedKey)
-  const nonceBase = Buffer.from(manifest.nonceBase, 'base64')
+export async function * readObject (ctx: GetContext, manifest: Manifest, label: string, signal?: AbortSignal, stripesAhead = GET_STRIPES_AHEAD, offsetBytes = 0): AsyncGenerator<Buffer> {
   if (manifest.inline !== undefined) {
-    yield decryptStripe(dataKey, nonceBase, 0, Buffer.from(manifest.inline, 'base64'))
+    const keys = keysOf(ctx, manifest)
+    yield decryptStripe(keys.dataKey, keys.nonceBase, 0, Buffer.from(manifest.inline, 'base64')).subarray(offsetBytes)
     return
   }
-  const source = stripesOf(manifest, (blob) => readObject(ctx, blob, `${label} (stripe list)`, signal, GET_SEGMENTS_AHEAD))
+  const source = jobsOf(ctx, manifest, label, offsetBytes, signal)
   const ahead: Array<Promise<Buffer>> = []
-  let next = 0
   let exhausted = false
   const fill = async (): Promise<void> => {
     while (!exhausted && ahead.length < stripesAhead) {
@@ -58,7 +99,8 @@ export async function * readObject (ctx: GetContext, manifest: Manifest, label: 
         exhausted = true
         return
       }
-      const p = fetchStripe(ctx, manifest, r.value, next++, dataKey, nonceBase, label, signal)
+      const job = r.value
+      const p = fetchStripe(ctx, job, label, signal).then((plain) => (job.skipBytes > 0 ? plain.subarray(job.skipBytes) : plain))
       p.catch(() => {})
       ahead.push(p)
     }
@@ -85,8 +127,9 @@ function rankCandidates (ctx: GetContext, stripe: StripeManifest, k: number): Ca
   return out.sort((a, b) => score(a) - score(b) || a.index - b.index)
 }
 
-async function fetchStripe (ctx: GetContext, manifest: Manifest, stripe: StripeManifest, stripeIndex: number, dataKey: Buffer, nonceBase: Buffer, label: string, signal?: AbortSignal): Promise<Buffer> {
-  const { k, m } = manifest
+async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, signal?: AbortSignal): Promise<Buffer> {
+  const { stripe, index: stripeIndex } = job
+  const { k, m, codec, dataKey, nonceBase } = job.keys
   const candidates = rankCandidates(ctx, stripe, k)
   const got: Array<Buffer | null> = new Array(k + m).fill(null)
   const failures: string[] = []
@@ -121,5 +164,5 @@ async function fetchStripe (ctx: GetContext, manifest: Manifest, stripe: StripeM
       `cannot read ${label}: stripe ${stripeIndex} has only ${reachable} of ${k + m} shards reachable and ${k} are needed (${failures.slice(0, 6).join('; ')})`,
       'bring the offline nodes back (cairn status lists them) and retry', { reachable, needed: k, total: k + m, stripe: stripeIndex })
   }
-  return decodeStripe(got, { k, m, codec: manifest.codec, dataKey, nonceBase, stripeIndex, cipherBytes: stripe.cipherBytes, shardSizeBytes: stripe.shardSizeBytes })
+  return decodeStripe(got, { k, m, codec, dataKey, nonceBase, stripeIndex, cipherBytes: stripe.cipherBytes, shardSizeBytes: stripe.shardSizeBytes })
 }

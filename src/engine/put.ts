@@ -54,6 +54,14 @@ export interface StoredData {
   versionId: string
 }
 
+/** Options of storeObjectData. */
+export interface StoreOptions {
+  /** Store a tiny object inline in the manifest (default true; multipart parts are never inline). */
+  inline?: boolean
+  /** Largest body accepted (default MAX_OBJECT_BYTES); a larger one fails with TOO_LARGE and stores nothing. */
+  maxBytes?: number
+}
+
 /** Distinct nodes a put needs: the cluster's happiness, within [k, k+m]. */
 export function happinessOf (cluster: ClusterView): number {
   const full = cluster.k + cluster.m
@@ -79,7 +87,7 @@ export function checkPlacementPossible (cluster: ClusterView): PlacementNode[] {
  * @example
  * const data = await storeObjectData(ctx, versionId, fileStream)
  */
-export async function storeObjectData (ctx: PutContext, versionId: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<StoredData> {
+export async function storeObjectData (ctx: PutContext, versionId: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, options: StoreOptions = {}): Promise<StoredData> {
   const { k, m } = ctx.cluster
   const online = checkPlacementPossible(ctx.cluster)
   const dataKey = generateDataKey()
@@ -95,11 +103,11 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   let index = 0
   let pendingInline: Buffer | undefined
   try {
-    for await (const plain of stripes(body, STRIPE_SIZE_BYTES, MAX_OBJECT_BYTES)) {
+    for await (const plain of stripes(body, STRIPE_SIZE_BYTES, options.maxBytes ?? MAX_OBJECT_BYTES)) {
       signal?.throwIfAborted()
       digest.update(plain)
       size += plain.length
-      if (index === 0 && plain.length <= INLINE_MAX_BYTES) {
+      if (index === 0 && plain.length <= INLINE_MAX_BYTES && options.inline !== false) {
         // Possibly a tiny object: decide once we know whether more follows.
         pendingInline = Buffer.from(plain)
         index++
@@ -123,7 +131,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
     await releaseShards(ctx.shards, written, versionId)
     throw err
   }
-  return { size, sha256: digest.digest('hex'), manifest, written, versionId, unplaced: tally.unplaced, placementNotes: [...tally.notes] }
+  return { size, sha256: digest.digest('hex'), manifest, written, versionId, unplaced: tally.unplaced, placementNotes: [...(tally.notes ?? [])] }
 }
 
 /** Mark a promise as handled now (it is awaited later), so an early rejection never crashes the process. */
@@ -132,20 +140,24 @@ function handled<T> (p: Promise<T>): Promise<T> {
   return p
 }
 
-/** What the stripes of one put report besides their manifests. */
-interface PutTally {
+/** What the stripes of one put report besides their manifests (callers that do not report notes may leave them out). */
+export interface PutTally {
   unplaced: number
   /** Placement rules not honoured (anchors, zones), each line once. */
-  notes: Set<string>
+  notes?: Set<string>
   /** Names of nodes that refused a shard because their quota or disk is full. */
-  full: Set<string>
+  full?: Set<string>
 }
 
 /** Most placement notes one put reports. */
 const MAX_PLACEMENT_NOTES = 8
 
-/** Encode, place and write one stripe (of object data or of a stripe-list blob); returns its manifest entry. */
-async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: Buffer, nonceBase: Buffer, versionId: string,
+/**
+ * Encode, place and write one stripe (of object data, of a stripe-list blob
+ * or of a part-list blob); returns its manifest entry. Every shard written is
+ * pushed onto `written` (for clean-up when the caller fails later).
+ */
+export async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: Buffer, nonceBase: Buffer, versionId: string,
   stripeIndex: number, plain: Buffer, written: StoredData['written'], tally: PutTally, signal?: AbortSignal): Promise<StripeManifest> {
   const { k, m } = ctx.cluster
   const needed = happinessOf(ctx.cluster)
@@ -155,7 +167,9 @@ async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: B
   // any, anchor slots first so the data shards sit there; fewer targets than
   // k+m when fewer nodes are online (data shards get them first).
   const placement = placeStripe({ key, count: k + m, anchorShards: k }, online)
-  for (const note of placement.notes) if (tally.notes.size < MAX_PLACEMENT_NOTES) tally.notes.add(note)
+  const notes = tally.notes ??= new Set()
+  const fullNodes = tally.full ??= new Set()
+  for (const note of placement.notes) if (notes.size < MAX_PLACEMENT_NOTES) notes.add(note)
   const current: Array<string | undefined> = encoded.shards.map((_, j) => placement.nodes[j])
   const byId = new Map(online.map((n) => [n.id, n]))
   const failed = new Set<string>()
@@ -181,7 +195,7 @@ async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: B
         if (err instanceof CairnError && (err.code === 'CORRUPT_SHARD' || err.code === 'BAD_INPUT')) throw err
         signal?.throwIfAborted()
         const name = ctx.cluster.nodeName(node) || node.slice(-8)
-        if (err instanceof CairnError && err.code === 'QUOTA_EXCEEDED') tally.full.add(name)
+        if (err instanceof CairnError && err.code === 'QUOTA_EXCEEDED') fullNodes.add(name)
         failures.push(`${name}: ${(err as Error).message}`)
         failed.add(node)
         current[j] = undefined
@@ -191,8 +205,8 @@ async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: B
   }))
   const placed = stripe.shards.filter((s) => s.nodes.length > 0).length
   if (placed < needed) {
-    if (tally.full.size > 0) {
-      const full = [...tally.full].sort()
+    if (fullNodes.size > 0) {
+      const full = [...fullNodes].sort()
       throw new CairnError('QUOTA_EXCEEDED', `cannot store stripe ${stripeIndex}: the pool is full — ${full.join(', ')} ${full.length === 1 ? 'has' : 'have'} no free space, so only ${placed} of ${k + m} shards found a node and a put needs ${needed}`,
         'free space (delete objects, shorten retention) or raise the quota of the full nodes, or add nodes; cairn status shows capacity per node', { placed, needed, fullNodes: full })
     }

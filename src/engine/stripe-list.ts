@@ -33,6 +33,11 @@ function envBytes (name: string, fallback: number): number {
   return n
 }
 
+/** Bytes of JSON per segment in force: MANIFEST_SEGMENT_BYTES unless the test variable overrides it. */
+export function manifestSegmentBytes (): number {
+  return envBytes(MANIFEST_SEGMENT_BYTES_VARIABLE, MANIFEST_SEGMENT_BYTES)
+}
+
 /** Stores one segment (blob stripe `index`, plaintext `plain`) and returns its stripe entry. */
 export type SegmentStore = (keys: { dataKey: Buffer, nonceBase: Buffer }, index: number, plain: Buffer) => Promise<StripeManifest>
 

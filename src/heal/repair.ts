@@ -135,24 +135,37 @@ async function readShards (stripe: StripeManifest, ctx: StripeRepairContext, res
     }
   })
   sources.sort((a, b) => (a.node === ctx.selfId ? 0 : 1) - (b.node === ctx.selfId ? 0 : 1) || a.index - b.index)
-  let have = 0
   const failures: string[] = []
-  for (const { index, node } of sources) {
-    if (have >= k) break
-    if (slots[index] !== null) continue
-    const ref = stripe.shards[index]
-    if (ref === undefined) continue
-    try {
-      await ctx.throttle(stripe.shardSizeBytes, ctx.signal)
-      const bytes = await ctx.shards.get(node, ref.hash, ctx.signal)
-      result.readBytes += bytes.length
-      if (sha256Hex(bytes) !== ref.hash) throw new CairnError('CORRUPT_SHARD', 'hash mismatch')
-      slots[index] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-      have++
-    } catch (err) {
-      ctx.signal?.throwIfAborted()
-      failures.push(`${node.slice(-8)}: ${errorMessage(err)}`)
+  const tried = new Set<number>()
+  let have = 0
+  // Rounds of parallel reads: each round asks for as many distinct shards as are still needed,
+  // from sources not tried yet, so k shards cost one round trip when every holder answers.
+  // Each round tries at least one new source, so there are at most as many rounds as sources.
+  for (let round = 0; round < sources.length && have < k; round++) {
+    const batch: Array<{ index: number, node: string, at: number }> = []
+    const indexes = new Set<number>()
+    for (const [at, source] of sources.entries()) {
+      if (batch.length >= k - have) break
+      if (tried.has(at) || slots[source.index] !== null || indexes.has(source.index)) continue
+      batch.push({ ...source, at })
+      indexes.add(source.index)
     }
+    if (batch.length === 0) break
+    await Promise.all(batch.map(async ({ index, node, at }) => {
+      tried.add(at)
+      const ref = stripe.shards[index]
+      if (ref === undefined) return
+      try {
+        await ctx.throttle(stripe.shardSizeBytes, ctx.signal)
+        const bytes = await ctx.shards.get(node, ref.hash, ctx.signal)
+        result.readBytes += bytes.length
+        if (sha256Hex(bytes) !== ref.hash) throw new CairnError('CORRUPT_SHARD', 'hash mismatch')
+        if (slots[index] === null) { slots[index] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); have++ }
+      } catch (err) {
+        ctx.signal?.throwIfAborted()
+        failures.push(`${node.slice(-8)}: ${errorMessage(err)}`)
+      }
+    }))
   }
   if (have < k) {
     throw new CairnError('NOT_ENOUGH_SHARDS', `repair could read only ${have} of the ${k} shards it needs (${failures.slice(0, 4).join('; ')})`, 'it is retried on the next scan')

@@ -4,7 +4,18 @@
  */
 
 /** Version of the on-disk schema. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
+
+/**
+ * The statements that bring a database of schema N to N+1, run in one
+ * transaction when a node opens an older database.
+ * - 1 → 2: `versions.null_version` (VersionBody.nullVersion, S3's `null`
+ *   version). Every version written before was not one, so 0 is right for
+ *   every existing row.
+ */
+export const SCHEMA_MIGRATIONS: Record<number, string> = {
+  1: 'ALTER TABLE versions ADD COLUMN null_version INTEGER NOT NULL DEFAULT 0;'
+}
 
 /**
  * Idempotent DDL. `shard_owners` is local (never replicated): for every
@@ -13,9 +24,15 @@ export const SCHEMA_VERSION = 1
  * decides on). `local_state` is local too: small named values this node
  * keeps for itself across restarts (its own presence history, whose last
  * tick tells how long it was away). Both are created if missing, so an
- * existing database needs no migration. The `availability` table of
+ * existing database needs no migration. `part_versions` is a projection
+ * like `versions`: for every live version of manifest form `parts`, the owner
+ * ids of its part shards (Manifest.upload), so the collector can tell a
+ * completed upload's parts are live; it is new with multipart upload, and no
+ * older replica holds such versions, so it too needs no migration. The `availability` table of
  * earlier versions (what each node saw of the others) is dropped: every
  * node now measures and publishes its own history (NodeBody.presence).
+ * `versions_by_key_newest` (keys ascending, versions newest first: S3's
+ * ListObjectVersions order) is an index, also created if missing.
  */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL);
@@ -44,9 +61,11 @@ CREATE TABLE IF NOT EXISTS versions (
   node TEXT NOT NULL,
   node_name TEXT NOT NULL,
   delete_marker INTEGER NOT NULL,
-  sha256 TEXT NOT NULL
+  sha256 TEXT NOT NULL,
+  null_version INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, version_id);
+CREATE INDEX IF NOT EXISTS versions_by_key_newest ON versions(bucket, key, version_id DESC);
 CREATE TABLE IF NOT EXISTS current (
   bucket TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -63,6 +82,12 @@ CREATE TABLE IF NOT EXISTS shard_owners (
   stored_ms INTEGER NOT NULL,
   PRIMARY KEY (hash, version_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS part_versions (
+  part_id TEXT NOT NULL,
+  version_id TEXT NOT NULL,
+  PRIMARY KEY (part_id, version_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS part_versions_by_version ON part_versions(version_id);
 CREATE TABLE IF NOT EXISTS local_state (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL

@@ -25,8 +25,8 @@ import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { mergeRecords } from './crdt.ts'
 import { parseRecord } from './codec.ts'
-import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts'
-import type { MetaRecord, MetaTable, ObjectInfo, VersionBody, VersionInfo } from './types.ts'
+import { SCHEMA_MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts'
+import type { MetaRecord, MetaTable, ObjectInfo, PartBody, VersionBody, VersionInfo } from './types.ts'
 import { CairnError } from '../util/errors.ts'
 
 /** Number of Merkle leaves (2^12): ~25 records per leaf at 100,000 objects. */
@@ -57,6 +57,31 @@ function xorInto (target: Buffer, other: Buffer): void {
 }
 
 interface RecordRow { tbl: string, pk: string, hlc: string, origin: string, tombstone: number, body: string }
+
+const VERSION_COLUMNS = 'v.version_id, v.key, v.size, v.time_ms, v.node, v.node_name, v.delete_marker, v.sha256, v.null_version'
+
+interface VersionRow { version_id: string, key: string, size: number, time_ms: number, node: string, node_name: string, delete_marker: number, sha256: string, null_version: number | null, etag?: string | null }
+
+function versionInfo (bucket: string, r: VersionRow, current: boolean): VersionInfo {
+  return { id: r.version_id, bucket, key: r.key, size: r.size, timeMs: r.time_ms, node: r.node, nodeName: r.node_name, deleteMarker: r.delete_marker === 1, current, sha256: r.sha256, ...(r.null_version === 1 ? { nullVersion: true } : {}) }
+}
+
+/** Bring a database of schema `from` to SCHEMA_VERSION in one transaction (nothing changes if a step fails). */
+function migrate (db: DatabaseSync, from: number): void {
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    for (let v = from; v < SCHEMA_VERSION; v++) {
+      const sql = SCHEMA_MIGRATIONS[v]
+      if (sql === undefined) throw new Error(`no migration from schema ${v}`)
+      db.exec(sql)
+    }
+    db.prepare('UPDATE schema_version SET v = ?').run(SCHEMA_VERSION)
+    db.exec('COMMIT')
+  } catch (err) {
+    db.exec('ROLLBACK')
+    throw new CairnError('CONFIG', `cannot migrate the metadata database from schema ${from} to ${SCHEMA_VERSION}: ${(err as Error).message}`, 'nothing was changed; check the disk, or report this with the node log')
+  }
+}
 
 function rowToRecord (row: RecordRow): MetaRecord {
   return { v: 1, table: row.tbl as MetaTable, pk: row.pk, hlc: row.hlc, origin: row.origin, tombstone: row.tombstone === 1, body: JSON.parse(row.body) }
@@ -90,6 +115,7 @@ export class MetaStore {
     }
     const row = db.prepare('SELECT v FROM schema_version').get() as { v: number } | undefined
     if (row === undefined) db.prepare('INSERT INTO schema_version(v) VALUES (?)').run(SCHEMA_VERSION)
+    else if (row.v < SCHEMA_VERSION && row.v >= 1) migrate(db, row.v)
     else if (row.v !== SCHEMA_VERSION) throw new CairnError('CONFIG', `metadata database ${path} has schema ${row.v}, this Cairn expects ${SCHEMA_VERSION}`, 'upgrade Cairn on this node')
     return new MetaStore(db)
   }
@@ -146,11 +172,16 @@ export class MetaStore {
 
   private projectVersion (record: MetaRecord): void {
     const body = record.body as VersionBody
+    this.stmt('DELETE FROM part_versions WHERE version_id = ?').run(record.pk)
     if (record.tombstone) {
       this.stmt('DELETE FROM versions WHERE version_id = ?').run(record.pk)
     } else {
-      this.stmt(`INSERT OR REPLACE INTO versions(version_id, bucket, key, size, time_ms, node, node_name, delete_marker, sha256)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(record.pk, body.bucket, body.key, body.size, body.timeMs, record.origin, body.nodeName, body.deleteMarker ? 1 : 0, body.sha256)
+      const owners = body.manifest?.upload
+      if (owners !== undefined) {
+        for (const partKey of owners.partKeys) this.stmt('INSERT OR IGNORE INTO part_versions(part_id, version_id) VALUES (?, ?)').run(`${owners.uploadId}/${partKey}`, record.pk)
+      }
+      this.stmt(`INSERT OR REPLACE INTO versions(version_id, bucket, key, size, time_ms, node, node_name, delete_marker, sha256, null_version)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(record.pk, body.bucket, body.key, body.size, body.timeMs, record.origin, body.nodeName, body.deleteMarker ? 1 : 0, body.sha256, body.nullVersion === true ? 1 : 0)
     }
     const newest = this.stmt('SELECT version_id, size, time_ms, delete_marker FROM versions WHERE bucket = ? AND key = ? ORDER BY version_id DESC LIMIT 1')
       .get(body.bucket, body.key) as { version_id: string, size: number, time_ms: number, delete_marker: number } | undefined
@@ -175,9 +206,38 @@ export class MetaStore {
 
   /** Every version of a key, newest first, delete markers included. */
   versions (bucket: string, key: string): VersionInfo[] {
-    const rows = this.stmt('SELECT version_id, size, time_ms, node, node_name, delete_marker, sha256 FROM versions WHERE bucket = ? AND key = ? ORDER BY version_id DESC')
-      .all(bucket, key) as unknown as Array<{ version_id: string, size: number, time_ms: number, node: string, node_name: string, delete_marker: number, sha256: string }>
-    return rows.map((r, i) => ({ id: r.version_id, bucket, key, size: r.size, timeMs: r.time_ms, node: r.node, nodeName: r.node_name, deleteMarker: r.delete_marker === 1, current: i === 0, sha256: r.sha256 }))
+    const rows = this.stmt(`SELECT ${VERSION_COLUMNS} FROM versions v WHERE v.bucket = ? AND v.key = ? ORDER BY v.version_id DESC`).all(bucket, key) as unknown as VersionRow[]
+    return rows.map((r, i) => versionInfo(bucket, r, i === 0))
+  }
+
+  /**
+   * One page of every version in a bucket under `prefix`: keys in byte
+   * order, each key's versions newest first (S3's ListObjectVersions
+   * order), starting after key `afterKey` — or, with `afterVersionId`, after
+   * that version of `afterKey`. `current` marks each key's newest version.
+   */
+  versionPage (bucket: string, prefix: string, limit: number, afterKey = '', afterVersionId?: string): Array<VersionInfo & { etag?: string }> {
+    const cap = Math.max(1, Math.min(limit, MAX_LIST_LIMIT))
+    const out: Array<VersionInfo & { etag?: string }> = []
+    const add = (rows: VersionRow[]): void => {
+      for (const r of rows) {
+        const newest = this.currentVersion(bucket, r.key) === r.version_id
+        out.push({ ...versionInfo(bucket, r, newest), ...(r.etag === null ? {} : { etag: r.etag }) })
+      }
+    }
+    if (afterVersionId !== undefined && afterKey.startsWith(prefix)) {
+      add(this.stmt(`SELECT ${VERSION_COLUMNS}, json_extract(r.body, '$.meta.etag') AS etag FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
+        WHERE v.bucket = ? AND v.key = ? AND v.version_id < ? ORDER BY v.version_id DESC LIMIT ?`).all(bucket, afterKey, afterVersionId, cap) as unknown as VersionRow[])
+    }
+    if (out.length >= cap) return out
+    // Compared as UTF-8 bytes, the order SQLite sorts keys in.
+    const beforePrefix = Buffer.compare(Buffer.from(afterKey), Buffer.from(prefix)) < 0
+    const from = beforePrefix ? prefix : afterKey
+    const inclusive = beforePrefix ? '>=' : '>'
+    add(this.stmt(`SELECT ${VERSION_COLUMNS}, json_extract(r.body, '$.meta.etag') AS etag FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
+      WHERE v.bucket = ? AND v.key ${inclusive} ? AND substr(v.key, 1, ?) = ? ORDER BY v.key, v.version_id DESC LIMIT ?`)
+      .all(bucket, from, prefix.length, prefix, cap - out.length) as unknown as VersionRow[])
+    return out
   }
 
   /** The newest version of a key, or undefined when none exists. */
@@ -267,10 +327,41 @@ export class MetaStore {
     this.stmt('DELETE FROM shard_owners WHERE hash = ?').run(hash)
   }
 
-  /** Whether version `id` is live, a tombstone, or unknown in this replica. */
+  /**
+   * Whether the owner `id` of shards is live, a tombstone, or unknown in this
+   * replica. An owner is an object version, or a multipart part (an `mpart`
+   * pk). A part is live while a live version was completed from it, or while
+   * its record and its upload are live and no newer upload of the same part
+   * number exists; a part record that is known here and none of these is
+   * dead ('tombstone': aborted, completed without it, replaced, or uploaded
+   * after its upload ended).
+   */
   versionState (id: string): VersionState {
     const row = this.stmt("SELECT tombstone FROM records WHERE tbl = 'version' AND pk = ?").get(id) as { tombstone: number } | undefined
-    return row === undefined ? 'unknown' : row.tombstone === 1 ? 'tombstone' : 'live'
+    if (row !== undefined) return row.tombstone === 1 ? 'tombstone' : 'live'
+    if (this.partVersion(id) !== undefined) return 'live'
+    const part = this.get('mpart', id)
+    if (part === undefined) return 'unknown'
+    if (part.tombstone) return 'tombstone'
+    const upload = this.get('upload', (part.body as PartBody).uploadId)
+    if (upload?.tombstone === true) return 'tombstone'
+    const slot = id.slice(0, id.lastIndexOf('/') + 1)
+    const newer = this.stmt("SELECT 1 AS x FROM records WHERE tbl = 'mpart' AND tombstone = 0 AND pk > ? AND substr(pk, 1, ?) = ? LIMIT 1").get(id, slot.length, slot)
+    return newer === undefined ? 'live' : 'tombstone'
+  }
+
+  /** A live version completed from part `partId` (an `mpart` pk), if any. */
+  partVersion (partId: string): string | undefined {
+    const row = this.stmt('SELECT version_id FROM part_versions WHERE part_id = ? LIMIT 1').get(partId) as { version_id: string } | undefined
+    return row?.version_id
+  }
+
+  /** Live records of `table` whose pk starts with `prefix`, in pk order, at most `limit`, after `after` (exclusive). */
+  liveWithPrefix (table: MetaTable, prefix: string, limit: number, after = ''): MetaRecord[] {
+    const rows = this.stmt(`SELECT tbl, pk, hlc, origin, tombstone, body FROM records
+      WHERE tbl = ? AND tombstone = 0 AND pk >= ? AND pk > ? AND substr(pk, 1, ?) = ? ORDER BY pk LIMIT ?`)
+      .all(table, prefix, after, prefix.length, prefix, Math.max(1, limit)) as unknown as RecordRow[]
+    return rows.map(rowToRecord)
   }
 
   /** A value this node keeps for itself (`local_state`), or undefined. */

@@ -28,6 +28,10 @@ export const ERROR_CODES = {
   CONFLICT: { exit: 13, http: 409 },
   CLOCK_SKEW: { exit: 9, http: 502 },
   TOO_LARGE: { exit: 2, http: 413 },
+  NO_SUCH_UPLOAD: { exit: 4, http: 404 },
+  INVALID_PART: { exit: 2, http: 400 },
+  INVALID_PART_ORDER: { exit: 2, http: 400 },
+  ENTITY_TOO_SMALL: { exit: 2, http: 400 },
   INTERNAL: { exit: 1, http: 500 }
 } as const satisfies Record<string, { exit: number, http: number }>
 

@@ -1,6 +1,8 @@
 /**
  * Goal: retention removes exactly the non-current versions beyond the newest
- * N or older than D days, and never the current version.
+ * N or older than D days, and never the current version; and a key keeps
+ * at most one S3 `null` version (the newest), with or without a policy,
+ * while versions from Enabled periods stay.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -30,5 +32,13 @@ describe('expiredVersions', () => {
   })
   it('applies both limits together', () => {
     assert.deepEqual(expiredVersions(versions, { keepVersions: 4, keepDays: 7 }, now), ['v2', 'v1'])
+  })
+  it('keeps only the newest null version, whatever the policy, and never a non-null one for it', () => {
+    const nul = (id: string, ageDays: number, deleteMarker = false): VersionInfo => ({ ...v(id, ageDays, deleteMarker), nullVersion: true })
+    const mixed = [nul('n3', 0), v('e2', 1), nul('n1', 2, true), v('e0', 3), nul('n0', 4)]
+    assert.deepEqual(expiredVersions(mixed, undefined, now), ['n1', 'n0'])
+    assert.deepEqual(expiredVersions(mixed, { keepVersions: 2 }, now), ['n1', 'e0', 'n0'])
+    // The current version is kept even when an older null version is the newest null one.
+    assert.deepEqual(expiredVersions([v('e1', 0), nul('n1', 1), nul('n0', 2)], undefined, now), ['n0'])
   })
 })

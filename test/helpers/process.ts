@@ -34,6 +34,8 @@ export interface RunOptions {
   stdinFile?: string
   /** Variables added to the inherited environment. */
   env?: Record<string, string>
+  /** False: the command gets only `env`, nothing of this process's environment (default true). */
+  inheritEnv?: boolean
   timeoutMs?: number
 }
 
@@ -129,7 +131,7 @@ function collector (): { push: (chunk: Buffer) => void, text: () => string } {
 export async function run (command: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const started = Date.now()
   const timeoutMs = opts.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.inheritEnv === false ? { ...opts.env } : { ...process.env, ...opts.env } })
   trackPid(child.pid)
   const out = collector()
   const err = collector()

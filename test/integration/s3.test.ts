@@ -219,8 +219,8 @@ describe('S3 API: 3 nodes, 2+1, @aws-sdk/client-s3', { timeout: 1_800_000 }, () 
     const batch = await s3Error(tamperDelete.send(new DeleteObjectsCommand({ Bucket: 'photos', Delete: { Objects: [{ Key: 'never-there' }] } })), 'tampered batch delete')
     assert.ok(['XAmzContentSHA256Mismatch', 'BadDigest', 'SignatureDoesNotMatch', 'InvalidDigest'].includes(batch.code), batch.code)
     await s3b.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'keep-me-abc' }))
-    // A checksum Cairn cannot verify is refused, not skipped.
-    assert.equal((await s3Error(s3a.send(new PutObjectCommand({ Bucket: 'photos', Key: 'crc32c', Body: 'x', ChecksumAlgorithm: 'CRC32C' })), 'crc32c put')).code, 'NotImplemented')
+    // A checksum that does not match the body is refused.
+    assert.equal((await s3Error(s3a.send(new PutObjectCommand({ Bucket: 'photos', Key: 'crc32c', Body: 'x', ChecksumCRC32C: 'AAAAAA==' })), 'crc32c put')).code, 'BadDigest')
     // The reader key has no grant yet.
     const readerClient = client(endpoint1, reader)
     assert.equal((await s3Error(readerClient.send(new GetObjectCommand({ Bucket: 'photos', Key: 'dir/a.bin' })), 'reader before grant')).code, 'AccessDenied')

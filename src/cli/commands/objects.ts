@@ -127,13 +127,14 @@ export async function rm (argv: string[]): Promise<number> {
   checkObjectKey(key)
   const info = await connect(nodeDir(args)).json<VersionInfo>('DELETE', '/object', { bucket, key })
   if (args.booleans.has('json')) console.log(JSON.stringify(versionJson(info)))
+  else if (info.removed === true) console.log(`deleted ${bucket}/${key} for good (version ${info.id}: the bucket is unversioned, S3 semantics)`)
   else console.log(`deleted ${bucket}/${key} (delete marker ${info.id}; earlier versions are kept)`)
   return 0
 }
 
 /** The JSON shape of a version for scripts. */
 export function versionJson (v: VersionInfo): Record<string, unknown> {
-  return { id: v.id, size: v.size, time: new Date(v.timeMs).toISOString(), node: v.nodeName, nodeId: v.node, current: v.current, deleteMarker: v.deleteMarker, sha256: v.sha256, ...(v.unplacedShards === undefined ? {} : { unplacedShards: v.unplacedShards }), ...(v.placementNotes === undefined ? {} : { placementNotes: v.placementNotes }) }
+  return { id: v.id, size: v.size, time: new Date(v.timeMs).toISOString(), node: v.nodeName, nodeId: v.node, current: v.current, deleteMarker: v.deleteMarker, sha256: v.sha256, ...(v.nullVersion === true ? { nullVersion: true } : {}), ...(v.removed === true ? { removed: true } : {}), ...(v.unplacedShards === undefined ? {} : { unplacedShards: v.unplacedShards }), ...(v.placementNotes === undefined ? {} : { placementNotes: v.placementNotes }) }
 }
 
 /** `cairn versions BUCKET/KEY` */
@@ -145,7 +146,8 @@ export async function versions (argv: string[]): Promise<number> {
   checkObjectKey(key)
   const list = await connect(nodeDir(args)).json<VersionInfo[]>('GET', '/versions', { bucket, key })
   if (args.booleans.has('json')) console.log(JSON.stringify(list.map(versionJson)))
-  else console.log(formatTable(['VERSION', 'SIZE', 'TIME', 'NODE', 'CURRENT', 'DELETE MARKER'], list.map((v) => [v.id, formatBytes(v.size), new Date(v.timeMs).toISOString(), v.nodeName, v.current ? 'yes' : '', v.deleteMarker ? 'yes' : ''])))
+  // S3 clients see a null version (one written while the bucket was unversioned or suspended) as versionId "null".
+  else console.log(formatTable(['VERSION', 'SIZE', 'TIME', 'NODE', 'CURRENT', 'DELETE MARKER', 'S3 NULL'], list.map((v) => [v.id, formatBytes(v.size), new Date(v.timeMs).toISOString(), v.nodeName, v.current ? 'yes' : '', v.deleteMarker ? 'yes' : '', v.nullVersion === true ? 'yes' : ''])))
   return 0
 }
 

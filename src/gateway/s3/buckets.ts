@@ -2,30 +2,31 @@
  * S3 bucket operations: CreateBucket, DeleteBucket, HeadBucket,
  * GetBucketLocation, ListObjects (v1) and ListObjectsV2 (prefix, delimiter,
  * common prefixes, max-keys, continuation tokens, start-after, marker,
- * encoding-type=url; in UTF-8 byte order, paged from the local replica), and
- * DeleteObjects. Other bucket subresources answer NotImplemented.
+ * encoding-type=url; in UTF-8 byte order, paged from the local replica),
+ * DeleteObjects (also of single versions), and the versioning subresources
+ * (versioning.ts). Other bucket subresources answer NotImplemented.
  */
 import { CairnError } from '../../util/errors.ts'
 import { checkBucketName } from '../../engine/names.ts'
 import { S3Error } from './errors.ts'
 import type { S3Request } from './server.ts'
 import { sendXml } from './server.ts'
-import { uriEncode, verifiedBody } from './sigv4.ts'
-import { checkWellFormed, elementBlocks, elementTexts } from './xml.ts'
+import { deleteCurrent } from './objects.ts'
+import { uriEncode } from './sigv4.ts'
+import { getBucketVersioning, listObjectVersions, putBucketVersioning, removeVersion, versionIdHeader } from './versioning.ts'
+import { checkWellFormed, elementBlocks, elementTexts, readXmlBody } from './xml.ts'
 import type { XmlNode } from './xml.ts'
 
 /** Keys one list page returns at most (S3's limit). */
 export const MAX_KEYS_PER_PAGE = 1000
 /** Keys read from the replica per step while folding common prefixes. */
 const LIST_SCAN_BATCH = 1000
-/** Largest body of a DeleteObjects or CreateBucket request. */
-const MAX_XML_BODY_BYTES = 2 * 1024 * 1024
 /** Objects one DeleteObjects request may name (S3's limit). */
 const MAX_DELETE_OBJECTS = 1000
 /** The highest code point: a key that starts with P sorts below P + this (as far as UTF-8 byte order goes). */
 const AFTER_PREFIX = '\u{10FFFF}'
 
-const NOT_IMPLEMENTED = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption', 'uploads', 'versions', 'versioning', 'object-lock', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering']
+const NOT_IMPLEMENTED = ['acl', 'policy', 'cors', 'lifecycle', 'tagging', 'website', 'logging', 'notification', 'replication', 'encryption', 'uploads', 'object-lock', 'requestPayment', 'accelerate', 'analytics', 'inventory', 'metrics', 'ownershipControls', 'publicAccessBlock', 'intelligent-tiering']
 
 /** Dispatch a bucket-level request. */
 export async function bucketOperation (s3: S3Request): Promise<void> {
@@ -33,6 +34,15 @@ export async function bucketOperation (s3: S3Request): Promise<void> {
   const sub = NOT_IMPLEMENTED.find((name) => s3.query.has(name))
   if (sub !== undefined) throw new S3Error('NotImplemented', `The ${sub} subresource of buckets is not implemented by Cairn`)
   if (s3.query.has('location')) return getLocation(s3)
+  if (s3.query.has('versioning')) {
+    if (s3.method === 'GET') return getBucketVersioning(s3)
+    if (s3.method === 'PUT') return await putBucketVersioning(s3)
+    throw new S3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.')
+  }
+  if (s3.query.has('versions')) {
+    if (s3.method === 'GET') return listObjectVersions(s3)
+    throw new S3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.')
+  }
   switch (s3.method) {
     case 'PUT': return await createBucket(s3)
     case 'DELETE': return await deleteBucket(s3)
@@ -46,22 +56,10 @@ function requireBucket (s3: S3Request): void {
   if (s3.engine.bucket(s3.bucket) === undefined) throw new S3Error('NoSuchBucket', 'The specified bucket does not exist', { BucketName: s3.bucket })
 }
 
-async function readBody (s3: S3Request): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  // Checked against the signed payload hash (or chunk signatures) like any body.
-  for await (const c of verifiedBody(s3.req, { sig: s3.sig, key: s3.signingKey })) {
-    size += c.length
-    if (size > MAX_XML_BODY_BYTES) throw new S3Error('MalformedXML', 'The XML you provided was too large.')
-    chunks.push(c)
-  }
-  return Buffer.concat(chunks).toString('utf8')
-}
-
 async function createBucket (s3: S3Request): Promise<void> {
   try { checkBucketName(s3.bucket) } catch { throw new S3Error('InvalidBucketName', 'The specified bucket is not valid.', { BucketName: s3.bucket }) }
   if (!s3.caller.admin) throw new S3Error('AccessDenied', 'Access Denied: only admin keys (cairn key create NAME --admin) may create buckets')
-  const body = await readBody(s3)
+  const body = await readXmlBody(s3)
   if (body.trim() !== '') {
     checkWellFormed(body)
     const location = elementTexts(body, 'LocationConstraint')[0]
@@ -69,7 +67,8 @@ async function createBucket (s3: S3Request): Promise<void> {
   }
   const existing = s3.engine.bucket(s3.bucket)
   if (existing !== undefined) throw new S3Error('BucketAlreadyOwnedByYou', 'Your previous request to create the named bucket succeeded and you already own it.', { BucketName: s3.bucket })
-  await s3.engine.createBucket(s3.bucket, s3.caller.accessKeyId, s3.signal)
+  // S3's new buckets are unversioned until PutBucketVersioning (Cairn's own buckets keep every version).
+  await s3.engine.createBucket(s3.bucket, s3.caller.accessKeyId, s3.signal, 'Unversioned')
   s3.res.writeHead(200, { location: `/${s3.bucket}`, 'content-length': 0 })
   s3.res.end()
 }
@@ -201,7 +200,7 @@ function listObjects (s3: S3Request): void {
 async function deleteObjects (s3: S3Request): Promise<void> {
   requireBucket(s3)
   s3.authorize(s3.bucket, 'write')
-  const xml = await readBody(s3)
+  const xml = await readXmlBody(s3)
   checkWellFormed(xml)
   const objects = elementBlocks(xml, 'Object')
   if (elementBlocks(xml, 'Delete').length !== 1 || objects.length === 0) throw new S3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.')
@@ -209,17 +208,25 @@ async function deleteObjects (s3: S3Request): Promise<void> {
   const quiet = elementTexts(xml, 'Quiet')[0]?.trim() === 'true'
   const deleted: XmlNode[] = []
   const errors: XmlNode[] = []
+  const state = s3.engine.versioning(s3.bucket)
   for (const block of objects) {
     const key = elementTexts(block, 'Key')[0]
     if (key === undefined) throw new S3Error('MalformedXML', 'Each Object needs a Key.')
-    if (elementTexts(block, 'VersionId').length > 0) { errors.push({ Key: key, Code: 'NotImplemented', Message: 'Deleting a specific version is not implemented by Cairn' }); continue }
+    const versionId = elementTexts(block, 'VersionId')[0]
     try {
-      const marker = await s3.engine.delete(s3.bucket, key, s3.signal)
-      if (!quiet) deleted.push({ Key: key, DeleteMarker: true, DeleteMarkerVersionId: marker.id })
+      if (versionId !== undefined) {
+        const removed = await removeVersion(s3, s3.bucket, key, versionId)
+        if (!quiet) deleted.push({ Key: key, VersionId: versionId, ...(removed?.deleteMarker === true ? { DeleteMarker: true, DeleteMarkerVersionId: versionId } : {}) })
+        continue
+      }
+      const result = await deleteCurrent(s3, key)
+      if (quiet) continue
+      if (result === undefined || result.removed === true) deleted.push({ Key: key })
+      else deleted.push({ Key: key, DeleteMarker: true, DeleteMarkerVersionId: versionIdHeader(state, result)['x-amz-version-id'] })
     } catch (err) {
-      if (err instanceof CairnError && err.code === 'NOT_FOUND') { if (!quiet) deleted.push({ Key: key }); continue }
-      const code = err instanceof CairnError && (err.code === 'BAD_KEY' || err.code === 'BAD_INPUT') ? 'InvalidArgument' : 'InternalError'
-      errors.push({ Key: key, Code: code, Message: err instanceof Error ? err.message : String(err) })
+      const s3err = err instanceof S3Error ? err : undefined
+      const code = s3err?.code ?? (err instanceof CairnError && (err.code === 'BAD_KEY' || err.code === 'BAD_INPUT') ? 'InvalidArgument' : 'InternalError')
+      errors.push({ Key: key, ...(versionId === undefined ? {} : { VersionId: versionId }), Code: code, Message: err instanceof Error ? err.message : String(err) })
     }
   }
   sendXml(s3.res, 200, 'DeleteResult', { Deleted: deleted, Error: errors })

@@ -14,6 +14,10 @@ export const S3_ERROR_STATUS: Record<string, number> = {
   BucketAlreadyOwnedByYou: 409,
   BucketNotEmpty: 409,
   EntityTooLarge: 400,
+  EntityTooSmall: 400,
+  InvalidPart: 400,
+  InvalidPartOrder: 400,
+  NoSuchUpload: 404,
   IncompleteBody: 400,
   InternalError: 500,
   InvalidAccessKeyId: 403,
@@ -22,6 +26,7 @@ export const S3_ERROR_STATUS: Record<string, number> = {
   InvalidDigest: 400,
   InvalidRange: 416,
   InvalidRequest: 400,
+  InvalidTag: 400,
   KeyTooLongError: 400,
   MalformedXML: 400,
   MethodNotAllowed: 405,
@@ -52,13 +57,16 @@ export class S3Error extends Error {
   readonly code: string
   readonly status: number
   readonly extra: Record<string, string>
+  /** Response headers the error carries (e.g. x-amz-delete-marker on a 404 of a deleted key). */
+  readonly headers: Record<string, string>
 
-  constructor (code: string, message: string, extra: Record<string, string> = {}) {
+  constructor (code: string, message: string, extra: Record<string, string> = {}, headers: Record<string, string> = {}) {
     super(message)
     this.name = 'S3Error'
     this.code = code
     this.status = S3_ERROR_STATUS[code] ?? 400
     this.extra = extra
+    this.headers = headers
   }
 }
 
@@ -76,7 +84,11 @@ const FROM_CAIRN: Partial<Record<ErrorCode, string>> = {
   TOO_LARGE: 'EntityTooLarge',
   TIMEOUT: 'ServiceUnavailable',
   NODE_UNREACHABLE: 'ServiceUnavailable',
-  CONFLICT: 'BucketAlreadyOwnedByYou'
+  CONFLICT: 'BucketAlreadyOwnedByYou',
+  NO_SUCH_UPLOAD: 'NoSuchUpload',
+  INVALID_PART: 'InvalidPart',
+  INVALID_PART_ORDER: 'InvalidPartOrder',
+  ENTITY_TOO_SMALL: 'EntityTooSmall'
 }
 
 /** The S3 error for any thrown value (a CairnError keeps its message). */

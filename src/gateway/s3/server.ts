@@ -2,8 +2,8 @@
  * The S3-compatible endpoint of a node: its own HTTP server on 127.0.0.1,
  * path-style (`/bucket/key`) and virtual-host-style (`bucket.host/key`)
  * addressing, SigV4 authentication (sigv4.ts) against the cluster's access
- * keys, and dispatch to the bucket and object operations (buckets.ts,
- * objects.ts). Every error is S3's XML error body with a request id;
+ * keys, and dispatch to the bucket, object and multipart operations
+ * (buckets.ts, objects.ts, multipart.ts). Every error is S3's XML error body with a request id;
  * anything not implemented answers NotImplemented (501), never a wrong
  * success. See docs/S3.md for the table of operations.
  */
@@ -17,6 +17,7 @@ import type { S3Permission } from '../../meta/types.ts'
 import { listen } from '../http-util.ts'
 import { bucketOperation } from './buckets.ts'
 import { S3Error, toS3Error } from './errors.ts'
+import { isListUploadsRequest, isMultipartRequest, listUploads, multipartOperation } from './multipart.ts'
 import { objectOperation } from './objects.ts'
 import { checkPayloadMode, parseQuery, parseSignature, verifySignature } from './sigv4.ts'
 import type { SignedRequest } from './sigv4.ts'
@@ -63,7 +64,7 @@ export function sendXml (res: ServerResponse, status: number, root: string, body
 
 function sendS3Error (res: ServerResponse, err: S3Error, resource: string, requestId: string, head: boolean): void {
   if (res.headersSent) { res.destroy(); return }
-  const headers = { 'x-amz-request-id': requestId, 'x-amz-id-2': requestId }
+  const headers = { ...err.headers, 'x-amz-request-id': requestId, 'x-amz-id-2': requestId }
   if (err.status === 304 || head) {
     res.writeHead(err.status, { ...headers, 'x-amz-error-code': err.code })
     res.end()
@@ -109,8 +110,8 @@ async function route (init: S3Init, req: IncomingMessage, res: ServerResponse): 
     }
     res.setHeader('x-amz-request-id', requestId)
     if (bucket === '') return await listBuckets(s3)
-    if (key === '') return await bucketOperation(s3)
-    return await objectOperation(s3)
+    if (key === '') return isListUploadsRequest(s3) ? listUploads(s3) : await bucketOperation(s3)
+    return isMultipartRequest(s3) ? await multipartOperation(s3) : await objectOperation(s3)
   } catch (err) {
     const s3err = toS3Error(err)
     if (s3err.code === 'InternalError') init.log?.(`s3 error: ${(err as Error)?.stack ?? String(err)}`)

@@ -16,7 +16,8 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { crc32 } from 'node:zlib'
+import { algorithmOfHeader, newChecksum } from './checksums.ts'
+import type { RunningChecksum } from './checksums.ts'
 import { S3Error } from './errors.ts'
 
 /** A request whose clock differs from ours by more than this is refused (S3's rule). */
@@ -248,16 +249,9 @@ export interface PayloadContext {
 }
 
 /** A running checksum of a body, for the x-amz-checksum-* trailers. */
-function checksummer (name: string | undefined): { update: (b: Buffer) => void, value: () => string } | undefined {
-  if (name === 'x-amz-checksum-crc32') {
-    let crc = 0
-    return { update: (b) => { crc = crc32(b, crc) }, value: () => { const out = Buffer.alloc(4); out.writeUInt32BE(crc >>> 0); return out.toString('base64') } }
-  }
-  if (name === 'x-amz-checksum-sha256' || name === 'x-amz-checksum-sha1') {
-    const h = createHash(name.endsWith('sha256') ? 'sha256' : 'sha1')
-    return { update: (b) => { h.update(b) }, value: () => h.digest('base64') }
-  }
-  return undefined
+function checksummer (name: string | undefined): RunningChecksum | undefined {
+  const algorithm = name === undefined ? undefined : algorithmOfHeader(name)
+  return algorithm === undefined ? undefined : newChecksum(algorithm)
 }
 
 /**

@@ -5,6 +5,18 @@
  * elements by name and refuses anything malformed with MalformedXML.
  */
 import { S3Error } from './errors.ts'
+import type { S3Request } from './server.ts'
+import { verifiedBody } from './sigv4.ts'
+
+/** Largest XML request body (DeleteObjects of 1000 keys, tagging, configurations). */
+export const MAX_XML_BODY_BYTES = 2 * 1024 * 1024
+
+/**
+ * Children rendered in the order given, whatever their names: each entry of
+ * the array is one element `{ Name: value }` (S3 interleaves Version and
+ * DeleteMarker elements in ListObjectVersions).
+ */
+export const XML_SEQUENCE = '#seq'
 
 /** Escape text for an XML element or attribute. */
 export function escapeXml (text: string): string {
@@ -16,10 +28,14 @@ export type XmlValue = string | number | boolean | undefined | XmlNode | XmlNode
 /** An element's children by name; arrays repeat the element. */
 export interface XmlNode { [name: string]: XmlValue | XmlValue[] }
 
+function renderChildren (node: XmlNode): string {
+  return Object.entries(node).map(([k, v]) => (k === XML_SEQUENCE ? (v as XmlNode[]).map(renderChildren).join('') : render(k, v))).join('')
+}
+
 function render (name: string, value: XmlValue | XmlValue[]): string {
   if (value === undefined) return ''
   if (Array.isArray(value)) return value.map((v) => render(name, v)).join('')
-  if (typeof value === 'object') return `<${name}>${Object.entries(value).map(([k, v]) => render(k, v)).join('')}</${name}>`
+  if (typeof value === 'object') return `<${name}>${renderChildren(value)}</${name}>`
   return `<${name}>${escapeXml(String(value))}</${name}>`
 }
 
@@ -30,7 +46,7 @@ function render (name: string, value: XmlValue | XmlValue[]): string {
  * xmlDocument('ListAllMyBucketsResult', { Buckets: { Bucket: [{ Name: 'a' }] } })
  */
 export function xmlDocument (root: string, body: XmlNode, namespace = true): string {
-  const inner = Object.entries(body).map(([k, v]) => render(k, v)).join('')
+  const inner = renderChildren(body)
   return `<?xml version="1.0" encoding="UTF-8"?>\n<${root}${namespace ? ' xmlns="http://s3.amazonaws.com/doc/2006-03-01/"' : ''}>${inner}</${root}>`
 }
 
@@ -74,4 +90,17 @@ export function elementBlocks (xml: string, name: string): string[] {
   const re = new RegExp(`<${name}(?:\\s[^>]*)?>([\\s\\S]*?)</${name}>`, 'g')
   for (const m of xml.matchAll(re)) out.push(m[1] as string)
   return out
+}
+
+/** The whole (small) XML body of a request, verified against its signature; MalformedXML over `maxBytes`. */
+export async function readXmlBody (s3: S3Request, maxBytes = MAX_XML_BODY_BYTES): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  // Checked against the signed payload hash (or chunk signatures) like any body.
+  for await (const c of verifiedBody(s3.req, { sig: s3.sig, key: s3.signingKey })) {
+    size += c.length
+    if (size > maxBytes) throw new S3Error('MalformedXML', 'The XML you provided was too large.')
+    chunks.push(c)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
