@@ -8,9 +8,10 @@ type Command = (argv: string[]) => Promise<number>
 
 /** Every command, loaded lazily so `cairn put` does not load libp2p. */
 const COMMANDS: Record<string, { run: () => Promise<Command>, help: string }> = {
-  init: { run: async () => (await import('./commands/setup.ts')).init, help: 'init --dir DIR [--k 4 --m 2 --name N --host H --quota 10GiB]   create a cluster and its first node' },
+  init: { run: async () => (await import('./commands/setup.ts')).init, help: 'init --dir DIR [--k 4 --m 2 --name N --host H --quota 10GiB --role anchor|pc --zone Z]   create a cluster and its first node' },
   invite: { run: async () => (await import('./commands/setup.ts')).invite, help: 'invite --node DIR                     print a join token (a secret)' },
-  join: { run: async () => (await import('./commands/setup.ts')).join, help: 'join TOKEN --dir DIR                  create a new member node' },
+  join: { run: async () => (await import('./commands/setup.ts')).join, help: 'join TOKEN --dir DIR [--role anchor|pc --zone Z --quota Q]   create a new member node' },
+  node: { run: async () => (await import('./commands/node.ts')).node, help: 'node role NAME anchor|pc | zone NAME ZONE --node DIR   set a member\'s role or zone (node --help)' },
   start: { run: async () => (await import('./commands/start.ts')).start, help: 'start --node DIR                      run a node in the foreground' },
   cluster: { run: async () => (await import('./commands/cluster.ts')).cluster, help: 'cluster --nodes N --dir D [--k K --m M] [--dead-after 72h]   run a local N-node cluster' },
   put: { run: async () => (await import('./commands/objects.ts')).put, help: 'put FILE BUCKET/KEY --node DIR         store a file (FILE may be -)' },
@@ -29,7 +30,7 @@ const COMMANDS: Record<string, { run: () => Promise<Command>, help: string }> = 
 }
 
 /** Commands that answer --help themselves, with a page of their own. */
-const OWN_HELP = new Set(['config', 'key'])
+const OWN_HELP = new Set(['config', 'key', 'node'])
 
 function usage (): string {
   return ['usage: cairn COMMAND [ARGS]   (CAIRN_NODE=DIR may replace --node DIR)', '', ...Object.values(COMMANDS).map((c) => `  cairn ${c.help}`)].join('\n')

@@ -9,11 +9,19 @@
  * chance to be first is proportional to its weight, and removing a node only
  * moves the keys that node held.
  *
- * Constraints, applied while walking nodes in score order:
- * - one shard per distinct node;
- * - at most ceil(count / zones) shards per zone;
- * - when anchors exist and `minAnchors` > 0, the first `minAnchors` slots go to
- *   the best-scored anchors.
+ * The stripe rule (`placeStripe`) is the one function put, repair, the
+ * planner and the simulator all call:
+ * - anchors: when any anchor can take shards and `anchorShards` (k) > 0, k
+ *   shards of the stripe go to anchors, spread as evenly as possible (round
+ *   robin in score order, at most ceil(k / anchors) per anchor), so an
+ *   anchor holds several shards of one stripe only when there are fewer
+ *   anchors than k; the other shards go to PCs, one per distinct PC, and to
+ *   anchors not yet used only when PCs run out;
+ * - zones: at most ceil(count / zones) shards of the stripe per zone
+ *   (anchors included), zones counted over the nodes given and the holders
+ *   of the shards that stay; when that cannot be met the rest is placed
+ *   anyway and a note says so;
+ * - a PC never holds two shards of one stripe.
  */
 import { createHash } from 'node:crypto'
 
@@ -35,7 +43,7 @@ export interface PlacementRequest {
   key: string
   /** How many distinct nodes to choose (k + m). */
   count: number
-  /** At least this many slots on anchors, when enough anchors exist (k). */
+  /** Shards on anchors when any anchor is among the nodes (k); 0 or absent: anchors are like other nodes. */
   minAnchors?: number
 }
 
@@ -65,44 +73,17 @@ export function rankNodes (key: string, nodes: readonly PlacementNode[]): Placem
 }
 
 /**
- * Choose `count` distinct nodes for `key`, honouring the zone and anchor
- * constraints. Returns fewer than `count` ids when the roster cannot satisfy
- * the request; callers decide whether that is an error.
+ * Choose nodes for `count` shards of `key` by the stripe rule (see
+ * placeStripe); returns node ids in slot order, fewer than `count` when the
+ * roster cannot satisfy the request (callers decide whether that is an
+ * error). An anchor may appear several times when there are fewer anchors
+ * than `minAnchors`.
  *
  * @example
  * placeShards({ key: 'v1/0', count: 6 }, roster) // ['12D3…', …] in slot order
  */
 export function placeShards (request: PlacementRequest, nodes: readonly PlacementNode[]): string[] {
-  const ranked = rankNodes(request.key, nodes)
-  const zones = new Set(ranked.map((n) => n.zone ?? ''))
-  const perZoneLimit = Math.ceil(request.count / Math.max(1, zones.size))
-  const perZone = new Map<string, number>()
-  const chosen: string[] = []
-  const take = (node: PlacementNode): boolean => {
-    const zone = node.zone ?? ''
-    const used = perZone.get(zone) ?? 0
-    if (used >= perZoneLimit || chosen.includes(node.id)) return false
-    perZone.set(zone, used + 1)
-    chosen.push(node.id)
-    return true
-  }
-  const anchors = ranked.filter((n) => n.anchor === true)
-  const wantAnchors = Math.min(request.minAnchors ?? 0, request.count)
-  for (const node of anchors) {
-    if (chosen.length >= wantAnchors) break
-    take(node)
-  }
-  for (const node of ranked) {
-    if (chosen.length >= request.count) break
-    take(node)
-  }
-  // When the zones are too uneven to honour the per-zone limit, distinct nodes
-  // matter more than zone spread: fill the remaining slots in score order.
-  for (const node of ranked) {
-    if (chosen.length >= request.count) break
-    if (!chosen.includes(node.id)) chosen.push(node.id)
-  }
-  return chosen
+  return placeStripe({ key: request.key, count: request.count, anchorShards: request.minAnchors ?? 0 }, nodes).nodes
 }
 
 /**
@@ -111,4 +92,100 @@ export function placeShards (request: PlacementRequest, nodes: readonly Placemen
  */
 export function coordinatorFor (key: string, nodes: readonly PlacementNode[]): string | undefined {
   return rankNodes(key, nodes)[0]?.id
+}
+
+/** A stripe placement request: new shards for a stripe, given the shards that stay where they are. */
+export interface StripePlacementRequest {
+  /** The placement key (`${versionId}/${stripeIndex}`). */
+  key: string
+  /** Shards of the whole stripe (k + m). */
+  count: number
+  /** Shards that must be on anchors when anchors exist (k); 0: no anchor rule. */
+  anchorShards: number
+  /** Holders of the stripe's shards that stay (repair): one entry per shard; they count for the anchor and zone rules. */
+  held?: readonly PlacementNode[]
+  /** Nodes that may not receive a shard (a PC holding a copy of one already, a node that just failed). */
+  avoid?: ReadonlySet<string>
+}
+
+/** Where the new shards go, and what of the rule could not be honoured. */
+export interface StripePlacement {
+  /** Nodes for the count - held shards, in slot order: anchor slots first; fewer when the nodes do not suffice. */
+  nodes: string[]
+  /** One line per rule not honoured (empty when the placement keeps every rule). */
+  notes: string[]
+  /** The per-zone limit in force. */
+  zoneLimit: number
+  /** Shards of the stripe on anchors, held ones included. */
+  onAnchors: number
+}
+
+/**
+ * Place the shards of one stripe by the stripe rule (module comment).
+ * Deterministic: the same request and nodes give the same answer on every
+ * node.
+ *
+ * @example
+ * placeStripe({ key: 'v1/0', count: 6, anchorShards: 4 }, roster).nodes // ['nas1', 'nas2', 'nas1', 'nas2', 'pc7', 'pc3']
+ */
+export function placeStripe (request: StripePlacementRequest, nodes: readonly PlacementNode[]): StripePlacement {
+  const held = request.held ?? []
+  const ranked = rankNodes(request.key, nodes)
+  const zoneOf = (n: PlacementNode): string => n.zone ?? ''
+  const zoneCount = new Set([...ranked, ...held].map(zoneOf)).size
+  const zoneLimit = Math.ceil(request.count / Math.max(1, zoneCount))
+  const perZone = new Map<string, number>()
+  const perNode = new Map<string, number>()
+  const count = (map: Map<string, number>, key: string): number => map.get(key) ?? 0
+  const add = (n: PlacementNode): void => {
+    perZone.set(zoneOf(n), count(perZone, zoneOf(n)) + 1)
+    perNode.set(n.id, count(perNode, n.id) + 1)
+  }
+  for (const n of held) add(n)
+  const chosen: string[] = []
+  const notes: string[] = []
+  const take = (n: PlacementNode): void => { add(n); chosen.push(n.id) }
+  const wanted = Math.max(0, request.count - held.length)
+  const zoneOk = (n: PlacementNode): boolean => count(perZone, zoneOf(n)) < zoneLimit
+  let zonesBroken = false
+
+  // Anchors: k shards of the stripe, round robin over the anchors in score order.
+  const anchors = ranked.filter((n) => n.anchor === true)
+  const anchorIds = new Set([...anchors, ...held.filter((n) => n.anchor === true)].map((n) => n.id))
+  let onAnchors = held.filter((n) => n.anchor === true).length
+  if (request.anchorShards > 0 && anchorIds.size > 0) {
+    const target = Math.min(request.anchorShards, request.count)
+    const perAnchorMax = Math.ceil(target / anchorIds.size)
+    const fits = (n: PlacementNode): boolean => count(perNode, n.id) < perAnchorMax && request.avoid?.has(n.id) !== true
+    for (const honourZones of [true, false]) {
+      let progress = true
+      while (onAnchors < target && chosen.length < wanted && progress) {
+        progress = false
+        for (const n of anchors) {
+          if (onAnchors >= target || chosen.length >= wanted) break
+          if (!fits(n) || (honourZones && !zoneOk(n))) continue
+          if (!honourZones) zonesBroken = true
+          take(n)
+          onAnchors++
+          progress = true
+        }
+      }
+    }
+    if (onAnchors < target && chosen.length < wanted) notes.push(`only ${onAnchors} of the ${target} shards that belong on anchors could be placed on the ${anchors.length} anchor(s) online`)
+  }
+  // The rest: distinct PCs, then anchors not used yet, within the zone limit, then beyond it.
+  const free = (n: PlacementNode): boolean => count(perNode, n.id) === 0 && request.avoid?.has(n.id) !== true
+  const order = [...ranked.filter((n) => n.anchor !== true), ...anchors]
+  for (const honourZones of [true, false]) {
+    for (const n of order) {
+      if (chosen.length >= wanted) break
+      if (!free(n) || (honourZones && !zoneOk(n))) continue
+      if (!honourZones) zonesBroken = true
+      if (n.anchor === true) onAnchors++
+      take(n)
+    }
+  }
+  if (zonesBroken) notes.push(`zones not honoured: more than ${zoneLimit} shard(s) of the stripe in one zone (${zoneCount} zones among the nodes online; too few nodes in the other zones)`)
+  if (chosen.length < wanted) notes.push(`only ${held.length + chosen.length} of ${request.count} shards found a node (every node may hold one shard of a stripe, anchors up to their share)`)
+  return { nodes: chosen, notes, zoneLimit, onAnchors }
 }

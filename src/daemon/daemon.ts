@@ -43,6 +43,7 @@ import { ClusterSettings } from '../cluster/cluster-settings.ts'
 import type { Liveness } from '../cluster/liveness.ts'
 import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
 import { startPresence } from './presence.ts'
+import { setNodeAttr } from './node-admin.ts'
 import type { Presence } from './presence.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
@@ -205,6 +206,7 @@ export class Daemon {
       availability: () => this.availability(),
       settings: this.settings,
       workers: () => this.workers.list(),
+      setNodeAttr: async (name, attr, value, signal) => await setNodeAttr(this, name, attr, value, signal),
       objectHealth: async (bucket, key, version, signal) => await objectHealthReport(this, bucket, key, version, signal),
       ...(this.faults.enabled ? { faults: (value: unknown) => this.faults.set(value) } : {}),
       log: this.log
@@ -327,7 +329,7 @@ export class Daemon {
 
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
-    if (records.some((r) => r.table === 'node')) this.membership.invalidate()
+    if (records.some((r) => r.table === 'node' || r.table === 'nodeattr')) this.membership.invalidate()
     if (records.some((r) => r.table === 'setting')) this.settings.invalidate()
     // A version removed (retention, an undone commit): the collector deletes
     // the shards no other live version claims, after the grace period.

@@ -302,6 +302,7 @@ export class Healer {
           shards: this.d.engine.shardIO,
           facts: this.facts(lookup),
           candidates: () => this.d.membership.onlineNodes().filter((n) => this.d.presence.state(n.id) !== 'dead'),
+          member: (id) => this.d.membership.placementNode(id),
           threshold,
           throttle: async (bytes, sig) => { await this.limiter.take(bytes, sig) },
           ...(signal === undefined ? {} : { signal }),

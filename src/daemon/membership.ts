@@ -1,12 +1,15 @@
 /**
  * The live membership view of one node: the roster (replicated `node`
  * records) joined with who is connected right now and how much free space
- * each member reported. It implements the engine's ClusterView.
+ * each member reported. It implements the engine's ClusterView. Roles and
+ * zones are the effective ones: what a member declared, overridden by what
+ * an administrator set (`nodeattr` records).
  */
 import type { PlacementNode } from '../cluster/placement.ts'
 import type { ClusterView } from '../engine/types.ts'
 import type { MetaStore } from '../meta/store.ts'
 import type { NodeBody } from '../meta/types.ts'
+import { applyNodeAttrs } from '../meta/node-attrs.ts'
 
 /** Free/used space a peer reported through the node-info protocol. */
 export interface PeerCapacity { usedBytes: number, quotaBytes: number, corruptShards: number, atMs: number, liveBytes?: number, orphanBytes?: number, lostShards?: number }
@@ -44,9 +47,13 @@ export class Membership implements ClusterView {
     this.#memberIds = undefined
   }
 
-  /** Every roster member with its body (cached until the roster changes). */
+  /**
+   * Every roster member with its body (cached until the roster changes);
+   * `anchor` and `zone` are the effective ones (administrator overrides from
+   * `cairn node role|zone` applied, meta/node-attrs.ts).
+   */
   roster (): Array<{ id: string, body: NodeBody }> {
-    this.#roster ??= this.meta.live('node').map((r) => ({ id: r.pk, body: r.body as NodeBody }))
+    this.#roster ??= applyNodeAttrs(this.meta.live('node').map((r) => ({ id: r.pk, body: r.body as NodeBody })), this.meta.live('nodeattr'))
     return this.#roster
   }
 
@@ -70,6 +77,12 @@ export class Membership implements ClusterView {
     const free = cap === undefined ? body.quotaBytes : cap.quotaBytes - cap.usedBytes
     // Full nodes keep a tiny weight so they are chosen only when nothing else is left.
     return Math.max(free, 1)
+  }
+
+  /** A roster member as placement sees it (whether online or not); undefined for a non-member. */
+  placementNode (id: string): PlacementNode | undefined {
+    const member = this.roster().find((m) => m.id === id)
+    return member === undefined ? undefined : { id, weight: this.weightOf(id, member.body), zone: member.body.zone, anchor: member.body.anchor }
   }
 
   onlineNodes (): PlacementNode[] {

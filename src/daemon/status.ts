@@ -1,12 +1,16 @@
 /**
  * The status document of a node (`GET /api/v1/status`, `cairn status --json`):
- * this node, the cluster's coding parameters, and every roster member with
- * whether it is online now, its presence state and its availability.
+ * this node, the cluster's coding parameters, the pool's capacity
+ * (cluster/capacity.ts), and every roster member with whether it is online
+ * now, its presence state, its availability, role and zone.
  */
 import type { Daemon } from './daemon.ts'
 import type { AvailabilitySummary, NodeState } from './presence.ts'
 import type { VersionBody } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
+import { DEFAULT_ZONE, roleOf } from '../meta/node-attrs.ts'
+import { poolCapacity } from '../cluster/capacity.ts'
+import type { NodeRole } from '../meta/node-attrs.ts'
 
 /** One roster member as status reports it. */
 export interface NodeStatus {
@@ -21,7 +25,11 @@ export interface NodeStatus {
   addrs: string[]
   /** The member's S3 endpoint. */
   s3: string
+  /** Zone (site, floor, building); '' when none was set. */
   zone: string
+  /** 'anchor' (always-on server holding at least k shards of every stripe) or 'pc'. */
+  role: NodeRole
+  /** Same as role === 'anchor' (kept for older readers). */
   anchor: boolean
   usedBytes?: number
   quotaBytes: number
@@ -50,14 +58,19 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       self,
       addrs: m.body.addrs,
       s3: self ? d.s3Url() : m.body.s3 ?? '',
-      zone: m.body.zone,
+      zone: m.body.zone ?? DEFAULT_ZONE,
+      role: roleOf(m.body),
       anchor: m.body.anchor,
       quotaBytes: cap?.quotaBytes ?? m.body.quotaBytes,
       clockOffsetMs: self ? 0 : d.clockOffsets.offsetMs(m.id) ?? null,
       ...(cap === undefined ? {} : { usedBytes: cap.usedBytes, corruptShards: cap.corruptShards, liveBytes: cap.liveBytes ?? 0, orphanBytes: cap.orphanBytes ?? 0 })
     }
   }).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
+  const { k, m } = d.files.cluster
+  // Members not dead count for capacity (an asleep PC's quota is still the pool's).
+  const capacity = poolCapacity(nodes.filter((n) => n.state !== 'dead').map((n) => ({ quotaBytes: n.quotaBytes, freeBytes: Math.max(0, n.quotaBytes - (n.usedBytes ?? 0)), anchor: n.role === 'anchor' })), k, m)
   return {
+    capacity,
     node: { name: d.files.node.name, id: d.net.peerId, dir: d.files.dir, pid: process.pid, addrs: d.net.multiaddrs(), s3: d.s3Url() },
     s3: d.s3Url(),
     cluster: { id: d.files.cluster.clusterId, k: d.files.cluster.k, m: d.files.cluster.m },

@@ -161,7 +161,7 @@ export class Engine {
     // reached them and the grace period has passed (src/heal/collector.ts).
     await this.init.committer.commit(records, signal)
     await this.applyRetention(bucket, key, signal).catch(() => { /* the periodic sweep retries */ })
-    return { ...this.info(versionId, vbody), ...(data.unplaced > 0 ? { unplacedShards: data.unplaced } : {}) }
+    return { ...this.info(versionId, vbody), ...(data.unplaced > 0 ? { unplacedShards: data.unplaced } : {}), ...(data.placementNotes.length > 0 ? { placementNotes: data.placementNotes } : {}) }
   }
 
   /** The retention policy of a bucket, if any. */

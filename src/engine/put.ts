@@ -5,14 +5,16 @@
  * the metadata replicas. With fewer than k+m nodes online but at least
  * `happiness`, a stripe stores one shard on each online node and records
  * the others with no holder (the version is degraded); the healer places
- * them when nodes allow. Two shards of one stripe never share a node. A bounded number of stripes is in flight, so memory
+ * them when nodes allow. Placement follows the stripe rule of
+ * cluster/placement.ts (k shards on anchors when there are any, a zone limit,
+ * two shards of one stripe never on one PC). A bounded number of stripes is in flight, so memory
  * stays flat whatever the object size. Tiny objects are encrypted and stored
  * inline in the manifest instead of being erasure coded. A large object's
  * stripe list goes out of the record into a blob written by the same stripe
  * path (stripe-list.ts).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { placeShards } from '../cluster/placement.ts'
+import { placeStripe } from '../cluster/placement.ts'
 import type { PlacementNode } from '../cluster/placement.ts'
 import { encryptStripe, generateDataKey, wrapDataKey } from '../crypto/index.ts'
 import { chooseCodec } from '../erasure/index.ts'
@@ -46,6 +48,8 @@ export interface StoredData {
   written: Array<{ node: string, hash: string }>
   /** Shards recorded without a holder (a degraded put); the healer places them. */
   unplaced: number
+  /** Placement rules (anchors, zones) this put could not honour, one line each. */
+  placementNotes: string[]
   /** The version the shards were written for. */
   versionId: string
 }
@@ -91,7 +95,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
   const digest = createHash('sha256')
   const written: StoredData['written'] = []
-  const tally = { unplaced: 0 }
+  const tally: PutTally = { unplaced: 0, notes: new Set(), full: new Set() }
   // Stripes complete in order (the oldest in flight is awaited first) and go to the list writer.
   const list = new StripeListWriter(manifest, ctx.masterKey, async (keys, i, plain) => await storeStripe(ctx, online, keys.dataKey, keys.nonceBase, versionId, i, plain, written, tally, signal))
   const inFlight: Array<Promise<StripeManifest>> = []
@@ -127,7 +131,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
     await releaseShards(ctx.shards, written, versionId)
     throw err
   }
-  return { size, sha256: digest.digest('hex'), manifest, written, versionId, unplaced: tally.unplaced }
+  return { size, sha256: digest.digest('hex'), manifest, written, versionId, unplaced: tally.unplaced, placementNotes: [...(tally.notes ?? [])] }
 }
 
 /** Mark a promise as handled now (it is awaited later), so an early rejection never crashes the process. */
@@ -136,26 +140,52 @@ function handled<T> (p: Promise<T>): Promise<T> {
   return p
 }
 
+/** What the stripes of one put report besides their manifests (callers that do not report notes may leave them out). */
+export interface PutTally {
+  unplaced: number
+  /** Placement rules not honoured (anchors, zones), each line once. */
+  notes?: Set<string>
+  /** Names of nodes that refused a shard because their quota or disk is full. */
+  full?: Set<string>
+}
+
+/** Most placement notes one put reports. */
+const MAX_PLACEMENT_NOTES = 8
+
 /**
  * Encode, place and write one stripe (of object data, of a stripe-list blob
  * or of a part-list blob); returns its manifest entry. Every shard written is
  * pushed onto `written` (for clean-up when the caller fails later).
  */
 export async function storeStripe (ctx: PutContext, online: PlacementNode[], dataKey: Buffer, nonceBase: Buffer, versionId: string,
-  stripeIndex: number, plain: Buffer, written: StoredData['written'], tally: { unplaced: number }, signal?: AbortSignal): Promise<StripeManifest> {
+  stripeIndex: number, plain: Buffer, written: StoredData['written'], tally: PutTally, signal?: AbortSignal): Promise<StripeManifest> {
   const { k, m } = ctx.cluster
   const needed = happinessOf(ctx.cluster)
   const encoded = await encodeStripe(plain, { k, m, codec: chooseCodec(k, m), dataKey, nonceBase, stripeIndex })
-  // Fewer targets than k+m when fewer nodes are online: data shards get them first.
-  const targets = placeShards({ key: `${versionId}/${stripeIndex}`, count: k + m }, online)
+  const key = `${versionId}/${stripeIndex}`
+  // The stripe rule (cluster/placement.ts): k shards on anchors when there are
+  // any, anchor slots first so the data shards sit there; fewer targets than
+  // k+m when fewer nodes are online (data shards get them first).
+  const placement = placeStripe({ key, count: k + m, anchorShards: k }, online)
+  const notes = tally.notes ??= new Set()
+  const fullNodes = tally.full ??= new Set()
+  for (const note of placement.notes) if (notes.size < MAX_PLACEMENT_NOTES) notes.add(note)
+  const current: Array<string | undefined> = encoded.shards.map((_, j) => placement.nodes[j])
+  const byId = new Map(online.map((n) => [n.id, n]))
+  const failed = new Set<string>()
   const stripe: StripeManifest = { cipherBytes: encoded.cipherBytes, shardSizeBytes: encoded.shardSizeBytes, shards: encoded.hashes.map((hash) => ({ hash, nodes: [] })) }
-  const used = new Set(targets)
   const failures: string[] = []
+  // A node that fails mid-put is replaced by the stripe rule applied to the
+  // other slots' nodes (computed synchronously, so two slots never pick the same spare).
+  const replacement = (j: number): string | undefined => {
+    const held = current.flatMap((id, i) => i === j || id === undefined ? [] : [byId.get(id) as PlacementNode])
+    const candidates = online.filter((n) => !failed.has(n.id) && ctx.cluster.isOnline(n.id))
+    return placeStripe({ key, count: held.length + 1, anchorShards: k, held, avoid: failed }, candidates).nodes[0]
+  }
   await Promise.all(encoded.shards.map(async (shard, j) => {
     const hash = encoded.hashes[j] as string
-    let node = targets[j]
-    // A node that fails mid-put is replaced by the next node not yet used by this stripe.
-    while (node !== undefined) {
+    while (current[j] !== undefined) {
+      const node = current[j] as string
       try {
         await ctx.shards.put(node, hash, shard, versionId, signal)
         written.push({ node, hash })
@@ -164,15 +194,22 @@ export async function storeStripe (ctx: PutContext, online: PlacementNode[], dat
       } catch (err) {
         if (err instanceof CairnError && (err.code === 'CORRUPT_SHARD' || err.code === 'BAD_INPUT')) throw err
         signal?.throwIfAborted()
-        failures.push(`${ctx.cluster.nodeName(node) || node.slice(-8)}: ${(err as Error).message}`)
-        const spare = online.find((n) => !used.has(n.id) && ctx.cluster.isOnline(n.id))
-        if (spare !== undefined) used.add(spare.id)
-        node = spare?.id
+        const name = ctx.cluster.nodeName(node) || node.slice(-8)
+        if (err instanceof CairnError && err.code === 'QUOTA_EXCEEDED') fullNodes.add(name)
+        failures.push(`${name}: ${(err as Error).message}`)
+        failed.add(node)
+        current[j] = undefined
+        current[j] = replacement(j)
       }
     }
   }))
   const placed = stripe.shards.filter((s) => s.nodes.length > 0).length
   if (placed < needed) {
+    if (fullNodes.size > 0) {
+      const full = [...fullNodes].sort()
+      throw new CairnError('QUOTA_EXCEEDED', `cannot store stripe ${stripeIndex}: the pool is full — ${full.join(', ')} ${full.length === 1 ? 'has' : 'have'} no free space, so only ${placed} of ${k + m} shards found a node and a put needs ${needed}`,
+        'free space (delete objects, shorten retention) or raise the quota of the full nodes, or add nodes; cairn status shows capacity per node', { placed, needed, fullNodes: full })
+    }
     throw new CairnError('NOT_ENOUGH_NODES', `cannot store stripe ${stripeIndex}: only ${placed} of ${k + m} shards found a node, and a put needs ${needed} (happiness)${failures.length > 0 ? ` (${failures.slice(0, 4).join('; ')})` : ''}`,
       'bring more nodes online (cairn status shows which are offline) and retry', { placed, needed })
   }

@@ -23,6 +23,7 @@
  * - GET    /config                                → every cluster setting {key: value} (durations as "5m")
  * - PUT    /config   body {key, value}            → sets one cluster setting, answers every setting
  * - GET    /workers                               → WorkerInfo[] (daemon/workers.ts)
+ * - PUT    /node-attr body {node, attr: role|zone, value} → {name, id, role, zone} (`cairn node role|zone`)
  * - GET    /object-health?bucket=B&key=K[&version=V] → one version's shards, holders and state
  * - POST   /test/faults body {push?, sync?}       → test-only fault switch (only with CAIRN_TEST_FAULTS set)
  * - GET    /health (no token)                     → {ok:true}
@@ -49,6 +50,8 @@ export interface ApiInit {
   settings: { toJson: () => Record<string, string | number>, set: (key: string, value: string, signal?: AbortSignal) => Promise<void> }
   /** Background workers. */
   workers?: () => unknown
+  /** Set a member's role or zone (`cairn node role|zone`). */
+  setNodeAttr?: (node: string, attr: 'role' | 'zone', value: string, signal: AbortSignal) => Promise<unknown>
   /** One version's health (`cairn health`). */
   objectHealth?: (bucket: string, key: string, version: string | undefined, signal: AbortSignal) => Promise<unknown>
   /** The test-only fault switch; the route exists only when it is given. */
@@ -142,6 +145,12 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
         checkBucketName(bucket)
         await engine.keys.allow(name, bucket, permission as 'read' | 'write' | 'owner', ac.signal)
         return sendJson(res, 200, { name, bucket, permission })
+      }
+      case 'PUT /api/v1/node-attr': {
+        const { node, attr, value } = await readJsonBody(req) as { node?: unknown, attr?: unknown, value?: unknown }
+        if (typeof node !== 'string' || (attr !== 'role' && attr !== 'zone') || typeof value !== 'string') throw new CairnError('BAD_INPUT', 'node-attr body must be {"node": NAME, "attr": "role"|"zone", "value": VALUE}', 'send e.g. {"node": "nas1", "attr": "role", "value": "anchor"}')
+        if (init.setNodeAttr === undefined) throw new CairnError('NOT_FOUND', 'this node cannot set member attributes', 'upgrade the node')
+        return sendJson(res, 200, await init.setNodeAttr(node, attr, value, ac.signal))
       }
       case 'GET /api/v1/config': return sendJson(res, 200, init.settings.toJson())
       case 'PUT /api/v1/config': {

@@ -223,18 +223,24 @@ export function decideRepair (input: RepairInput): RepairDecision {
 /**
  * Pick the nodes that receive rebuilt shards: walk the object's placement
  * (from placeShards over the live roster, in slot order) and take nodes that
- * do not hold a shard yet. Keeping live holders where they are means a repair
- * moves only the missing shards.
+ * do not hold a shard yet (an anchor placed several times takes the slots its
+ * live shards do not fill). Keeping live holders where they are means a
+ * repair moves only the missing shards. Used by the simulator; the daemon's
+ * repair calls placeStripe with the held shards (heal/repair.ts).
  *
  * @example
  * chooseRepairTargets(['a', 'b', 'c', 'd'], ['b'], 2) // ['a', 'c']
  */
 export function chooseRepairTargets<T> (placement: readonly T[], holders: readonly T[], count: number): T[] {
-  const held = new Set(holders)
+  // A multiset difference: an anchor placed twice and holding one shard takes one more.
+  const held = new Map<T, number>()
+  for (const h of holders) held.set(h, (held.get(h) ?? 0) + 1)
   const targets: T[] = []
   for (const node of placement) {
     if (targets.length >= count) break
-    if (!held.has(node)) targets.push(node)
+    const left = held.get(node) ?? 0
+    if (left > 0) held.set(node, left - 1)
+    else targets.push(node)
   }
   return targets
 }

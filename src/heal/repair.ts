@@ -2,12 +2,13 @@
  * Repair of one stripe: read k live shards from online holders (verified
  * against their hashes), rebuild the missing ones with Reed-Solomon (no
  * decryption: the healer never sees plaintext), check each rebuilt shard has
- * its recorded hash, and store it on an online node that holds no live shard
- * of the stripe yet (in the stripe's rendezvous order, so two coordinators
- * pick the same node). Returns the moves for the version's location record.
+ * its recorded hash, and store it where the stripe rule of
+ * cluster/placement.ts puts it given the live shards that stay (k on anchors
+ * when there are any, the zone limit, one shard per PC; deterministic, so two
+ * coordinators pick the same node). Returns the moves for the version's location record.
  * Rate-limited through the caller's limiter (bytes read plus written).
  */
-import { rankNodes } from '../cluster/placement.ts'
+import { placeStripe } from '../cluster/placement.ts'
 import type { PlacementNode } from '../cluster/placement.ts'
 import { sha256Hex } from '../crypto/index.ts'
 import type { ErasureCodecName } from '../erasure/index.ts'
@@ -35,6 +36,8 @@ export interface StripeRepairContext {
   facts: HealthFacts
   /** Nodes that may receive shards now (online, not dead, with weights). */
   candidates: () => PlacementNode[]
+  /** A roster member's zone and role (for holders that are not candidates now, e.g. asleep); undefined when unknown. */
+  member: (nodeId: string) => PlacementNode | undefined
   /** Repair threshold: rebuild when fewer live shards than this. */
   threshold: number
   /** Wait until `bytes` more may be moved (the repair rate limit). */
@@ -67,13 +70,9 @@ export async function repairStripe (stripe: StripeManifest, placementKey: string
     if (health.missing.length > 0 && health.online < k) result.waiting = `only ${health.online} of ${k} needed shards online`
     return result
   }
-  // Nodes holding a live shard of this stripe may not take another (one shard per node).
-  const holding = new Set<string>()
-  stripe.shards.forEach((ref) => { for (const n of facts.holders(ref)) if (!facts.isDead(n) && !facts.isLost(n, ref.hash)) holding.add(n) })
-  const free = rankNodes(placementKey, ctx.candidates()).filter((n) => !holding.has(n.id))
-  const targets = health.missing.slice(0, free.length).map((index, i) => ({ index, node: (free[i] as PlacementNode).id }))
+  const targets = repairTargets(stripe, placementKey, health.missing, ctx)
   if (targets.length === 0) {
-    result.waiting = 'no online node without a shard of this stripe'
+    result.waiting = 'no online node can take a shard of this stripe (each PC holds one already, anchors their share)'
     return result
   }
   const slots = await readShards(stripe, ctx, result)
@@ -98,6 +97,27 @@ export async function repairStripe (stripe: StripeManifest, placementKey: string
     }
   }
   return result
+}
+
+/**
+ * Nodes for the stripe's missing shards by the stripe rule (placeStripe):
+ * the live shards stay where they are and count for the anchor and zone
+ * rules; a PC that holds a live shard takes no other, an anchor takes up to
+ * its share. Deterministic, so two coordinators pick the same nodes.
+ */
+export function repairTargets (stripe: StripeManifest, placementKey: string, missing: readonly number[], ctx: Pick<StripeRepairContext, 'k' | 'facts' | 'candidates' | 'member' | 'log'>): Array<{ index: number, node: string }> {
+  const { facts } = ctx
+  const held: PlacementNode[] = []
+  const avoid = new Set<string>()
+  for (const ref of stripe.shards) {
+    const live = facts.holders(ref).filter((n) => !facts.isDead(n) && !facts.isLost(n, ref.hash))
+    if (live.length === 0) continue
+    held.push(ctx.member(live[0] as string) ?? { id: live[0] as string, weight: 0 })
+    for (const n of live) if (ctx.member(n)?.anchor !== true) avoid.add(n)
+  }
+  const placement = placeStripe({ key: placementKey, count: stripe.shards.length, anchorShards: ctx.k, held, avoid }, ctx.candidates())
+  if (placement.notes.length > 0) ctx.log?.(`repair of ${placementKey}: ${placement.notes.join('; ')}`)
+  return missing.slice(0, placement.nodes.length).map((index, i) => ({ index, node: placement.nodes[i] as string }))
 }
 
 function stripeShardSize (stripe: StripeManifest, slots: Array<Buffer | null>): number {

@@ -8,6 +8,7 @@ import { isHlc } from '../util/hlc.ts'
 import { BUCKET_VERSIONING_STATES, CHECKSUM_ALGORITHMS, MANIFEST_FORMS, MAX_OBJECT_META_BYTES, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS_PER_VERSION, META_RECORD_VERSION, META_TABLES } from './types.ts'
 import type { MetaRecord, MetaTable } from './types.ts'
 import { nodePresenceProblem } from './node-presence.ts'
+import { nodeAttrProblem } from './node-attrs.ts'
 
 /** Largest primary key accepted (a version id or a 1024-byte object key plus room). */
 export const MAX_PK_BYTES = 2048
@@ -67,7 +68,7 @@ export function parseRecord (value: unknown): MetaRecord {
   if (typeof r.origin !== 'string' || r.origin.length === 0 || r.origin.length > 128) fail('bad origin')
   if (typeof r.tombstone !== 'boolean') fail('bad tombstone flag')
   if (r.body === null || typeof r.body !== 'object' || Array.isArray(r.body)) fail('bad body')
-  checkBody(r.table as MetaTable, r.body as Record<string, unknown>)
+  checkBody(r.table as MetaTable, r.pk, r.body as Record<string, unknown>)
   return value as MetaRecord
 }
 
@@ -92,7 +93,7 @@ function checkManifest (value: unknown): void {
   if (list !== undefined && (list.partCount !== keys.length || typeof list.manifest !== 'object' || list.manifest === null)) fail('bad part list reference')
 }
 
-function checkBody (table: MetaTable, body: Record<string, unknown>): void {
+function checkBody (table: MetaTable, pk: string, body: Record<string, unknown>): void {
   if (table === 'version') {
     if (typeof body.bucket !== 'string' || typeof body.key !== 'string') fail('version without bucket/key')
     if (typeof body.size !== 'number' || !Number.isSafeInteger(body.size) || body.size < 0) fail('bad version size')
@@ -121,6 +122,9 @@ function checkBody (table: MetaTable, body: Record<string, unknown>): void {
     for (const [hash, holders] of Object.entries(body.shards as Record<string, unknown>)) {
       if (!/^[0-9a-f]{64}$/.test(hash) || !Array.isArray(holders) || !holders.every((i) => Number.isInteger(i) && i >= 0 && i < count)) fail('bad location entry')
     }
+  } else if (table === 'nodeattr') {
+    const problem = nodeAttrProblem(pk, body.value)
+    if (problem !== undefined) fail(problem)
   } else if (table === 'tagging') {
     const problem = tagsProblem(body.tags)
     if (problem !== undefined) fail(`bad tags: ${problem}`)

@@ -32,6 +32,11 @@
  *   PartBody with the part's own manifest (own data key and nonce base).
  *   The pk is also the owner id of the part's shards (see meta/store.ts
  *   `versionState` for when they are live). Tombstoned by Complete and Abort.
+ * - `nodeattr`: an attribute of a member set by an administrator from any
+ *   node (`cairn node role|zone`); pk = `<node id>/role` or `<node id>/zone`;
+ *   body = NodeAttrBody. It overrides what the member declared in its own
+ *   `node` record (which it republishes at every start, so an override kept
+ *   there would be undone by a member that was off when it was made).
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
 import type { NodePresence } from './node-presence.ts'
@@ -40,7 +45,7 @@ import type { NodePresence } from './node-presence.ts'
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging', 'upload', 'mpart'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging', 'upload', 'mpart', 'nodeattr'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -54,7 +59,12 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody | UploadBody | PartBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody | UploadBody | PartBody | NodeAttrBody
+}
+
+/** One administrator-set attribute of a member (table `nodeattr`): a role ('anchor' | 'pc') or a zone name. */
+export interface NodeAttrBody {
+  value: string
 }
 
 /** An S3 multipart upload (table `upload`). */
@@ -344,6 +354,8 @@ export interface VersionInfo {
   removed?: boolean
   /** Put results only: shards stored with no holder yet (fewer than k+m nodes were online); the healer places them. */
   unplacedShards?: number
+  /** Put results only: placement rules (anchors, zones) the put could not honour, one line each. */
+  placementNotes?: string[]
 }
 
 /** A current, non-deleted object as listed to users. */

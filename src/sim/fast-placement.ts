@@ -8,7 +8,9 @@
  * are a prefix of the ranking over the eligible roster. `placeShards` over
  * that prefix (plus every anchor) gives the full answer whenever its walk
  * finishes inside the prefix; `placeWithCandidates` checks that and falls
- * back to the whole roster when it cannot prove it.
+ * back to the whole roster when it cannot prove it. An anchor may appear
+ * several times in an answer (fewer anchors than k): every anchor is in the
+ * subset, so its slots are the same either way.
  */
 import { placeShards, rendezvousScore } from '../cluster/placement.ts'
 import type { PlacementNode, PlacementRequest } from '../cluster/placement.ts'

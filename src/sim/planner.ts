@@ -21,7 +21,7 @@ import { CairnError } from '../util/errors.ts'
 import { HOURS_PER_WEEK } from './churn.ts'
 import { placeWithCandidates, topCandidates } from './fast-placement.ts'
 import type { EligibleRoster } from './fast-placement.ts'
-import { binomialUnreadableLog10, logFactorials, poissonBinomialDistribution, poissonBinomialUnreadable, uniformPlacementUnreadable } from '../util/probability.ts'
+import { binomialUnreadableLog10, groupedUnreadable, logFactorials, poissonBinomialDistribution, uniformPlacementUnreadable } from '../util/probability.ts'
 
 /** Largest k the recommendation considers: beyond 32 data shards, per-shard overheads dominate. */
 export const RECOMMEND_MAX_K = 32
@@ -110,7 +110,23 @@ interface Evaluator {
   /** The cluster's availability in the repair policy's form. */
   availability: Availability
   /** Mean over hours and the worst hour of P(unreadable); log10 of the mean when known precisely. */
-  unreadable: (k: number, m: number) => { mean: number, meanLog10: number, worst: number, worstHour: number }
+  unreadable: (k: number, m: number, scenario?: AnchorScenario) => { mean: number, meanLog10: number, worst: number, worstHour: number }
+}
+
+/**
+ * Which nodes are forced down when evaluating: none (`normal`), every anchor
+ * (`anchors-down`: what the PCs alone give), or every PC (`pcs-down`: the
+ * anchor promise, the pool with every PC off).
+ */
+export type AnchorScenario = 'normal' | 'anchors-down' | 'pcs-down'
+
+/** Readability of a cluster with anchors, with all of them down and with every PC down. */
+export interface AnchorReadability {
+  anchors: number
+  /** P(readable) with every anchor down (PCs as measured or described). */
+  anchorsDownPReadable: number
+  /** P(readable) with every PC off (anchors as measured or described). */
+  pcsDownPReadable: number
 }
 
 const availabilityAt = (node: PlanNode, bin: number): number =>
@@ -170,6 +186,15 @@ function exactEvaluator (nodes: readonly PlanNode[], bins: number): Evaluator {
   }
 }
 
+/** A stripe's placement as distinct nodes with the number of shards each holds. */
+interface GroupedPlacement { nodes: number[], counts: number[], shards: number }
+
+function groupPlacement (slots: readonly number[]): GroupedPlacement {
+  const byNode = new Map<number, number>()
+  for (const node of slots) byNode.set(node, (byNode.get(node) ?? 0) + 1)
+  return { nodes: [...byNode.keys()], counts: [...byNode.values()], shards: slots.length }
+}
+
 function sampledEvaluator (nodes: readonly PlanNode[], bins: number, samples: number, seed: number): Evaluator {
   const placementNodes: PlacementNode[] = nodes.map((n, i) => ({ id: `n${i}`, weight: n.weight ?? 1, zone: n.zone ?? '', anchor: n.anchor === true }))
   const anchors = nodes.flatMap((n, i) => n.anchor === true ? [i] : [])
@@ -185,15 +210,15 @@ function sampledEvaluator (nodes: readonly PlanNode[], bins: number, samples: nu
   const candidateCount = Math.min(nodes.length, SAMPLED_CANDIDATES)
   const candidates: Int32Array[] = []
   for (let s = 0; s < samples; s++) candidates.push(topCandidates(`plan/${seed}/${s}`, placementNodes, candidateCount))
-  const cache = new Map<string, number[][]>()
-  const placementsFor = (k: number, n: number): number[][] => {
+  const cache = new Map<string, GroupedPlacement[]>()
+  const placementsFor = (k: number, n: number): GroupedPlacement[] => {
     const cacheKey = `${anchors.length > 0 ? k : 0}/${n}`
     let placements = cache.get(cacheKey)
     if (placements === undefined) {
       placements = []
       for (let s = 0; s < samples; s++) {
         const request = { key: `plan/${seed}/${s}`, count: n, minAnchors: anchors.length > 0 ? k : 0 }
-        placements.push(placeWithCandidates(request, candidates[s] as Int32Array, roster).nodes)
+        placements.push(groupPlacement(placeWithCandidates(request, candidates[s] as Int32Array, roster).nodes))
       }
       cache.set(cacheKey, placements)
     }
@@ -202,13 +227,16 @@ function sampledEvaluator (nodes: readonly PlanNode[], bins: number, samples: nu
   return {
     method: 'sampled-placements',
     availability: policyAvailability(nodes),
-    unreadable: (k, m) => {
+    unreadable: (k, m, scenario = 'normal') => {
       const placements = placementsFor(k, k + m)
+      const forced = (node: PlanNode, bin: number): number =>
+        (scenario === 'anchors-down' && node.anchor === true) || (scenario === 'pcs-down' && node.anchor !== true) ? 0 : availabilityAt(node, bin)
       return reduceBins(bins, (bin) => {
         let sum = 0
-        for (const chosen of placements) {
-          // Fewer nodes than k + m (too few eligible): the missing shards count as offline.
-          sum += chosen.length < k ? 1 : poissonBinomialUnreadable(chosen.map((i) => availabilityAt(nodes[i] as PlanNode, bin)), k)
+        for (const grouped of placements) {
+          // Fewer shards placed than k (too few eligible nodes): unreadable. An
+          // anchor holding several shards takes them all offline at once.
+          sum += grouped.shards < k ? 1 : groupedUnreadable(grouped.nodes.map((i) => forced(nodes[i] as PlanNode, bin)), grouped.counts, k)
         }
         return sum / placements.length
       })
@@ -356,6 +384,8 @@ export interface PlanReport extends PlanResult {
   nodes: number
   meanAvailability: number
   recommended?: Recommendation | null
+  /** With anchors in the cluster: readability with every anchor down and with every PC down (same placements). */
+  anchorReadability?: AnchorReadability
 }
 
 /**
@@ -378,6 +408,10 @@ export function planCluster (request: PlanRequest): PlanReport {
     total += typeof node.availability === 'number' ? node.availability : node.availability.reduce((a, b) => a + b, 0) / node.availability.length
   }
   const report: PlanReport = { nodes: nodes.length, meanAvailability: total / nodes.length, ...result }
+  const anchors = nodes.filter((n) => n.anchor === true).length
+  if (anchors > 0) {
+    report.anchorReadability = { anchors, anchorsDownPReadable: 1 - evaluator.unreadable(k, m, 'anchors-down').mean, pcsDownPReadable: 1 - evaluator.unreadable(k, m, 'pcs-down').mean }
+  }
   if (request.target !== undefined) report.recommended = recommendCode(evaluator, nodes.length, request.target) ?? null
   return report
 }

@@ -78,6 +78,31 @@ export function poissonBinomialUnreadable (ps: ArrayLike<number>, k: number): nu
 }
 
 /**
+ * P(fewer than k shards online) when node i, online with probability
+ * `ps[i]`, holds `shards[i]` shards (an anchor may hold several shards of one
+ * stripe): losing such a node loses all of them at once. Truncated
+ * distribution of the online shard count, O(nodes × k).
+ *
+ * @example
+ * groupedUnreadable([0.999, 0.999, 0.4], [2, 2, 1], 4) // ≈ 0.002 (both anchors needed)
+ */
+export function groupedUnreadable (ps: ArrayLike<number>, shards: ArrayLike<number>, k: number): number {
+  assert(k >= 1, 'k must be at least 1')
+  assert(ps.length === shards.length, 'one shard count per node')
+  const dp = new Float64Array(k)
+  dp[0] = 1
+  for (let i = 0; i < ps.length; i++) {
+    const p = ps[i] as number
+    const q = 1 - p
+    const c = shards[i] as number
+    for (let j = k - 1; j >= 0; j--) dp[j] = (dp[j] as number) * q + (j - c >= 0 ? (dp[j - c] as number) * p : 0)
+  }
+  let sum = 0
+  for (let j = 0; j < k; j++) sum += dp[j] as number
+  return sum
+}
+
+/**
  * The full Poisson-binomial distribution: element K is the probability that
  * exactly K of the nodes are online.
  */

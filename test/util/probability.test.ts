@@ -48,3 +48,16 @@ test('the all-placements average equals enumeration of every placement', () => {
   const exact = uniformPlacementUnreadable(poissonBinomialDistribution(ps), logFactorials(ps.length + 1), n, k)
   assert.ok(Math.abs(exact - sum / count) < 1e-12)
 })
+
+test('groupedUnreadable: a node holding several shards takes them offline together', async () => {
+  // Goal: the planner's model of an anchor with several shards of a stripe is exact.
+  const { groupedUnreadable, poissonBinomialUnreadable } = await import('../../src/util/probability.ts')
+  // One shard each: the plain Poisson-binomial tail.
+  assert.ok(Math.abs(groupedUnreadable([0.3, 0.6, 0.9], [1, 1, 1], 2) - poissonBinomialUnreadable([0.3, 0.6, 0.9], 2)) < 1e-15)
+  // Two anchors with two shards each, k = 4: readable only when both are up.
+  assert.ok(Math.abs(groupedUnreadable([0.99, 0.99], [2, 2], 4) - (1 - 0.99 * 0.99)) < 1e-15)
+  // Anchor (2 shards) + two PCs, k = 3: readable when anchor and a PC are up, or... only those.
+  const a = 0.9
+  const p = 0.5
+  assert.ok(Math.abs(groupedUnreadable([a, p, p], [2, 1, 1], 3) - (1 - a * (1 - (1 - p) ** 2))) < 1e-15)
+})

@@ -46,6 +46,7 @@ export async function put (argv: string[]): Promise<number> {
   else {
     console.log(`stored ${bucket}/${key}: ${formatBytes(info.size)}, version ${info.id}`)
     const unplaced = info.unplacedShards ?? 0
+    for (const note of info.placementNotes ?? []) console.log(`placement: ${note}`)
     if (unplaced > 0) console.log(`degraded: ${unplaced} shard(s) have no node yet (fewer than k+m nodes online); the healer places them when nodes come back (see cairn health ${bucket}/${key})`)
   }
   return 0
@@ -133,7 +134,7 @@ export async function rm (argv: string[]): Promise<number> {
 
 /** The JSON shape of a version for scripts. */
 export function versionJson (v: VersionInfo): Record<string, unknown> {
-  return { id: v.id, size: v.size, time: new Date(v.timeMs).toISOString(), node: v.nodeName, nodeId: v.node, current: v.current, deleteMarker: v.deleteMarker, sha256: v.sha256, ...(v.nullVersion === true ? { nullVersion: true } : {}), ...(v.removed === true ? { removed: true } : {}), ...(v.unplacedShards === undefined ? {} : { unplacedShards: v.unplacedShards }) }
+  return { id: v.id, size: v.size, time: new Date(v.timeMs).toISOString(), node: v.nodeName, nodeId: v.node, current: v.current, deleteMarker: v.deleteMarker, sha256: v.sha256, ...(v.nullVersion === true ? { nullVersion: true } : {}), ...(v.removed === true ? { removed: true } : {}), ...(v.unplacedShards === undefined ? {} : { unplacedShards: v.unplacedShards }), ...(v.placementNotes === undefined ? {} : { placementNotes: v.placementNotes }) }
 }
 
 /** `cairn versions BUCKET/KEY` */

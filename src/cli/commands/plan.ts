@@ -150,6 +150,13 @@ export function formatPlan (report: PlanReport, target?: number): string {
     `worst hour       ${percent(report.worstHourUnavailable)} of objects unreadable${report.worstHourUnavailable === report.pUnreadable ? '' : ` (${days[Math.floor(hour / 24)]} ${String(hour % 24).padStart(2, '0')}:00)`}`,
     `durability       ${report.durabilityNines.toFixed(2)} nines per year (P(loss)/year ${report.lossPerYear.toExponential(2)}, MTTDL ${report.mttdlYears.toExponential(2)} years)`
   ]
+  const a = report.anchorReadability
+  if (a !== undefined) {
+    lines.push(`anchors down     ${percent(a.anchorsDownPReadable)} readable with all ${a.anchors} anchor(s) down (the PCs alone)`)
+    lines.push(`PCs off          ${percent(a.pcsDownPReadable)} readable with every PC off (the ${a.anchors} anchor(s) alone)`)
+    const perAnchor = Math.ceil(report.k / a.anchors)
+    if (perAnchor > report.m) lines.push(`warning          with ${a.anchors} anchor(s) and k=${report.k}, one anchor holds up to ${perAnchor} shards of a stripe, more than m=${report.m}: losing that anchor for good loses data (add anchors or parity)`)
+  }
   if (report.recommended === null) lines.push(`recommended      no code with k <= 32 and k + m <= ${report.nodes} reaches ${target}`)
   else if (report.recommended !== undefined) {
     const r = report.recommended

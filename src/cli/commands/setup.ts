@@ -16,6 +16,7 @@ import { decodeInvite, encodeInvite } from '../../daemon/invite.ts'
 import { generateNodeKey, nodeKeyToBytes, nodeKeyFromBytes, peerIdOf } from '../../net/keys.ts'
 import { MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_TOTAL_SHARDS } from '../../erasure/index.ts'
 import { CairnError } from '../../util/errors.ts'
+import { DEFAULT_ZONE, NODE_ROLES, isNodeRole, zoneProblem } from '../../meta/node-attrs.ts'
 
 /**
  * The code (k data + m parity shards) given by --k and --m (default 4+2).
@@ -35,13 +36,19 @@ export function codeFlags (args: ParsedArgs): { k: number, m: number } {
   return { k, m }
 }
 
-const NODE_FLAGS = ['dir', 'name', 'host', 'port', 'api-port', 's3-port', 'quota', 'zone'] as const
+const NODE_FLAGS = ['dir', 'name', 'host', 'port', 'api-port', 's3-port', 'quota', 'zone', 'role'] as const
 
 async function nodeConfig (args: ParsedArgs, dir: string, bootstrap: string[]): Promise<NodeConfig> {
   const host = args.values.get('host') ?? '127.0.0.1'
   const quotaText = args.values.get('quota')
   const quotaBytes = quotaText === undefined ? DEFAULT_QUOTA_BYTES : parseBytes(quotaText)
   if (!Number.isFinite(quotaBytes) || quotaBytes <= 0) throw new CairnError('BAD_INPUT', `--quota ${quotaText} is not a size`, 'write e.g. --quota 50GiB')
+  const zone = args.values.get('zone') ?? DEFAULT_ZONE
+  const zoneError = zoneProblem(zone)
+  if (zoneError !== undefined) throw new CairnError('BAD_INPUT', `--zone: ${zoneError}`, 'name the zone with a short printable name, e.g. floor-2')
+  const role = args.values.get('role')
+  if (role !== undefined && !isNodeRole(role)) throw new CairnError('BAD_INPUT', `--role ${role} is not a role`, `a role is one of: ${NODE_ROLES.join(', ')}`)
+  if (role === 'pc' && args.booleans.has('anchor')) throw new CairnError('BAD_INPUT', '--role pc and --anchor contradict each other', 'give one of them (--anchor is the old spelling of --role anchor)')
   const key = await generateNodeKey()
   return {
     v: CONFIG_VERSION,
@@ -53,8 +60,8 @@ async function nodeConfig (args: ParsedArgs, dir: string, bootstrap: string[]): 
     s3Port: numberFlag(args, 's3-port', 0, { min: 0, max: 65535, integer: true }) || await freePort(),
     bootstrap,
     quotaBytes,
-    zone: args.values.get('zone') ?? '',
-    anchor: args.booleans.has('anchor'),
+    zone,
+    anchor: role === 'anchor' || args.booleans.has('anchor'),
     mdns: args.booleans.has('mdns')
   }
 }

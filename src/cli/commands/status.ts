@@ -8,6 +8,7 @@ import { formatBytes, formatTable } from '../format.ts'
 import type { NodeStatus } from '../../daemon/status.ts'
 import type { SkewRefusal } from '../../meta/skew.ts'
 import { formatSkewMs } from '../../meta/skew.ts'
+import type { PoolCapacity } from '../../cluster/capacity.ts'
 
 /** `98%/95%/90%`, with `?` for an unknown fraction. */
 function formatAvailability (a: NodeStatus['availability'] | undefined): string {
@@ -17,15 +18,16 @@ function formatAvailability (a: NodeStatus['availability'] | undefined): string 
 
 export async function status (argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['node'], booleans: ['json'] })
-  const s = await connect(nodeDir(args)).json<{ nodes: NodeStatus[], cluster: { id: string, k: number, m: number }, online: number, meta: { objects: number }, objects?: { total: number, healthy: number, degraded: number, unavailable: number }, store: { corruptShards: string[] }, clockSkew?: Array<SkewRefusal & { name: string }> }>('GET', '/status')
+  const s = await connect(nodeDir(args)).json<{ capacity?: PoolCapacity, nodes: NodeStatus[], cluster: { id: string, k: number, m: number }, online: number, meta: { objects: number }, objects?: { total: number, healthy: number, degraded: number, unavailable: number }, store: { corruptShards: string[] }, clockSkew?: Array<SkewRefusal & { name: string }> }>('GET', '/status')
   if (args.booleans.has('json')) {
     console.log(JSON.stringify(s))
     return 0
   }
   console.log(`cluster ${s.cluster.id}: ${s.cluster.k}+${s.cluster.m} coding, ${s.online}/${s.nodes.length} nodes online, ${s.meta.objects} objects`)
+  if (s.capacity !== undefined) console.log(`capacity: ${formatBytes(s.capacity.rawBytes)} raw, ${formatBytes(s.capacity.usableBytes)} usable after ${s.cluster.k}+${s.cluster.m} coding, ${formatBytes(s.capacity.freeAtFullRedundancyBytes)} more can be written at full redundancy`)
   if (s.objects !== undefined) console.log(`objects: ${s.objects.healthy} healthy, ${s.objects.degraded} degraded, ${s.objects.unavailable} unavailable of ${s.objects.total} stored versions`)
-  console.log(formatTable(['NODE', 'STATE', 'UP 1D/7D/30D', 'USED', 'QUOTA', 'CORRUPT', 'CLOCK', 'ID'], s.nodes.map((n) => [
-    n.name + (n.self ? ' *' : ''), n.state === 'online' ? n.state : n.state.toUpperCase(), formatAvailability(n.availability), n.usedBytes === undefined ? '?' : formatBytes(n.usedBytes), formatBytes(n.quotaBytes), String(n.corruptShards ?? '?'), n.clockOffsetMs === null || n.clockOffsetMs === undefined ? '?' : (n.clockOffsetMs >= 0 ? '+' : '') + formatSkewMs(n.clockOffsetMs), n.id
+  console.log(formatTable(['NODE', 'ROLE', 'ZONE', 'STATE', 'UP 1D/7D/30D', 'USED', 'QUOTA', 'CORRUPT', 'CLOCK', 'ID'], s.nodes.map((n) => [
+    n.name + (n.self ? ' *' : ''), n.role ?? (n.anchor ? 'anchor' : 'pc'), n.zone === '' ? '-' : n.zone, n.state === 'online' ? n.state : n.state.toUpperCase(), formatAvailability(n.availability), n.usedBytes === undefined ? '?' : formatBytes(n.usedBytes), formatBytes(n.quotaBytes), String(n.corruptShards ?? '?'), n.clockOffsetMs === null || n.clockOffsetMs === undefined ? '?' : (n.clockOffsetMs >= 0 ? '+' : '') + formatSkewMs(n.clockOffsetMs), n.id
   ])))
   if (s.store.corruptShards.length > 0) console.log(`this node quarantined ${s.store.corruptShards.length} corrupt shard(s): ${s.store.corruptShards.slice(0, 5).join(', ')}`)
   for (const r of s.clockSkew ?? []) {
