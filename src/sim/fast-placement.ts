@@ -86,14 +86,14 @@ export function placeWithCandidates (request: PlacementRequest, candidates: Arra
  * walk over the whole eligible roster: same zone count (same per-zone limit),
  * a full answer within the zone limit (no fallback fill), every non-anchor
  * inside the prefix, and no more anchors than the anchor pass takes (so all
- * anchors came from that pass, which saw every anchor).
+ * anchors came from that pass, which saw every anchor; the stripe rule gives
+ * the other shards to PCs before unused anchors).
  */
 function isFaithful (chosen: readonly number[], count: number, subsetZones: number, wantAnchors: number, inPrefix: ReadonlySet<number>, roster: EligibleRoster): boolean {
   if (chosen.length !== count || subsetZones !== roster.eligibleZones()) return false
   const limit = Math.ceil(count / Math.max(1, subsetZones))
   const perZone = new Map<string, number>()
   let anchors = 0
-  let outside = false
   for (const index of chosen) {
     const node = roster.nodes[index] as PlacementNode
     const zone = node.zone ?? ''
@@ -101,10 +101,9 @@ function isFaithful (chosen: readonly number[], count: number, subsetZones: numb
     if (used > limit) return false
     perZone.set(zone, used)
     if (node.anchor === true) anchors++
-    if (!inPrefix.has(index)) {
-      if (node.anchor !== true) return false
-      outside = true
-    }
+    if (!inPrefix.has(index) && node.anchor !== true) return false
   }
-  return !outside || anchors <= wantAnchors
+  // Shards on anchors beyond the anchor pass were placed because the subset ran out of PCs;
+  // the whole roster may have PCs outside the prefix, which the stripe rule prefers.
+  return anchors <= wantAnchors
 }

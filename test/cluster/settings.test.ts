@@ -44,6 +44,7 @@ describe('settings registry', () => {
       repairThreshold: 0,
       repairRate: 20_000_000,
       scrubShare: 0.1,
+      multipartExpiry: 7 * 24 * 3600 * 1000,
       scrubInterval: 7 * 86_400_000
     })
     assert.ok(Object.values(SETTINGS).every((s) => s.doc.length > 0))
@@ -84,7 +85,7 @@ describe('settings registry', () => {
     await settings.set('maxClockSkew', '30s')
     assert.equal(settings.writeQuorum(), 2)
     assert.equal(settings.maxClockSkewMs(), 30_000)
-    assert.deepEqual(settings.toJson(), { writeQuorum: 2, maxClockSkew: '30s', orphanGrace: '1h', deadAfter: '3d', happiness: 6, target: 0.9999, repairThreshold: 'auto', repairRate: '20MB/s', scrubShare: 0.1, scrubInterval: '7d' })
+    assert.deepEqual(settings.toJson(), { writeQuorum: 2, maxClockSkew: '30s', orphanGrace: '1h', deadAfter: '3d', happiness: 6, target: 0.9999, repairThreshold: 'auto', repairRate: '20MB/s', scrubShare: 0.1, multipartExpiry: '7d', scrubInterval: '7d' })
     // A record from a peer changes the value once the cache is invalidated.
     meta.apply([{ v: 1, table: 'setting', pk: 'orphanGrace', hlc: clock.now(), origin: 'peer', tombstone: false, body: { value: '10s' } }])
     settings.invalidate()
