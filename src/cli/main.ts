@@ -11,7 +11,7 @@ const COMMANDS: Record<string, { run: () => Promise<Command>, help: string }> = 
   init: { run: async () => (await import('./commands/setup.ts')).init, help: 'init --dir DIR [--k 4 --m 2 --name N --host H --quota 10GiB]   create a cluster and its first node' },
   invite: { run: async () => (await import('./commands/setup.ts')).invite, help: 'invite --node DIR                     print a join token (a secret)' },
   join: { run: async () => (await import('./commands/setup.ts')).join, help: 'join TOKEN --dir DIR                  create a new member node' },
-  start: { run: async () => (await import('./commands/start.ts')).start, help: 'start --node DIR                      run a node in the foreground' },
+  start: { run: async () => { (await import('../daemon/young-generation.ts')).holdYoungGeneration(); return (await import('./commands/start.ts')).start }, help: 'start --node DIR                      run a node in the foreground' },
   cluster: { run: async () => (await import('./commands/cluster.ts')).cluster, help: 'cluster --nodes N --dir D [--k K --m M] [--dead-after 72h]   run a local N-node cluster' },
   put: { run: async () => (await import('./commands/objects.ts')).put, help: 'put FILE BUCKET/KEY --node DIR         store a file (FILE may be -)' },
   get: { run: async () => (await import('./commands/objects.ts')).get, help: 'get BUCKET/KEY OUT --node DIR [--version ID]   read an object (OUT may be -)' },
