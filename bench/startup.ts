@@ -4,9 +4,12 @@
  * `npm run bench`.
  *
  * For each way of running Cairn — the TypeScript sources (type stripping,
- * `CAIRN_RUN_SOURCES=1`) and the compiled build in dist/ (built first, by
- * scripts/build.ts) — and for N runs, alternating the two so that the
- * machine's load falls on both alike:
+ * `CAIRN_RUN_SOURCES=1`) or the compiled build in dist/ (built first, by
+ * scripts/build.ts), each without Node's compile cache
+ * (`NODE_DISABLE_COMPILE_CACHE=1`, the first start after an install) and
+ * with a warm one (primed by one unmeasured run, every later start) — and
+ * for N runs, taking the variants in turn so that the machine's load falls
+ * on all alike:
  * 1. CPU seconds (utime + stime from /proc/PID/stat) of a fresh single node
  *    (`cairn init`, then `cairn start`) from spawn until its API answers
  *    `/health`;
@@ -47,8 +50,10 @@ const COMMAND_REPEATS = 3
 /** Clock ticks per second of /proc/PID/stat times (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS_PER_SECOND = 100
 
-/** How Cairn's code is run. */
-export type Variant = 'source' | 'compiled'
+/** How Cairn's code is run: TS sources or dist/, without or with a warm compile cache. */
+export type Variant = 'source' | 'compiled' | 'source+cache' | 'compiled+cache'
+/** Every variant, in the order runs take them; `source` is how Cairn ran before the build existed. */
+const VARIANTS: Variant[] = ['source', 'compiled', 'source+cache', 'compiled+cache']
 
 /** One run of one variant. */
 export interface StartupSample {
@@ -100,10 +105,17 @@ function rssMiB (pid: number): number {
   return m === null ? NaN : Number(m[1]) / 1024
 }
 
+/** Compile-cache directories of the cached variants (set by benchStartup). */
+const cacheDirs = new Map<Variant, string>()
+
 function envOf (variant: Variant): NodeJS.ProcessEnv {
   const env = { ...process.env }
-  if (variant === 'source') env.CAIRN_RUN_SOURCES = '1'
-  else delete env.CAIRN_RUN_SOURCES
+  delete env.NODE_COMPILE_CACHE
+  delete env.NODE_DISABLE_COMPILE_CACHE
+  env.CAIRN_RUN_SOURCES = variant.startsWith('source') ? '1' : '0'
+  const cache = cacheDirs.get(variant)
+  if (cache === undefined) env.NODE_DISABLE_COMPILE_CACHE = '1'
+  else env.NODE_COMPILE_CACHE = cache
   return env
 }
 
@@ -202,18 +214,28 @@ export async function benchStartup (opts: { runs?: number, idleSeconds?: number 
   const runs = opts.runs ?? DEFAULT_RUNS
   const idleSeconds = opts.idleSeconds ?? DEFAULT_IDLE_SECONDS
   build(ROOT)
+  const cacheRoot = mkdtempSync(join(tmpdir(), 'cairn-startup-cache-'))
   const before = loadAverage()
   const samples: StartupSample[] = []
-  for (let i = 0; i < runs; i++) {
-    for (const variant of ['source', 'compiled'] as const) {
-      if (variant === 'compiled' && !buildIsCurrent(ROOT)) throw new Error('dist/ went stale during the benchmark (a source changed); rerun it')
-      const s = await runOnce(variant, idleSeconds)
-      process.stderr.write(`startup ${variant} run ${i + 1}: start ${s.startCpuS.toFixed(2)} s CPU, idle ${s.idleRssMiB.toFixed(0)} MiB, status ${s.commands['status --json']?.cpuMs.toFixed(0)} ms CPU\n`)
-      samples.push(s)
+  try {
+    for (const variant of VARIANTS.filter((v) => v.endsWith('+cache'))) {
+      cacheDirs.set(variant, join(cacheRoot, variant))
+      await runOnce(variant, 0)
     }
+    for (let i = 0; i < runs; i++) {
+      for (const variant of VARIANTS) {
+        if (variant.startsWith('compiled') && !buildIsCurrent(ROOT)) throw new Error('dist/ went stale during the benchmark (a source changed); rerun it')
+        const s = await runOnce(variant, idleSeconds)
+        process.stderr.write(`startup ${variant} run ${i + 1}: start ${s.startCpuS.toFixed(2)} s CPU, idle ${s.idleRssMiB.toFixed(0)} MiB, status ${s.commands['status --json']?.cpuMs.toFixed(0)} ms CPU\n`)
+        samples.push(s)
+      }
+    }
+  } finally {
+    cacheDirs.clear()
+    rmSync(cacheRoot, { recursive: true, force: true })
   }
   const medians = {} as StartupBench['medians']
-  for (const variant of ['source', 'compiled'] as const) {
+  for (const variant of VARIANTS) {
     const mine = samples.filter((s) => s.variant === variant)
     const commands: Record<string, { wallMs: number, cpuMs: number }> = {}
     for (const [label] of COMMANDS) {
@@ -226,20 +248,22 @@ export async function benchStartup (opts: { runs?: number, idleSeconds?: number 
 
 /** The lines `npm run bench` prints for this benchmark. */
 export function formatStartupBench (r: StartupBench): string[] {
-  const s = r.medians.source
-  const c = r.medians.compiled
-  const row = (label: string, a: number, b: number, digits: number): string =>
-    `${label.padEnd(34)} ${a.toFixed(digits).padStart(9)} ${b.toFixed(digits).padStart(9)} ${(b / a).toFixed(2).padStart(6)}`
+  const m = VARIANTS.map((v) => r.medians[v])
+  // The ratio compares the usual start (dist/, warm cache) with the TS sources without a cache.
+  const row = (label: string, pick: (x: StartupBench['medians'][Variant]) => number, digits: number): string => {
+    const values = m.map(pick)
+    return `${label.padEnd(34)} ${values.map((v) => v.toFixed(digits).padStart(14)).join(' ')} ${((values[3] as number) / (values[0] as number)).toFixed(2).padStart(6)}`
+  }
   const lines = [
     `Start-up and idle memory (one fresh node, medians of ${r.runs} runs; load average ${r.loadAverage.before.join(' ')} -> ${r.loadAverage.after.join(' ')}; MiB = 2^20 bytes)`,
-    `${''.padEnd(34)} ${'source'.padStart(9)} ${'compiled'.padStart(9)} ${'ratio'.padStart(6)}`,
-    row('start-up CPU until API answers (s)', s.startCpuS, c.startCpuS, 2),
-    row(`CPU over ${r.idleSeconds} s idle (s)`, s.idleCpuS, c.idleCpuS, 2),
-    row(`RSS after ${r.idleSeconds} s idle (MiB)`, s.idleRssMiB, c.idleRssMiB, 0)
+    `${''.padEnd(34)} ${VARIANTS.map((v) => v.padStart(14)).join(' ')} ${'ratio'.padStart(6)}`,
+    row('start-up CPU until API answers (s)', (x) => x.startCpuS, 2),
+    row(`CPU over ${r.idleSeconds} s idle (s)`, (x) => x.idleCpuS, 2),
+    row(`RSS after ${r.idleSeconds} s idle (MiB)`, (x) => x.idleRssMiB, 0)
   ]
-  for (const label of Object.keys(s.commands)) {
-    lines.push(row(`cairn ${label} CPU (ms)`, s.commands[label]?.cpuMs ?? NaN, c.commands[label]?.cpuMs ?? NaN, 0))
-    lines.push(row(`cairn ${label} wall (ms)`, s.commands[label]?.wallMs ?? NaN, c.commands[label]?.wallMs ?? NaN, 0))
+  for (const [label] of COMMANDS) {
+    lines.push(row(`cairn ${label} CPU (ms)`, (x) => x.commands[label]?.cpuMs ?? NaN, 0))
+    lines.push(row(`cairn ${label} wall (ms)`, (x) => x.commands[label]?.wallMs ?? NaN, 0))
   }
   return lines
 }

@@ -10,7 +10,11 @@ export const MANIFEST_FILE_NAME: string
 export const SOURCE_DIR_NAME: string
 /** Files outside src/ whose change changes the build's output. */
 export const BUILD_INPUT_FILES: string[]
+/** Youngest a source may be when the build snapshots it (coarse file-system mtime ticks). */
+export const RACY_WINDOW_MS: number
 /** Every watched file with its size and mtime in nanoseconds: [path, sizeBytes, mtimeNs], sorted by path. */
 export function snapshot (root: string): Array<[string, number, string]>
 /** True when root/dist holds a build of exactly the files now on disk. */
 export function buildIsCurrent (root: string): boolean
+/** Milliseconds since the newest file of a snapshot was modified (negative for a future mtime). */
+export function newestMtimeAgeMs (files: Array<[string, number, string]>): number

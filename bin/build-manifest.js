@@ -12,8 +12,11 @@
 // The build is current only when the set of watched files is exactly the one
 // recorded (no file added, removed or renamed) and every file has the
 // recorded size and mtime. The snapshot is taken before compiling, so a file
-// edited during a build makes that build stale at once. Plain JavaScript on
-// purpose: loading it must not need type stripping.
+// edited during a build makes that build stale at once. A file written less
+// than RACY_WINDOW_MS before the snapshot could be written again within the
+// same mtime tick of a coarse file system (git's "racily clean" problem), so
+// the build waits until no source is that young (`newestMtimeAgeMs`). Plain
+// JavaScript on purpose: loading it must not need type stripping.
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 
@@ -27,6 +30,8 @@ export const MANIFEST_FILE_NAME = 'build-manifest.json'
 export const SOURCE_DIR_NAME = 'src'
 /** Files outside src/ whose change changes the build's output. */
 export const BUILD_INPUT_FILES = ['scripts/build.ts', 'bin/build-manifest.js']
+/** Youngest a source may be when the build snapshots it: 2 s, FAT's mtime granularity, the coarsest in use. */
+export const RACY_WINDOW_MS = 2000
 /** Bound on the files walked, so a runaway tree (a symlink loop) cannot hang the bin. */
 const MAX_WATCHED_FILES = 10_000
 
@@ -78,4 +83,17 @@ export function buildIsCurrent (root) {
   } catch {
     return false
   }
+}
+
+/**
+ * Milliseconds since the newest file of `files` was modified (negative when
+ * an mtime lies in the future).
+ *
+ * @param {Array<[string, number, string]>} files a snapshot
+ * @returns {number}
+ */
+export function newestMtimeAgeMs (files) {
+  let newestNs = 0n
+  for (const [, , mtime] of files) if (BigInt(mtime) > newestNs) newestNs = BigInt(mtime)
+  return Date.now() - Number(newestNs / 1_000_000n)
 }

@@ -10,6 +10,13 @@
 // source, or no build at all — and it runs the TypeScript sources instead,
 // which Node 24 runs directly (type stripping): slower to start, never stale.
 // CAIRN_RUN_SOURCES=1 forces the sources (exact line numbers in stacks).
+//
+// Node's compile cache (module.enableCompileCache) keeps V8's code cache, and
+// for .ts files the stripped JavaScript, keyed by each file's content, so an
+// edited file is recompiled and the rest is not. It lives in the installation
+// (.cache/), not in the shared /tmp where another user could plant code
+// cache; where that is not writable Node runs without it. NODE_COMPILE_CACHE
+// or NODE_DISABLE_COMPILE_CACHE=1 in the environment take precedence.
 process.removeAllListeners('warning')
 process.on('warning', (w) => { if (w.name !== 'ExperimentalWarning') console.error(w.message) })
 const major = Number(process.versions.node.split('.')[0])
@@ -19,6 +26,8 @@ if (major < 22) {
 }
 const { buildIsCurrent } = await import('./build-manifest.js')
 const { fileURLToPath } = await import('node:url')
+const { enableCompileCache } = await import('node:module')
+if (process.env.NODE_COMPILE_CACHE === undefined) enableCompileCache(fileURLToPath(new URL('../.cache/node-compile-cache', import.meta.url)))
 const compiled = process.env.CAIRN_RUN_SOURCES !== '1' && buildIsCurrent(fileURLToPath(new URL('..', import.meta.url)))
 const { main } = await import(compiled ? '../dist/cli/main.js' : '../src/cli/main.ts')
 await main(process.argv.slice(2))

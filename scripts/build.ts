@@ -25,7 +25,7 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
-import { BUILD_DIR_NAME, MANIFEST_FILE_NAME, MANIFEST_VERSION, SOURCE_DIR_NAME, snapshot } from '../bin/build-manifest.js'
+import { BUILD_DIR_NAME, MANIFEST_FILE_NAME, MANIFEST_VERSION, newestMtimeAgeMs, RACY_WINDOW_MS, snapshot, SOURCE_DIR_NAME } from '../bin/build-manifest.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -49,6 +49,22 @@ function transpile (path: string): string {
   return out.outputText
 }
 
+/** Waits of RACY_WINDOW_MS for a just-edited source to age; a file with a future mtime is given up on after these. */
+const MAX_SETTLE_WAITS = 3
+
+/**
+ * A snapshot in which no source is younger than RACY_WINDOW_MS, so any later
+ * write gets a newer mtime even on a coarse file system.
+ */
+function settledSnapshot (root: string): Array<[string, number, string]> {
+  for (let wait = 0; ; wait++) {
+    const files = snapshot(root)
+    const ageMs = newestMtimeAgeMs(files)
+    if (ageMs >= RACY_WINDOW_MS || wait === MAX_SETTLE_WAITS) return files
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(RACY_WINDOW_MS, RACY_WINDOW_MS - ageMs))
+  }
+}
+
 /**
  * Compile the sources under `root` into `root/dist` and write its manifest.
  *
@@ -58,7 +74,7 @@ function transpile (path: string): string {
 export function build (root: string = ROOT): BuildReport {
   const started = performance.now()
   // Snapshot first: a source edited while we compile leaves the build stale.
-  const files = snapshot(root)
+  const files = settledSnapshot(root)
   const outDir = join(root, BUILD_DIR_NAME)
   const tmpDir = join(root, `.${BUILD_DIR_NAME}-build-${process.pid}`)
   rmSync(tmpDir, { recursive: true, force: true })

@@ -2,6 +2,7 @@
  * `cairn start --node DIR`: run one node in the foreground until SIGINT or
  * SIGTERM, then stop it cleanly.
  */
+import { flushCompileCache } from 'node:module'
 import { parseArgs } from '../args.ts'
 import { nodeDir } from '../node-dir.ts'
 import { Daemon } from '../../daemon/daemon.ts'
@@ -20,6 +21,8 @@ export async function start (argv: string[]): Promise<number> {
   // main.ts held the young generation small while the daemon loaded (young-generation.ts).
   const daemon = await Daemon.start(nodeDir(args), log)
   releaseYoungGeneration()
+  // Node writes its compile cache (bin/cairn.js) at exit; a node may run for weeks and end by SIGKILL.
+  flushCompileCache()
   console.log(`cairn node ${daemon.files.node.name} running (pid ${process.pid}); stop with Ctrl-C`)
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
