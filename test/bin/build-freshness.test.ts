@@ -80,7 +80,7 @@ test('bin/cairn.js runs dist/ only while every source matches the build', async 
     assert.doesNotMatch(await usageLine(dir), /\[compiled\]/, 'a changed build script makes the build stale')
 
     rmSync(join(dir, 'dist'), { recursive: true, force: true })
-    assert.match(await usageLine(dir), /^usage: cairn COMMAND/, 'without dist/ the sources run')
+    assert.match(await usageLine(dir), /^usage: cairn\[edited\] COMMAND/, 'without dist/ the sources (with the edit) run')
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
