@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.cairn-dev/**', 'bench/out/**', 'src/ui/vendor/**'] },
+  { ignores: ['node_modules/**', '.cairn-dev/**', 'bench/out/**', 'src/ui/vendor/**', 'dist/**', '.dist-*/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -15,7 +15,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ['src/cli/**', 'bench/**', 'chaos/**', 'test/**', 'bin/**', 'src/daemon/main.ts'],
+    files: ['src/cli/**', 'bench/**', 'chaos/**', 'test/**', 'bin/**', 'scripts/**', 'src/daemon/main.ts'],
     rules: { 'no-console': 'off' }
   }
 )

@@ -16,7 +16,12 @@
  * Then repair (bench/repair.ts): MB of shards rebuilt per second after a
  * node dies, beside the get throughput of the same cluster.
  *
- * Options: `--quick` skips the 1 GiB object (for a fast look).
+ * Then start-up (bench/startup.ts): CPU of a node's start, its idle CPU and
+ * RSS, and the CPU and wall time of CLI commands, from the TS sources and
+ * from the compiled build, with and without Node's compile cache.
+ *
+ * Options: `--quick` skips the 1 GiB object (for a fast look) and measures
+ * start-up once with a 10 s idle period.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -26,6 +31,7 @@ import { fileURLToPath } from 'node:url'
 import { benchCommit, formatCommitBench } from './commit.ts'
 import { api, call, dataStream, drain, peakRssMiB, startCluster } from './local.ts'
 import { benchRepair, formatRepairBench } from './repair.ts'
+import { benchStartup, formatStartupBench } from './startup.ts'
 import { formatRsCost, measureComputeLimit, measureRsCost, RS_COST_HEADER, RS_COST_SHAPES } from './compute.ts'
 import type { RsCost } from './compute.ts'
 
@@ -112,9 +118,11 @@ async function main (): Promise<void> {
   for (const line of formatCommitBench(commit)) console.log(line)
   const repair = await benchRepair({ quick })
   for (const line of formatRepairBench(repair)) console.log(line)
+  const startup = await benchStartup(quick ? { runs: 1, idleSeconds: 10 } : {})
+  for (const line of formatStartupBench(startup)) console.log(line)
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
   const out = join(ROOT, 'bench', 'out', 'bench.json')
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rsCost, rows, peakRssMiB: rss, commit, repair }, null, 2))
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rsCost, rows, peakRssMiB: rss, commit, repair, startup }, null, 2))
   console.log(`wrote ${out}`)
 }
 

@@ -3,7 +3,7 @@
  * directory (`--node DIR` or CAIRN_NODE), reads the URL and token from
  * `api.json`, and turns every failure into a CairnError with a clear hint.
  */
-import { request } from 'node:http'
+import { http } from '../util/node-http.ts'
 import type { IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
 import { readApiConfig } from '../daemon/config.ts'
@@ -65,7 +65,7 @@ export function connect (dir: string): ApiClient {
     await new Promise((resolve, reject) => {
       const headers: Record<string, string> = { ...base.headers }
       if (opts.body !== undefined) { headers.expect = '100-continue'; headers['content-type'] = 'application/octet-stream' }
-      const req = request({ ...base, method, path, headers }, resolve)
+      const req = http.request({ ...base, method, path, headers }, resolve)
       req.on('error', (err) => { reject(unreachable(dir, err)) })
       if (opts.timeoutMs !== undefined) req.setTimeout(opts.timeoutMs, () => { req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)) })
       if (opts.body === undefined) { req.end(opts.json); return }

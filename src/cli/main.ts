@@ -12,7 +12,7 @@ const COMMANDS: Record<string, { run: () => Promise<Command>, help: string }> = 
   invite: { run: async () => (await import('./commands/setup.ts')).invite, help: 'invite --node DIR                     print a join token (a secret)' },
   join: { run: async () => (await import('./commands/setup.ts')).join, help: 'join TOKEN --dir DIR [--role anchor|pc --zone Z --quota Q]   create a new member node' },
   node: { run: async () => (await import('./commands/node.ts')).node, help: 'node role NAME anchor|pc | zone NAME ZONE --node DIR   set a member\'s role or zone (node --help)' },
-  start: { run: async () => (await import('./commands/start.ts')).start, help: 'start --node DIR                      run a node in the foreground' },
+  start: { run: async () => { (await import('../daemon/young-generation.ts')).holdYoungGeneration(); return (await import('./commands/start.ts')).start }, help: 'start --node DIR                      run a node in the foreground' },
   cluster: { run: async () => (await import('./commands/cluster.ts')).cluster, help: 'cluster --nodes N --dir D [--k K --m M] [--dead-after 72h]   run a local N-node cluster' },
   put: { run: async () => (await import('./commands/objects.ts')).put, help: 'put FILE BUCKET/KEY --node DIR         store a file (FILE may be -)' },
   get: { run: async () => (await import('./commands/objects.ts')).get, help: 'get BUCKET/KEY OUT --node DIR [--version ID]   read an object (OUT may be -)' },

@@ -27,7 +27,8 @@ interface Pending { resolve: (bytes: Uint8Array) => void, reject: (err: Error) =
 
 interface PoolWorker { worker: Worker, pending: Map<number, Pending> }
 
-const WORKER_URL = new URL('./wasm-worker.ts', import.meta.url)
+// The compiled build (dist/) holds wasm-worker.js beside this file, the sources wasm-worker.ts.
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './wasm-worker.ts' : './wasm-worker.js', import.meta.url)
 const workers: PoolWorker[] = []
 let nextId = 1
 

@@ -29,7 +29,7 @@
  * - GET    /health (no token)                     → {ok:true}
  * - GET    / (no token; the page asks for it)      → the web dashboard
  */
-import { createServer } from 'node:http'
+import { http } from '../util/node-http.ts'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Engine } from '../engine/engine.ts'
 import { CairnError } from '../util/errors.ts'
@@ -66,7 +66,7 @@ export interface ApiInit {
  * const { server, port } = await startApi(init, 0)
  */
 export async function startApi (init: ApiInit, port: number, host = '127.0.0.1'): Promise<{ server: Server, port: number }> {
-  const server = createServer((req, res) => { void route(init, req, res) })
+  const server = http.createServer((req, res) => { void route(init, req, res) })
   // A refused put is answered before the client sends its body.
   server.on('checkContinue', (req, res) => {
     try {

@@ -15,15 +15,11 @@
  * as a cluster peer and pruned last.
  */
 
-import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { mdns } from '@libp2p/mdns'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { tls } from '@libp2p/tls'
-import { plaintext } from '@libp2p/plaintext'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { CairnError, assert, errorMessage } from '../util/errors.ts'
@@ -38,6 +34,7 @@ import { RPC_STREAM_LIMITS, callOnConnection, serveStream } from './rpc.ts'
 import { CHANNEL_PROTOCOL, CHANNELS_PER_PEER, ClientChannel, MAX_INBOUND_CHANNELS, serveChannel } from './channel.ts'
 import type { CallOptions, DialOptions, NetNode, NetNodeInit, PeerListener, RpcHandler, RpcResult } from './types.ts'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+import type { Libp2pOptions } from 'libp2p'
 import type { Ping } from '@libp2p/ping'
 
 /** Peer-store tag marking a peer admitted by the cluster key. */
@@ -227,7 +224,8 @@ export async function createNetNode (init: NetNodeInit): Promise<Libp2pNetNode> 
   // Inside the cluster protector (authenticated encryption with the cluster
   // key) a second encryption layer only costs throughput; without it, TLS.
   const mode = init.encryption ?? (init.unprotected === true ? 'tls' : 'plaintext')
-  const encrypters = mode === 'plaintext' ? [plaintext()] : mode === 'noise' ? [noise(), tls()] : [tls(), noise()]
+  const encrypters = await connectionEncrypters(mode)
+  const discovery = init.mdns === true ? [(await import('@libp2p/mdns')).mdns()] : []
   const clusterKey = init.clusterKey
   const libp2p = await createLibp2p({
     start: false,
@@ -246,7 +244,7 @@ export async function createNetNode (init: NetNodeInit): Promise<Libp2pNetNode> 
       }
     })],
     ...(init.unprotected === true ? {} : { connectionProtector: () => new ClusterProtector({ clusterKey }) }),
-    peerDiscovery: init.mdns === true ? [mdns()] : [],
+    peerDiscovery: discovery,
     connectionMonitor: { pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT_MS } },
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,
@@ -259,6 +257,19 @@ export async function createNetNode (init: NetNodeInit): Promise<Libp2pNetNode> 
     }
   })
   return new Libp2pNetNode(libp2p, init)
+}
+
+type EncrypterFactories = NonNullable<Libp2pOptions['connectionEncrypters']>
+
+/**
+ * The connection encrypters of `mode`, imported only when used: TLS and Noise
+ * (x509/asn1 and chacha20/noble code) cost a node about half a second of
+ * start-up CPU to load, and a protected node (the default) needs neither.
+ */
+async function connectionEncrypters (mode: 'plaintext' | 'noise' | 'tls'): Promise<EncrypterFactories> {
+  if (mode === 'plaintext') return [(await import('@libp2p/plaintext')).plaintext()]
+  const [{ noise }, { tls }] = await Promise.all([import('@chainsafe/libp2p-noise'), import('@libp2p/tls')])
+  return mode === 'noise' ? [noise(), tls()] : [tls(), noise()]
 }
 
 function parseMultiaddr (address: string): ReturnType<typeof multiaddr> {

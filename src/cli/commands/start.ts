@@ -2,10 +2,12 @@
  * `cairn start --node DIR`: run one node in the foreground until SIGINT or
  * SIGTERM, then stop it cleanly.
  */
+import { flushCompileCache } from 'node:module'
 import { parseArgs } from '../args.ts'
 import { nodeDir } from '../node-dir.ts'
 import { Daemon } from '../../daemon/daemon.ts'
 import { errorMessage } from '../../util/errors.ts'
+import { releaseYoungGeneration } from '../../daemon/young-generation.ts'
 
 /** Longest a clean stop may take before the process exits anyway. */
 export const STOP_TIMEOUT_MS = 10_000
@@ -16,7 +18,11 @@ export async function start (argv: string[]): Promise<number> {
   const log = (message: string): void => { if (!quiet) process.stderr.write(`${new Date().toISOString()} ${message}\n`) }
   // A bug in a background task is logged; it never takes stored data down with it.
   process.on('unhandledRejection', (reason) => { log(`unhandled rejection: ${errorMessage(reason)} ${(reason as Error)?.stack ?? ''}`) })
+  // main.ts held the young generation small while the daemon loaded (young-generation.ts).
   const daemon = await Daemon.start(nodeDir(args), log)
+  releaseYoungGeneration()
+  // Node writes its compile cache (bin/cairn.js) at exit; a node may run for weeks and end by SIGKILL.
+  flushCompileCache()
   console.log(`cairn node ${daemon.files.node.name} running (pid ${process.pid}); stop with Ctrl-C`)
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

@@ -8,7 +8,7 @@
  * success. See docs/S3.md for the table of operations.
  */
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:http'
+import { http } from '../../util/node-http.ts'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Engine } from '../../engine/engine.ts'
 import type { AccessKeyInfo } from '../../engine/access-keys.ts'
@@ -136,7 +136,7 @@ async function listBuckets (s3: S3Request): Promise<void> {
  * const { server, port } = await startS3({ engine }, 0)
  */
 export async function startS3 (init: S3Init, port: number, host = '127.0.0.1'): Promise<{ server: Server, port: number }> {
-  const server = createServer({ maxHeaderSize: MAX_S3_HEADER_BYTES }, (req, res) => { void route(init, req, res) })
+  const server = http.createServer({ maxHeaderSize: MAX_S3_HEADER_BYTES }, (req, res) => { void route(init, req, res) })
   // Clients that send `Expect: 100-continue` get the go-ahead at once; errors come after the body like on S3.
   server.on('checkContinue', (req, res) => { res.writeContinue(); void route(init, req, res) })
   return await listen(server, port, host)

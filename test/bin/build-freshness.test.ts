@@ -1,0 +1,102 @@
+// Goal: bin/cairn.js never runs a stale build. In a copy of the tree it runs
+// the compiled dist/ right after a build, and the TypeScript sources as soon
+// as any source was edited, touched, added or removed, when dist/ is absent,
+// or when CAIRN_RUN_SOURCES=1 asks for them — so a developer who edits src/
+// and reruns a test runs the edit, without rebuilding.
+//
+// To tell the two apart, the test marks the compiled usage line after each
+// build (dist/ is not part of the manifest, only the sources are), so
+// `cairn --help` prints "[compiled]" only when dist/ ran.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build } from '../../scripts/build.ts'
+import { assertSucceeded } from '../helpers/cli-assert.ts'
+import { run } from '../helpers/process.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/** How the CLI's usage line starts (cli/main.ts). */
+const USAGE_PREFIX = 'usage: cairn'
+const USAGE = `${USAGE_PREFIX} COMMAND`
+
+/** A copy of what the build and the bin read, with node_modules linked, not copied. */
+function copyTree (): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-build-freshness-'))
+  for (const part of ['bin', 'scripts', 'src', 'package.json']) cpSync(join(ROOT, part), join(dir, part), { recursive: true })
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+  return dir
+}
+
+/** Build the copy, then mark its compiled usage line. */
+function buildMarked (dir: string): void {
+  build(dir)
+  const main = join(dir, 'dist', 'cli', 'main.js')
+  const text = readFileSync(main, 'utf8')
+  assert.ok(text.includes(`'${USAGE_PREFIX}`), 'the compiled CLI holds the usage line')
+  writeFileSync(main, text.replace(`'${USAGE_PREFIX}`, `'${USAGE_PREFIX}[compiled]`))
+}
+
+/** The first line `cairn --help` prints in the copy. */
+async function usageLine (dir: string, env: Record<string, string> = { CAIRN_RUN_SOURCES: '0' }): Promise<string> {
+  const r = await run(process.execPath, [join(dir, 'bin', 'cairn.js'), '--help'], { env })
+  assertSucceeded(r, 'cairn --help')
+  return r.stdout.split('\n')[0] ?? ''
+}
+
+test('bin/cairn.js runs dist/ only while every source matches the build', async () => {
+  const dir = copyTree()
+  try {
+    assert.match(await usageLine(dir), /^usage: cairn COMMAND/, 'no build yet: the sources run')
+
+    buildMarked(dir)
+    assert.match(await usageLine(dir), /\[compiled\]/, 'right after a build, dist/ runs')
+    assert.doesNotMatch(await usageLine(dir, { CAIRN_RUN_SOURCES: '1' }), /\[compiled\]/, 'CAIRN_RUN_SOURCES=1 runs the sources')
+
+    const mainTs = join(dir, 'src', 'cli', 'main.ts')
+    writeFileSync(mainTs, readFileSync(mainTs, 'utf8').replace(USAGE, 'usage: cairn[edited] COMMAND'))
+    assert.match(await usageLine(dir), /\[edited\]/, 'an edited source runs at once, not the stale build')
+
+    buildMarked(dir)
+    assert.match(await usageLine(dir), /\[compiled\]/, 'a rebuild makes dist/ current again')
+    const later = new Date(Date.now() + 5_000)
+    utimesSync(join(dir, 'src', 'util', 'errors.ts'), later, later)
+    assert.doesNotMatch(await usageLine(dir), /\[compiled\]/, 'a touched source (same content, new mtime) is not trusted')
+
+    buildMarked(dir)
+    const extra = join(dir, 'src', 'util', 'extra.ts')
+    writeFileSync(extra, 'export const extra = 1\n')
+    assert.doesNotMatch(await usageLine(dir), /\[compiled\]/, 'an added source makes the build stale')
+
+    buildMarked(dir)
+    unlinkSync(extra)
+    assert.doesNotMatch(await usageLine(dir), /\[compiled\]/, 'a removed source makes the build stale')
+
+    buildMarked(dir)
+    const buildScript = join(dir, 'scripts', 'build.ts')
+    writeFileSync(buildScript, readFileSync(buildScript, 'utf8') + '\n')
+    assert.doesNotMatch(await usageLine(dir), /\[compiled\]/, 'a changed build script makes the build stale')
+
+    rmSync(join(dir, 'dist'), { recursive: true, force: true })
+    assert.match(await usageLine(dir), /^usage: cairn\[edited\] COMMAND/, 'without dist/ the sources (with the edit) run')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('the compiled build runs a command that loads lazily imported modules', async () => {
+  // `cairn plan` loads its command module on demand (cli/main.ts); in dist/
+  // every `.ts` specifier must have become `.js` for it to load.
+  const dir = copyTree()
+  try {
+    buildMarked(dir)
+    assert.match(await usageLine(dir), /\[compiled\]/)
+    const r = await run(process.execPath, [join(dir, 'bin', 'cairn.js'), 'plan', '--nodes', '12', '--availability', '0.9', '--k', '4', '--m', '2', '--json'], { env: { CAIRN_RUN_SOURCES: '0' } })
+    assertSucceeded(r, 'cairn plan from dist/')
+    assert.ok(typeof JSON.parse(r.stdout) === 'object')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
