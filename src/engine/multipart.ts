@@ -23,17 +23,15 @@
  */
 import { createHash } from 'node:crypto'
 import { MAX_PART_NUMBER, checkRecordSize } from '../meta/codec.ts'
-import type { MetaStore } from '../meta/store.ts'
 import type { Manifest, MetaRecord, ObjectMeta, PartBody, PartManifest, UploadBody, VersionBody } from '../meta/types.ts'
 import { chooseCodec } from '../erasure/index.ts'
 import { CairnError } from '../util/errors.ts'
-import type { HybridClock } from '../util/hlc.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
 import { writePartList } from './parts.ts'
 import { checkPlacementPossible, releaseShards, storeObjectData, storeStripe } from './put.ts'
 import type { StoredData } from './put.ts'
 import { STRIPE_SIZE_BYTES } from './stripe.ts'
-import type { ClusterView, MetaCommitter, ShardIO } from './types.ts'
+import type { EngineInit } from './engine.ts'
 
 export { MAX_PART_NUMBER }
 /** Smallest part but the last that Complete accepts (S3's limit). */
@@ -50,13 +48,7 @@ export const PART_VISIBLE_WAIT_MS = 2000
 const UPLOAD_VISIBLE_POLL_MS = 50
 
 /** What multipart needs of the engine. */
-export interface MultipartInit {
-  cluster: ClusterView
-  shards: ShardIO
-  meta: MetaStore
-  committer: MetaCommitter
-  clock: HybridClock
-  masterKey: Buffer
+export interface MultipartInit extends Pick<EngineInit, 'cluster' | 'shards' | 'meta' | 'committer' | 'clock' | 'masterKey'> {
   /** Owner ids being written on this node (the engine's set: collectors ask about them). */
   writing: Set<string>
   newId: () => string

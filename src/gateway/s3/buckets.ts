@@ -100,12 +100,13 @@ function getLocation (s3: S3Request): void {
   sendXml(s3.res, 200, 'LocationConstraint', {})
 }
 
-function maxKeysOf (s3: S3Request): number {
+/** The `max-keys` of a listing request, at most `limit` (the default when absent); InvalidArgument when it is not a whole number. */
+export function maxKeysOf (s3: S3Request, limit = MAX_KEYS_PER_PAGE): number {
   const raw = s3.query.get('max-keys')
-  if (raw === undefined) return MAX_KEYS_PER_PAGE
+  if (raw === undefined) return limit
   const n = Number(raw)
   if (!Number.isInteger(n) || n < 0) throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', { ArgumentName: 'max-keys', ArgumentValue: raw })
-  return Math.min(n, MAX_KEYS_PER_PAGE)
+  return Math.min(n, limit)
 }
 
 /** One page of a listing: keys and common prefixes in order, and where the next page starts. */

@@ -12,7 +12,7 @@
 import { MAX_PART_NUMBER, MAX_PART_SIZE_BYTES } from '../../engine/multipart.ts'
 import type { RequestedPart } from '../../engine/multipart.ts'
 import { S3Error } from './errors.ts'
-import { checkConditions, declaredChecks, header, metaFromHeaders, openObject, parseRange } from './objects.ts'
+import { checkConditions, copySource, declaredChecks, header, metaFromHeaders, openObject, parseRange } from './objects.ts'
 import type { S3Request } from './server.ts'
 import { sendXml } from './server.ts'
 import { uriEncode, verifiedBody } from './sigv4.ts'
@@ -92,17 +92,6 @@ async function uploadPart (s3: S3Request, uploadId: string): Promise<void> {
   const { etag } = await s3.engine.multipart.uploadPart(s3.bucket, s3.key, uploadId, number, checked(), s3.signal)
   s3.res.writeHead(200, { etag: `"${etag}"`, 'content-length': 0 })
   s3.res.end()
-}
-
-/** Source bucket, key and version of x-amz-copy-source. */
-function copySource (s3: S3Request): { bucket: string, key: string, versionId: string | undefined } {
-  const source = header(s3, 'x-amz-copy-source') ?? ''
-  const [pathPart, query] = source.split('?')
-  let decoded: string
-  try { decoded = decodeURIComponent(pathPart ?? '').replace(/^\//, '') } catch { throw new S3Error('InvalidArgument', 'Invalid copy source encoding') }
-  const slash = decoded.indexOf('/')
-  if (slash <= 0) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey')
-  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), versionId: new URLSearchParams(query ?? '').get('versionId') ?? undefined }
 }
 
 async function uploadPartCopy (s3: S3Request, uploadId: string): Promise<void> {

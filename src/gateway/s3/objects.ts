@@ -309,17 +309,20 @@ function copyTags (s3: S3Request, sourceVersionId: string): Tag[] {
   throw new S3Error('InvalidArgument', 'Unknown tagging directive.', { ArgumentName: 'x-amz-tagging-directive', ArgumentValue: directive })
 }
 
-async function copyObject (s3: S3Request): Promise<void> {
-  s3.authorize(s3.bucket, 'write')
+/** Source bucket, key and version of x-amz-copy-source. */
+export function copySource (s3: S3Request): { bucket: string, key: string, versionId: string | undefined } {
   const source = header(s3, 'x-amz-copy-source') ?? ''
   const [pathPart, query] = source.split('?')
   let decoded: string
   try { decoded = decodeURIComponent(pathPart ?? '').replace(/^\//, '') } catch { throw new S3Error('InvalidArgument', 'Invalid copy source encoding') }
   const slash = decoded.indexOf('/')
   if (slash <= 0) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey')
-  const srcBucket = decoded.slice(0, slash)
-  const srcKey = decoded.slice(slash + 1)
-  const versionId = new URLSearchParams(query ?? '').get('versionId') ?? undefined
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), versionId: new URLSearchParams(query ?? '').get('versionId') ?? undefined }
+}
+
+async function copyObject (s3: S3Request): Promise<void> {
+  s3.authorize(s3.bucket, 'write')
+  const { bucket: srcBucket, key: srcKey, versionId } = copySource(s3)
   s3.authorize(srcBucket, 'read')
   if (versionId !== undefined && s3.engine.bucket(srcBucket) !== undefined && lookupVersion(s3, srcBucket, srcKey, versionId)?.deleteMarker === true) {
     throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.')

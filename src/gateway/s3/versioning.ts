@@ -11,6 +11,7 @@
  */
 import { CairnError } from '../../util/errors.ts'
 import type { BucketVersioning, VersionInfo } from '../../meta/types.ts'
+import { maxKeysOf } from './buckets.ts'
 import { S3Error } from './errors.ts'
 import type { S3Request } from './server.ts'
 import { sendXml } from './server.ts'
@@ -126,14 +127,6 @@ export async function putBucketVersioning (s3: S3Request): Promise<void> {
   s3.res.end()
 }
 
-function maxKeysOf (s3: S3Request): number {
-  const raw = s3.query.get('max-keys')
-  if (raw === undefined) return MAX_VERSIONS_PER_PAGE
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 0) throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', { ArgumentName: 'max-keys', ArgumentValue: raw })
-  return Math.min(n, MAX_VERSIONS_PER_PAGE)
-}
-
 type Entry = { version: VersionInfo & { etag?: string } } | { prefix: string }
 
 /** One page: versions and common prefixes in S3's order, and whether more follow. */
@@ -183,7 +176,7 @@ export function listObjectVersions (s3: S3Request): void {
   const encodingType = s3.query.get('encoding-type')
   if (encodingType !== undefined && encodingType !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { ArgumentName: 'encoding-type' })
   const enc = (text: string): string => (encodingType === 'url' ? uriEncode(text, true) : text)
-  const maxKeys = maxKeysOf(s3)
+  const maxKeys = maxKeysOf(s3, MAX_VERSIONS_PER_PAGE)
   const keyMarker = s3.query.get('key-marker') ?? ''
   const versionIdMarker = s3.query.get('version-id-marker')
   if (versionIdMarker !== undefined && keyMarker === '') throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', { ArgumentName: 'version-id-marker' })
