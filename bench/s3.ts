@@ -48,16 +48,17 @@ const SMALL_IN_FLIGHT = 32
 /** Keys in the listing bucket (full, quick), PUTs in flight while filling it, and the page size. */
 const LIST_KEYS = 100_000
 const LIST_KEYS_QUICK = 10_000
-const FILL_IN_FLIGHT = 32
+const FILL_IN_FLIGHT = 16
 /**
  * Attempts per small request (4 KiB ops and the fill), and the pause between
  * them. On this loaded machine a node now and then misses heartbeats (a PUT
  * is refused 503 for too few nodes online), or closes a kept-alive socket
  * just as the client reuses it (ECONNRESET / EPIPE / socket hang up) once the
- * SDK's own retry quota is spent; such a request is sent again, and the
+ * SDK's own retry quota is spent; such a request is sent again (for up to
+ * half a minute, until liveness sees the nodes again), and the
  * retries are counted and shown.
  */
-const SMALL_ATTEMPTS = 5
+const SMALL_ATTEMPTS = 30
 const SMALL_RETRY_DELAY_MS = 1000
 const RETRYABLE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE'])
 const LIST_PAGE_KEYS = 1000
