@@ -2,7 +2,7 @@
  * A local cluster for the benchmarks: `cairn cluster` as a child process,
  * its nodes' HTTP APIs, and small HTTP helpers.
  */
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 const BIN = fileURLToPath(new URL('../bin/cairn.js', import.meta.url))
 const MiB = 1024 * 1024
 
-export interface NodeInfo { name: string, dir: string, pid: number, api: string }
+export interface NodeInfo { name: string, dir: string, pid: number, api: string, s3: string }
 export interface Api { url: URL, token: string }
 
 export function api (dir: string): Api {
@@ -61,6 +61,37 @@ export function dataStream (size: number, block: Buffer): Readable {
       this.push(block.subarray(off, Math.min(off + n, block.length)))
       sent += Math.min(n, block.length - off)
     }
+  })
+}
+
+/** Put then get `repeat` objects of `size` bytes through the native API (`/api/v1/object`); MB/s (10^6 bytes) of each. */
+export async function nativeThroughput (writer: Api, reader: Api, size: number, repeat: number, block: Buffer, bucket = 'bench'): Promise<{ put: number, get: number }> {
+  let putSecs = 0
+  let getSecs = 0
+  for (let i = 0; i < repeat; i++) {
+    const key = `obj-${size}-${i}`
+    let t = performance.now()
+    const res = await call(writer, 'PUT', `/api/v1/object?bucket=${bucket}&key=${key}`, dataStream(size, block))
+    await drain(res)
+    putSecs += (performance.now() - t) / 1000
+    t = performance.now()
+    const got = await drain(await call(reader, 'GET', `/api/v1/object?bucket=${bucket}&key=${key}`))
+    getSecs += (performance.now() - t) / 1000
+    if (got.bytes !== size) throw new Error(`read ${got.bytes} of ${size} bytes`)
+  }
+  return { put: (size * repeat) / 1e6 / putSecs, get: (size * repeat) / 1e6 / getSecs }
+}
+
+/** Longest a CLI command run by a bench may take. */
+const CLI_TIMEOUT_MS = 120_000
+
+/** Run `cairn ARGS…` and return its stdout; rejects when it fails. */
+export async function cairnCli (args: readonly string[]): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`cairn ${args.join(' ')}: ${err.message} ${stderr}`))
+      else resolve(stdout)
+    })
   })
 }
 

@@ -16,12 +16,17 @@
  * Then repair (bench/repair.ts): MB of shards rebuilt per second after a
  * node dies, beside the get throughput of the same cluster.
  *
+ * Then S3 (bench/s3.ts): PUT/GET throughput through @aws-sdk/client-s3 for
+ * 1 MiB and 256 MiB objects beside the native API's in the same run,
+ * 4 KiB PUT/GET/HEAD per second, and ListObjectsV2 pages on a 100,000-key
+ * bucket.
+ *
  * Then start-up (bench/startup.ts): CPU of a node's start, its idle CPU and
  * RSS, and the CPU and wall time of CLI commands, from the TS sources and
  * from the compiled build, with and without Node's compile cache.
  *
- * Options: `--quick` skips the 1 GiB object (for a fast look) and measures
- * start-up once with a 10 s idle period.
+ * Options: `--quick` skips the 1 GiB object, shrinks the repair and S3
+ * benches, and measures start-up once with a 10 s idle period.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -29,9 +34,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { benchCommit, formatCommitBench } from './commit.ts'
-import { api, call, dataStream, drain, peakRssMiB, startCluster } from './local.ts'
+import { api, call, drain, nativeThroughput, peakRssMiB, startCluster } from './local.ts'
 import { benchRepair, formatRepairBench } from './repair.ts'
 import { benchStartup, formatStartupBench } from './startup.ts'
+import { benchS3, formatS3Bench } from './s3.ts'
 import { formatRsCost, measureComputeLimit, measureRsCost, RS_COST_HEADER, RS_COST_SHAPES } from './compute.ts'
 import type { RsCost } from './compute.ts'
 
@@ -39,23 +45,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MiB = 1024 * 1024
 
 interface Row { test: string, size: string, putMBps?: number, getMBps?: number, opsPerSec?: { put: number, get: number }, limitPutMBps?: number, limitGetMBps?: number }
-
-async function throughput (writer: ReturnType<typeof api>, reader: ReturnType<typeof api>, size: number, repeat: number, block: Buffer): Promise<{ put: number, get: number }> {
-  let putSecs = 0
-  let getSecs = 0
-  for (let i = 0; i < repeat; i++) {
-    const key = `obj-${size}-${i}`
-    let t = performance.now()
-    const res = await call(writer, 'PUT', `/api/v1/object?bucket=bench&key=${key}`, dataStream(size, block))
-    await drain(res)
-    putSecs += (performance.now() - t) / 1000
-    t = performance.now()
-    const got = await drain(await call(reader, 'GET', `/api/v1/object?bucket=bench&key=${key}`))
-    getSecs += (performance.now() - t) / 1000
-    if (got.bytes !== size) throw new Error(`read ${got.bytes} of ${size} bytes`)
-  }
-  return { put: (size * repeat) / 1e6 / putSecs, get: (size * repeat) / 1e6 / getSecs }
-}
 
 async function smallOps (writer: ReturnType<typeof api>, reader: ReturnType<typeof api>, count: number, concurrency: number): Promise<{ put: number, get: number }> {
   const body = randomBytes(4096)
@@ -93,7 +82,7 @@ async function main (): Promise<void> {
     const sizes: Array<[string, number, number]> = [['1 MiB', MiB, 20], ['64 MiB', 64 * MiB, 2], ['256 MiB', 256 * MiB, 1]]
     if (!quick) sizes.push(['1 GiB', 1024 * MiB, 1])
     for (const [label, size, repeat] of sizes) {
-      const r = await throughput(writer, reader, size, repeat, block)
+      const r = await nativeThroughput(writer, reader, size, repeat, block)
       rows.push({ test: 'object', size: label, putMBps: r.put, getMBps: r.get, limitPutMBps: limit.putMBps, limitGetMBps: limit.getMBps })
       process.stderr.write(`${label}: put ${r.put.toFixed(1)} MB/s, get ${r.get.toFixed(1)} MB/s\n`)
     }
@@ -118,11 +107,13 @@ async function main (): Promise<void> {
   for (const line of formatCommitBench(commit)) console.log(line)
   const repair = await benchRepair({ quick })
   for (const line of formatRepairBench(repair)) console.log(line)
+  const s3 = await benchS3({ quick })
+  for (const line of formatS3Bench(s3)) console.log(line)
   const startup = await benchStartup(quick ? { runs: 1, idleSeconds: 10 } : {})
   for (const line of formatStartupBench(startup)) console.log(line)
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
   const out = join(ROOT, 'bench', 'out', 'bench.json')
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rsCost, rows, peakRssMiB: rss, commit, repair, startup }, null, 2))
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rsCost, rows, peakRssMiB: rss, commit, repair, s3, startup }, null, 2))
   console.log(`wrote ${out}`)
 }
 

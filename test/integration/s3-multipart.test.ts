@@ -13,25 +13,33 @@
  * - after an abort, a re-upload of a part number, a Complete that leaves a
  *   part out, and an upload left open past `multipartExpiry`, the disks hold
  *   exactly the shards that live versions and open parts name (read from a
- *   node's meta.db), once the grace period has passed.
- * (@aws-sdk/lib-storage is not installed in this repository, so the SDK's
- * multipart commands are driven directly.)
+ *   node's meta.db), once the grace period has passed;
+ * - @aws-sdk/lib-storage's managed `Upload` of a streamed body of unknown
+ *   length (5 MiB parts, 4 in flight) through one node reads back byte for
+ *   byte through another with the "-N" ETag, and an `Upload` aborted
+ *   mid-way leaves no open upload (and, by the shard check after it, no
+ *   shard) behind.
  */
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { DatabaseSync } from 'node:sqlite'
 import { after, before, describe, it } from 'node:test'
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
-  ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand, S3Client, S3ServiceException, UploadPartCommand, UploadPartCopyCommand
+  ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand, S3ServiceException, UploadPartCommand, UploadPartCopyCommand
 } from '@aws-sdk/client-s3'
+import type { S3Client } from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { startCluster } from '../helpers/cluster.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { assertSucceeded, parseJsonOutput } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
 import { listShardFiles, shardHashOf } from '../helpers/shards.ts'
+import { md5, multipartEtag, s3Client, s3Error } from '../helpers/s3.ts'
+import type { S3Key } from '../helpers/s3.ts'
 
 const MIB = 1024 * 1024
 const GRACE_MS = 3000
@@ -42,32 +50,22 @@ process.env.CAIRN_MULTIPART_SWEEP_INTERVAL_MS = '1000'
 const SETTLE_TIMEOUT_MS = 90_000
 const TEST_TIMEOUT_MS = 300_000
 const BUCKET = 'multi'
+/** lib-storage settings under test: S3's minimum part size, and parts in flight. */
+const UPLOAD_PART_BYTES = 5 * MIB
+const UPLOAD_QUEUE_SIZE = 4
+/** Chunk size of the streamed bodies given to lib-storage. */
+const STREAM_CHUNK_BYTES = 256 * 1024
 
-interface Key { accessKeyId: string, secretAccessKey: string }
+/** `bytes` as a stream of STREAM_CHUNK_BYTES chunks, waiting for `gate` (if given) once `pauseAt` bytes are out. */
+async function * chunks (bytes: Buffer, pauseAt = Infinity, gate?: Promise<void>): AsyncGenerator<Buffer> {
+  for (let at = 0; at < bytes.length; at += STREAM_CHUNK_BYTES) {
+    if (at >= pauseAt) await gate
+    yield bytes.subarray(at, at + STREAM_CHUNK_BYTES)
+  }
+}
+
 interface ShardRef { hash: string, nodes: string[] }
 interface PartManifestJson { manifest?: { stripes?: Array<{ shards: ShardRef[] }> } }
-
-function client (endpoint: string, key: Key): S3Client {
-  return new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: key, maxAttempts: 1 })
-}
-
-async function s3Error (promise: Promise<unknown>, what = 'the request'): Promise<{ code: string, status: number }> {
-  try {
-    await promise
-  } catch (err) {
-    if (err instanceof S3ServiceException) return { code: err.name, status: err.$metadata.httpStatusCode ?? 0 }
-    throw err
-  }
-  throw new Error(`${what} succeeded`)
-}
-
-function md5 (bytes: Uint8Array): string {
-  return createHash('md5').update(bytes).digest('hex')
-}
-
-function multipartEtag (parts: Uint8Array[]): string {
-  return `"${createHash('md5').update(Buffer.concat(parts.map((p) => Buffer.from(md5(p), 'hex')))).digest('hex')}-${parts.length}"`
-}
 
 /**
  * Every shard hash (by holder node id) that the replica in `nodeDir` says
@@ -99,7 +97,7 @@ function expectedShards (nodeDir: string): Array<{ hash: string, node: string }>
 
 describe('S3 multipart upload: 4 nodes, 2+1, @aws-sdk/client-s3', { timeout: 2_400_000 }, () => {
   let c: TestCluster
-  let admin: Key
+  let admin: S3Key
   const s3: S3Client[] = []
   const endpoint = async (name: string): Promise<string> => ((await c.apiStatus(name)) as unknown as { s3: string }).s3
 
@@ -140,8 +138,8 @@ describe('S3 multipart upload: 4 nodes, 2+1, @aws-sdk/client-s3', { timeout: 2_4
 
   before(async () => {
     c = await startCluster({ nodes: 4, k: 2, m: 1 })
-    admin = parseJsonOutput<Key>(await c.cli(['key', 'create', 'admin', '--admin', '--json', '--node', c.node('node-1').dir]), 'key create admin')
-    for (const n of c.nodes) s3.push(client(await endpoint(n.name), admin))
+    admin = parseJsonOutput<S3Key>(await c.cli(['key', 'create', 'admin', '--admin', '--json', '--node', c.node('node-1').dir]), 'key create admin')
+    for (const n of c.nodes) s3.push(s3Client(await endpoint(n.name), admin))
     await (s3[0] as S3Client).send(new CreateBucketCommand({ Bucket: BUCKET }))
   }, { timeout: 200_000 })
 
@@ -257,6 +255,46 @@ describe('S3 multipart upload: 4 nodes, 2+1, @aws-sdk/client-s3', { timeout: 2_4
     for (const [key, list] of ids) for (const u of list) await a.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: key, UploadId: u }))
     await a.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'list/parts', UploadId: id }))
     assert.equal((await b.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: 'up/' }))).Uploads?.length ?? 0, 0)
+  })
+
+  it('lib-storage Upload: a streamed body in 5 MiB parts, 4 in flight, through node-1, reads back through node-3 with the -N ETag', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [a, , cc] = s3 as [S3Client, S3Client, S3Client]
+    const body = randomBytes(20 * MIB + 4321)
+    const upload = new Upload({ client: a, params: { Bucket: BUCKET, Key: 'managed/object.bin', Body: Readable.from(chunks(body)), ContentType: 'application/x-managed' }, partSize: UPLOAD_PART_BYTES, queueSize: UPLOAD_QUEUE_SIZE })
+    const done = await upload.done()
+    const parts = Array.from({ length: Math.ceil(body.length / UPLOAD_PART_BYTES) }, (_, i) => body.subarray(i * UPLOAD_PART_BYTES, (i + 1) * UPLOAD_PART_BYTES))
+    assert.equal(parts.length, 5)
+    assert.equal(done.ETag, multipartEtag(parts))
+    const got = await read(cc, 'managed/object.bin')
+    assert.equal(got.length, body.length)
+    assert.ok(got.equals(body), 'the managed upload read back differs')
+    const head = await cc.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'managed/object.bin' }))
+    assert.equal(head.ETag, multipartEtag(parts))
+    assert.equal(head.ContentType, 'application/x-managed')
+  })
+
+  it('lib-storage Upload aborted mid-way leaves no open upload', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const [a, b] = s3 as [S3Client, S3Client]
+    const key = 'managed/aborted.bin'
+    const body = randomBytes(30 * MIB)
+    let release = (): void => {}
+    const gate = new Promise<void>((resolve) => { release = resolve })
+    // The body stalls after two parts' worth until the upload is aborted, so the abort lands mid-way.
+    const upload = new Upload({ client: a, params: { Bucket: BUCKET, Key: key, Body: Readable.from(chunks(body, 2 * UPLOAD_PART_BYTES, gate)) }, partSize: UPLOAD_PART_BYTES, queueSize: UPLOAD_QUEUE_SIZE })
+    const firstPart = new Promise<void>((resolve) => { upload.on('httpUploadProgress', () => { resolve() }) })
+    const finished = upload.done().then(() => 'completed', (err: Error) => err.name)
+    try {
+      await firstPart
+      const open = await b.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: key }))
+      assert.equal(open.Uploads?.length, 1, 'the managed upload is open after its first part')
+      await upload.abort()
+    } finally {
+      release()
+    }
+    assert.equal(await finished, 'AbortError')
+    // lib-storage sends AbortMultipartUpload once its part uploaders have stopped.
+    await waitFor(async () => ((await b.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: key }))).Uploads?.length ?? 0) === 0, SETTLE_TIMEOUT_MS, 'the aborted managed upload to leave ListMultipartUploads')
+    assert.equal((await s3Error(a.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })))).status, 404, 'an aborted upload made an object')
   })
 
   it('abort, a re-uploaded part number and a Complete that leaves a part out leave no shard behind', { timeout: TEST_TIMEOUT_MS }, async () => {
