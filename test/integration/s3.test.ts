@@ -228,8 +228,11 @@ describe('S3 API: 3 nodes, 2+1, @aws-sdk/client-s3', { timeout: 1_800_000 }, () 
     await readerClient.send(new HeadObjectCommand({ Bucket: 'photos', Key: 'dir/a.bin' }))
     assert.equal((await s3Error(readerClient.send(new PutObjectCommand({ Bucket: 'photos', Key: 'by-reader', Body: 'x' })), 'reader put')).code, 'AccessDenied')
     assert.equal((await s3Error(readerClient.send(new CreateBucketCommand({ Bucket: 'readers-own' })), 'reader create bucket')).code, 'AccessDenied')
+    // A header section over the limit (S3 allows 8 KiB of headers) is S3's RequestHeaderSectionTooLarge.
+    const huge = await s3Error(s3a.send(new PutObjectCommand({ Bucket: 'photos', Key: 'huge-header', Body: 'x', Metadata: { big: 'h'.repeat(20_000) } })), 'oversized header')
+    assert.equal(huge.code, 'RequestHeaderSectionTooLarge')
     // Nothing of the refused writes exists.
     const names = (await s3b.send(new ListObjectsV2Command({ Bucket: 'photos' }))).Contents?.map((o) => o.Key) ?? []
-    for (const k of ['bad', 'a/../etc', 'tampered', 'by-reader', 'crc32c']) assert.equal(names.includes(k), false, `${k} was stored`)
+    for (const k of ['bad', 'a/../etc', 'tampered', 'by-reader', 'crc32c', 'huge-header']) assert.equal(names.includes(k), false, `${k} was stored`)
   })
 })

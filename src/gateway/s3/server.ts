@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto'
 import { http } from '../../util/node-http.ts'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { Engine } from '../../engine/engine.ts'
 import type { AccessKeyInfo } from '../../engine/access-keys.ts'
 import { AccessKeys } from '../../engine/access-keys.ts'
@@ -130,6 +131,21 @@ async function listBuckets (s3: S3Request): Promise<void> {
 }
 
 /**
+ * A request Node's parser refused before any route saw it: headers over
+ * MAX_S3_HEADER_BYTES are S3's RequestHeaderSectionTooLarge (400), anything
+ * else a plain 400; the connection is closed either way.
+ */
+function answerClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
+  const requestId = randomBytes(8).toString('hex').toUpperCase()
+  const overflow = err.code === 'HPE_HEADER_OVERFLOW'
+  const body = xmlDocument('Error', overflow
+    ? { Code: 'RequestHeaderSectionTooLarge', Message: `Your request header section exceeds the maximum allowed size (${MAX_S3_HEADER_BYTES} bytes).`, RequestId: requestId }
+    : { Code: 'BadRequest', Message: 'The request could not be parsed as HTTP.', RequestId: requestId })
+  socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/xml\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-amz-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`)
+}
+
+/**
  * Start the S3 server on `host`:`port` (0 picks a free port).
  *
  * @example
@@ -139,5 +155,6 @@ export async function startS3 (init: S3Init, port: number, host = '127.0.0.1'): 
   const server = http.createServer({ maxHeaderSize: MAX_S3_HEADER_BYTES }, (req, res) => { void route(init, req, res) })
   // Clients that send `Expect: 100-continue` get the go-ahead at once; errors come after the body like on S3.
   server.on('checkContinue', (req, res) => { res.writeContinue(); void route(init, req, res) })
+  server.on('clientError', answerClientError)
   return await listen(server, port, host)
 }
