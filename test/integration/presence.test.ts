@@ -188,6 +188,6 @@ describe('presence on a compressed clock', { timeout: 300_000 }, () => {
     assert.ok((byName.get('node-2')?.availability.d1 ?? 0) > 0.99)
     const text = await cluster.cli(['status', '--node', observer])
     assertSucceeded(text, 'status')
-    assert.match(text.stdout, /node-3\s+DEAD/)
+    assert.match(text.stdout, /^node-3\s+\S+\s+\S+\s+DEAD\s/m)
   }
 })
