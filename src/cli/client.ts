@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream'
 import { readApiConfig } from '../daemon/config.ts'
 import type { ApiConfig } from '../daemon/config.ts'
 import { CairnError, isErrorCode } from '../util/errors.ts'
+import { SIZE_HINT_HEADER } from '../gateway/http-util.ts'
 
 /** How long the CLI waits for a node to answer a small request. */
 export const API_TIMEOUT_MS = 60_000
@@ -18,7 +19,7 @@ export interface ApiClient {
   api: ApiConfig
   dir: string
   json: <T>(method: string, path: string, query?: Record<string, string | undefined>) => Promise<T>
-  upload: <T>(path: string, query: Record<string, string>, body: Readable) => Promise<T>
+  upload: <T>(path: string, query: Record<string, string>, body: Readable, sizeHint?: number) => Promise<T>
   sendJson: <T>(method: string, path: string, query: Record<string, string>, value: unknown) => Promise<T>
   download: (path: string, query: Record<string, string | undefined>) => Promise<IncomingMessage>
 }
@@ -61,10 +62,12 @@ export function connect (dir: string): ApiClient {
   const url = new URL(api.url)
   const base = { host: url.hostname, port: Number(url.port), headers: { authorization: `Bearer ${api.token}` } }
 
-  const send = async (method: string, path: string, opts: { body?: Readable, json?: string, timeoutMs?: number } = {}): Promise<IncomingMessage> =>
+  const send = async (method: string, path: string, opts: { body?: Readable, json?: string, timeoutMs?: number, sizeHint?: number } = {}): Promise<IncomingMessage> =>
     await new Promise((resolve, reject) => {
       const headers: Record<string, string> = { ...base.headers }
       if (opts.body !== undefined) { headers.expect = '100-continue'; headers['content-type'] = 'application/octet-stream' }
+      // The body goes chunked (a file may change size while it is read); the node uses the size only to decide how early it can refuse.
+      if (opts.sizeHint !== undefined) headers[SIZE_HINT_HEADER] = String(opts.sizeHint)
       const req = http.request({ ...base, method, path, headers }, resolve)
       req.on('error', (err) => { reject(unreachable(dir, err)) })
       if (opts.timeoutMs !== undefined) req.setTimeout(opts.timeoutMs, () => { req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)) })
@@ -85,8 +88,8 @@ export function connect (dir: string): ApiClient {
       if ((res.statusCode ?? 500) >= 400) throw await errorOf(res)
       return JSON.parse(await readBody(res)) as T
     },
-    async upload<T> (path: string, query: Record<string, string>, body: Readable): Promise<T> {
-      const res = await send('PUT', buildPath(path, query), { body })
+    async upload<T> (path: string, query: Record<string, string>, body: Readable, sizeHint?: number): Promise<T> {
+      const res = await send('PUT', buildPath(path, query), { body, ...(sizeHint === undefined ? {} : { sizeHint }) })
       if ((res.statusCode ?? 500) >= 400) { body.destroy(); throw await errorOf(res) }
       return JSON.parse(await readBody(res)) as T
     },

@@ -26,7 +26,7 @@ import { stripesOf } from './stripe-list.ts'
 import type { ErasureCodecName } from '../erasure/index.ts'
 import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
-import { checkPlacementPossible, releaseShards, storeObjectData, versionBody } from './put.ts'
+import { checkPlacementPossible, INLINE_MAX_BYTES, releaseShards, storeObjectData, versionBody } from './put.ts'
 import type { ClusterView, MetaCommitter, ShardIO } from './types.ts'
 
 /** The engine's collaborators. */
@@ -65,6 +65,8 @@ export interface PutOptions {
   requireBucket?: boolean
   /** Tags of the new version, committed with it (validated before any data is read). */
   tags?: Tag[]
+  /** The body's declared size (Content-Length) when known: a body small enough to be inline is not refused for want of happiness nodes. */
+  sizeHint?: number
 }
 
 /** Short, stable tag of a node id used in version ids. */
@@ -107,16 +109,21 @@ export class Engine {
     return `${this.init.clock.now()}-${nodeTag(this.init.cluster.selfId)}`
   }
 
-  /** Fail before reading any data when a put cannot be placed. */
-  checkWritable (bucket: string, key: string): void {
+  /**
+   * Fail before reading any data when a put cannot be placed. A body
+   * declared small enough to be stored inline only needs the metadata
+   * quorum, so it is not refused here (the put checks again at its first
+   * erasure-coded stripe when the size is unknown or larger).
+   */
+  checkWritable (bucket: string, key: string, sizeHint?: number): void {
     checkBucketName(bucket)
     checkObjectKey(key)
-    checkPlacementPossible(this.init.cluster)
+    if (sizeHint === undefined || sizeHint > INLINE_MAX_BYTES) checkPlacementPossible(this.init.cluster)
   }
 
   /** Store a new version of bucket/key from `body`. */
   async put (bucket: string, key: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, options: PutOptions = {}): Promise<VersionInfo> {
-    this.checkWritable(bucket, key)
+    this.checkWritable(bucket, key, options.sizeHint)
     if (options.requireBucket === true) this.requireBucket(bucket)
     if (options.tags !== undefined) checkTags(options.tags)
     const versionId = this.newVersionId()

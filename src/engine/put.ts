@@ -89,7 +89,10 @@ export function checkPlacementPossible (cluster: ClusterView): PlacementNode[] {
  */
 export async function storeObjectData (ctx: PutContext, versionId: string, body: AsyncIterable<Uint8Array>, signal?: AbortSignal, options: StoreOptions = {}): Promise<StoredData> {
   const { k, m } = ctx.cluster
-  const online = checkPlacementPossible(ctx.cluster)
+  // Checked at the first stripe that is erasure coded: an object small
+  // enough to be inline needs only the metadata quorum, not happiness nodes.
+  let placeable: PlacementNode[] | undefined
+  const online = (): PlacementNode[] => (placeable ??= checkPlacementPossible(ctx.cluster))
   const dataKey = generateDataKey()
   const nonceBase = randomBytes(8)
   const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
@@ -97,7 +100,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   const written: StoredData['written'] = []
   const tally: PutTally = { unplaced: 0, notes: new Set(), full: new Set() }
   // Stripes complete in order (the oldest in flight is awaited first) and go to the list writer.
-  const list = new StripeListWriter(manifest, ctx.masterKey, async (keys, i, plain) => await storeStripe(ctx, online, keys.dataKey, keys.nonceBase, versionId, i, plain, written, tally, signal))
+  const list = new StripeListWriter(manifest, ctx.masterKey, async (keys, i, plain) => await storeStripe(ctx, online(), keys.dataKey, keys.nonceBase, versionId, i, plain, written, tally, signal))
   const inFlight: Array<Promise<StripeManifest>> = []
   let size = 0
   let index = 0
@@ -114,10 +117,10 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
         continue
       }
       if (pendingInline !== undefined) {
-        inFlight.push(handled(storeStripe(ctx, online, dataKey, nonceBase, versionId, 0, pendingInline, written, tally, signal)))
+        inFlight.push(handled(storeStripe(ctx, online(), dataKey, nonceBase, versionId, 0, pendingInline, written, tally, signal)))
         pendingInline = undefined
       }
-      inFlight.push(handled(storeStripe(ctx, online, dataKey, nonceBase, versionId, index, plain, written, tally, signal)))
+      inFlight.push(handled(storeStripe(ctx, online(), dataKey, nonceBase, versionId, index, plain, written, tally, signal)))
       index++
       if (inFlight.length >= PUT_STRIPES_IN_FLIGHT) await list.add(await (inFlight.shift() as Promise<StripeManifest>))
     }

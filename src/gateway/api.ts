@@ -35,7 +35,7 @@ import type { Engine } from '../engine/engine.ts'
 import { CairnError } from '../util/errors.ts'
 import { checkBucketName } from '../engine/names.ts'
 import { DASHBOARD_HTML } from '../ui/dashboard.ts'
-import { hasToken, listen, queryParam, sendError, sendJson } from './http-util.ts'
+import { declaredLength, hasToken, listen, queryParam, sendError, sendJson } from './http-util.ts'
 
 /** Objects listed per call when the client gives no limit. */
 export const DEFAULT_LIST_LIMIT = 1000
@@ -72,7 +72,7 @@ export async function startApi (init: ApiInit, port: number, host = '127.0.0.1')
     try {
       authorize(init, req)
       const url = new URL(req.url ?? '/', 'http://localhost')
-      if (req.method === 'PUT' && url.pathname === '/api/v1/object') init.engine.checkWritable(queryParam(url, 'bucket'), queryParam(url, 'key'))
+      if (req.method === 'PUT' && url.pathname === '/api/v1/object') init.engine.checkWritable(queryParam(url, 'bucket'), queryParam(url, 'key'), declaredLength(req))
       res.writeContinue()
       void route(init, req, res)
     } catch (err) {
@@ -109,7 +109,8 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
         return sendJson(res, 200, await init.objectHealth(queryParam(url, 'bucket'), queryParam(url, 'key'), url.searchParams.get('version') ?? undefined, ac.signal))
       }
       case 'PUT /api/v1/object': {
-        const info = await engine.put(queryParam(url, 'bucket'), queryParam(url, 'key'), req, ac.signal)
+        const size = declaredLength(req)
+        const info = await engine.put(queryParam(url, 'bucket'), queryParam(url, 'key'), req, ac.signal, size === undefined ? {} : { sizeHint: size })
         return sendJson(res, 200, info)
       }
       case 'GET /api/v1/object': return await sendObject(engine, url, res, ac.signal)

@@ -87,3 +87,14 @@ export async function listen (server: Server, port: number, host: string): Promi
   const address = server.address()
   return { server, port: typeof address === 'object' && address !== null ? address.port : port }
 }
+
+/** Header with the size of a chunked upload body as its sender knows it (a file's size at open); a hint only, the body decides. */
+export const SIZE_HINT_HEADER = 'x-cairn-size'
+
+/** The body size a request declares (Content-Length, else the size hint), or undefined when absent or not a number. */
+export function declaredLength (req: IncomingMessage): number | undefined {
+  const raw = req.headers['content-length'] ?? req.headers[SIZE_HINT_HEADER]
+  const value = Array.isArray(raw) ? raw[0] : raw
+  if (value === undefined || !/^\d{1,16}$/.test(value)) return undefined
+  return Number(value)
+}

@@ -211,6 +211,14 @@ describe('foundation: a 6-node 4+2 cluster', { timeout: 3_000_000 }, () => {
     }
     const listed = parseJsonOutput<Array<{ key: string }>>(await c.cli(['ls', 'demo/refused', '--json', ...on('node-1')]), 'ls demo/refused')
     assert.deepEqual(listed, [], 'a refused put leaves no object behind')
+
+    // A tiny object is stored inline in the metadata, which needs only the
+    // write quorum: it is not refused for want of happiness nodes.
+    const tiny = await writeRandom('tiny-degraded.bin', 1024)
+    assertSucceeded(await c.cli(['put', tiny, 'demo/tiny-degraded', ...on('node-1')]), 'put of a 1 KiB object with 4 of 6 nodes online')
+    const back = scratch('tiny-degraded.out')
+    assertSucceeded(await c.cli(['get', 'demo/tiny-degraded', back, ...on('node-2')]), 'get of the 1 KiB object')
+    assert.deepEqual(await readFile(back), await readFile(tiny), 'the inline object reads back byte-identical')
   })
 
   it('6. bad input gets one clear error line and a non-zero exit; the daemon keeps serving', { timeout: TEST_TIMEOUT_MS }, async () => {

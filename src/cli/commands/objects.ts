@@ -40,7 +40,7 @@ export async function put (argv: string[]): Promise<number> {
   }
   const client = connect(nodeDir(args))
   const meter = progressMeter('put', total, args.booleans.has('quiet') || args.booleans.has('json'))
-  const info = await client.upload<VersionInfo>('/object', { bucket, key }, input.pipe(meter.stream))
+  const info = await client.upload<VersionInfo>('/object', { bucket, key }, input.pipe(meter.stream), total)
   meter.done()
   if (args.booleans.has('json')) console.log(JSON.stringify(versionJson(info)))
   else {

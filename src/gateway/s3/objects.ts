@@ -131,6 +131,7 @@ async function putObject (s3: S3Request): Promise<void> {
   const etag = { value: '' }
   const info = await s3.engine.put(s3.bucket, s3.key, counted(), s3.signal, {
     requireBucket: true,
+    ...(length === undefined && decoded === undefined ? {} : { sizeHint: size }),
     ...(tags.length === 0 ? {} : { tags }),
     meta: () => {
       etag.value = md5.digest('hex')
@@ -350,7 +351,7 @@ async function copyObject (s3: S3Request): Promise<void> {
     for await (const chunk of reader.body) { md5.update(chunk); yield chunk }
   }
   if (!s3.req.complete) s3.req.resume()
-  const info = await s3.engine.put(s3.bucket, s3.key, body(), s3.signal, { requireBucket: true, ...(tags.length === 0 ? {} : { tags }), meta: () => ({ ...meta, etag: md5.digest('hex') }) })
+  const info = await s3.engine.put(s3.bucket, s3.key, body(), s3.signal, { requireBucket: true, sizeHint: reader.info.size, ...(tags.length === 0 ? {} : { tags }), meta: () => ({ ...meta, etag: md5.digest('hex') }) })
   const stored = s3.engine.open(s3.bucket, s3.key, info.id)
   await stored.body.return(undefined)
   const sourceState = s3.engine.versioning(srcBucket)
