@@ -26,7 +26,10 @@
  * from the compiled build, with and without Node's compile cache.
  *
  * Options: `--quick` skips the 1 GiB object, shrinks the repair and S3
- * benches, and measures start-up once with a 10 s idle period.
+ * benches, and measures start-up once with a 10 s idle period. `--scale`
+ * runs only the scale bench (bench/scale.ts: clusters of 6, 12, 24 and 48
+ * nodes; with `--quick`, shorter rounds), writes bench/out/scale.json and
+ * its SVG charts to docs/img.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -38,6 +41,7 @@ import { api, call, drain, nativeThroughput, peakRssMiB, startCluster } from './
 import { benchRepair, formatRepairBench } from './repair.ts'
 import { benchStartup, formatStartupBench } from './startup.ts'
 import { benchS3, formatS3Bench } from './s3.ts'
+import { benchScale, formatScaleBench } from './scale.ts'
 import { formatRsCost, measureComputeLimit, measureRsCost, RS_COST_HEADER, RS_COST_SHAPES } from './compute.ts'
 import type { RsCost } from './compute.ts'
 
@@ -68,6 +72,12 @@ async function smallOps (writer: ReturnType<typeof api>, reader: ReturnType<type
 
 async function main (): Promise<void> {
   const quick = process.argv.includes('--quick')
+  if (process.argv.includes('--scale')) {
+    const rows = await benchScale({ quick, svgDir: join(ROOT, 'docs', 'img') })
+    console.log('\nCairn at scale: N node processes on one 2-core machine, 4+2')
+    console.log(formatScaleBench(rows))
+    return
+  }
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-'))
   const limit = await measureComputeLimit({ k: 4, m: 2, totalBytes: 256 * MiB })
   const rsCost: RsCost[] = []

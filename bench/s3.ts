@@ -37,8 +37,8 @@ const MiB = 1024 * 1024
 const BLOCK_BYTES = 16 * MiB
 /** Object sizes and rounds (full, quick) of the throughput comparison. */
 const SIZES: Array<{ label: string, bytes: number, rounds: number, quickRounds: number }> = [
-  { label: '1 MiB', bytes: MiB, rounds: 20, quickRounds: 10 },
-  { label: '256 MiB', bytes: 256 * MiB, rounds: 2, quickRounds: 1 }
+  { label: '1 MiB', bytes: MiB, rounds: 40, quickRounds: 10 },
+  { label: '256 MiB', bytes: 256 * MiB, rounds: 3, quickRounds: 1 }
 ]
 /** 4 KiB operations measured per kind (full, quick), and how many are in flight. */
 const SMALL_OBJECT_BYTES = 4096
@@ -75,10 +75,15 @@ export interface S3Bench {
   quick: boolean
   /** os.loadavg() (1, 5, 15 minutes) when the bench started and when it ended. */
   loadAverage: { start: number[], end: number[] }
-  throughput: Array<{ size: string, bytes: number, rounds: number, s3MBps: Rate, nativeMBps: Rate, ratio: Rate }>
-  smallObjects: { bytes: number, ops: number, inFlight: number, retries: number, s3PerSec: { put: number, get: number, head: number }, nativePerSec: Rate }
-  list: { keys: number, fillSeconds: number, fillPutsPerSec: number, fillRetries: number, pages: number, pagesPerSec: number, msPerPage: number }
+  /** Each part is absent when `--parts` left it out. */
+  throughput?: Array<{ size: string, bytes: number, rounds: number, s3MBps: Rate, nativeMBps: Rate, ratio: Rate }>
+  smallObjects?: { bytes: number, ops: number, inFlight: number, retries: number, s3PerSec: { put: number, get: number, head: number }, nativePerSec: Rate }
+  list?: { keys: number, fillSeconds: number, fillPutsPerSec: number, fillRetries: number, pages: number, pagesPerSec: number, msPerPage: number }
 }
+
+/** The parts of the S3 bench, in the order they run. */
+export const S3_BENCH_PARTS = ['throughput', 'small', 'list'] as const
+export type S3BenchPart = typeof S3_BENCH_PARTS[number]
 
 /**
  * A client with the SDK's default retry policy (3 attempts), as users run it:
@@ -225,8 +230,9 @@ async function listing (fillers: S3Client[], lister: S3Client, quick: boolean): 
 }
 
 /** Run the S3 benchmark on a fresh 6-node 4+2 cluster. */
-export async function benchS3 (opts: { quick?: boolean } = {}): Promise<S3Bench> {
+export async function benchS3 (opts: { quick?: boolean, parts?: readonly S3BenchPart[] } = {}): Promise<S3Bench> {
   const quick = opts.quick === true
+  const parts = new Set(opts.parts ?? S3_BENCH_PARTS)
   const start = loadavg()
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-s3-'))
   const cluster = await startCluster(dir)
@@ -240,10 +246,12 @@ export async function benchS3 (opts: { quick?: boolean } = {}): Promise<S3Bench>
     const block = randomBytes(BLOCK_BYTES)
     const writer = api(n1.dir)
     const reader = api(n3.dir)
-    const throughput = await throughputRows(s3w, s3r, writer, reader, block, quick)
-    const small = await smallObjects(s3w, s3r, writer, reader, quick)
-    const list = await listing(cluster.nodes.map((n) => client(n.s3, key)), s3r, quick)
-    return { quick, loadAverage: { start, end: loadavg() }, throughput, smallObjects: small, list }
+    const r: S3Bench = { quick, loadAverage: { start, end: start } }
+    if (parts.has('throughput')) r.throughput = await throughputRows(s3w, s3r, writer, reader, block, quick)
+    if (parts.has('small')) r.smallObjects = await smallObjects(s3w, s3r, writer, reader, quick)
+    if (parts.has('list')) r.list = await listing(cluster.nodes.map((n) => client(n.s3, key)), s3r, quick)
+    r.loadAverage.end = loadavg()
+    return r
   } finally {
     await cluster.stop()
     rmSync(dir, { recursive: true, force: true })
@@ -255,18 +263,23 @@ export function formatS3Bench (r: S3Bench): string[] {
   const f = (v: number): string => v.toFixed(1)
   const load = (l: number[]): string => l.map((x) => x.toFixed(1)).join(' ')
   const s = r.smallObjects
-  return [
-    `S3 via @aws-sdk/client-s3 (6 nodes, 4+2; PUT through node-1, GET through node-3; load average ${load(r.loadAverage.start)} at start, ${load(r.loadAverage.end)} at end)`,
-    'size      rounds  S3 put  native put  ratio   S3 get  native get  ratio   (MB/s)',
-    ...r.throughput.map((t) => `${t.size.padEnd(9)} ${String(t.rounds).padStart(6)} ${f(t.s3MBps.put).padStart(7)} ${f(t.nativeMBps.put).padStart(11)} ${t.ratio.put.toFixed(2).padStart(6)}  ${f(t.s3MBps.get).padStart(7)} ${f(t.nativeMBps.get).padStart(11)} ${t.ratio.get.toFixed(2).padStart(6)}`),
-    `S3 4 KiB objects (${s.ops} each, ${s.inFlight} in flight, ${s.retries} retried): ${s.s3PerSec.put.toFixed(0)} PUT/s, ${s.s3PerSec.get.toFixed(0)} GET/s, ${s.s3PerSec.head.toFixed(0)} HEAD/s; native ${s.nativePerSec.put.toFixed(0)} PUT/s, ${s.nativePerSec.get.toFixed(0)} GET/s`,
-    `S3 ListObjectsV2 on a ${r.list.keys.toLocaleString('en-US')}-key bucket${r.quick ? ' (--quick; the full bench uses 100,000)' : ''}: ${r.list.pages} pages of ${LIST_PAGE_KEYS}, ${r.list.pagesPerSec.toFixed(1)} pages/s, ${r.list.msPerPage.toFixed(1)} ms per page; filled with 0-byte PUTs (${FILL_IN_FLIGHT} in flight over all nodes) in ${r.list.fillSeconds.toFixed(1)} s (${r.list.fillPutsPerSec.toFixed(0)} PUT/s, ${r.list.fillRetries} retried)`
-  ]
+  const lines = [`S3 via @aws-sdk/client-s3 (6 nodes, 4+2; PUT through node-1, GET through node-3; load average ${load(r.loadAverage.start)} at start, ${load(r.loadAverage.end)} at end)`]
+  if (r.throughput !== undefined) {
+    lines.push('size      rounds  S3 put  native put  ratio   S3 get  native get  ratio   (MB/s)',
+      ...r.throughput.map((t) => `${t.size.padEnd(9)} ${String(t.rounds).padStart(6)} ${f(t.s3MBps.put).padStart(7)} ${f(t.nativeMBps.put).padStart(11)} ${t.ratio.put.toFixed(2).padStart(6)}  ${f(t.s3MBps.get).padStart(7)} ${f(t.nativeMBps.get).padStart(11)} ${t.ratio.get.toFixed(2).padStart(6)}`))
+  }
+  if (s !== undefined) lines.push(`S3 4 KiB objects (${s.ops} each, ${s.inFlight} in flight, ${s.retries} retried): ${s.s3PerSec.put.toFixed(0)} PUT/s, ${s.s3PerSec.get.toFixed(0)} GET/s, ${s.s3PerSec.head.toFixed(0)} HEAD/s; native ${s.nativePerSec.put.toFixed(0)} PUT/s, ${s.nativePerSec.get.toFixed(0)} GET/s`)
+  if (r.list !== undefined) lines.push(`S3 ListObjectsV2 on a ${r.list.keys.toLocaleString('en-US')}-key bucket${r.quick ? ' (--quick; the full bench uses 100,000)' : ''}: ${r.list.pages} pages of ${LIST_PAGE_KEYS}, ${r.list.pagesPerSec.toFixed(1)} pages/s, ${r.list.msPerPage.toFixed(1)} ms per page; filled with 0-byte PUTs (${FILL_IN_FLIGHT} in flight over all nodes) in ${r.list.fillSeconds.toFixed(1)} s (${r.list.fillPutsPerSec.toFixed(0)} PUT/s, ${r.list.fillRetries} retried)`)
+  return lines
 }
 
-// `node bench/s3.ts [--quick]` runs this bench alone.
+// `node bench/s3.ts [--quick] [--parts throughput,small,list]` runs this bench alone (all parts unless --parts names some).
 if (import.meta.main) {
-  const r = await benchS3({ quick: process.argv.includes('--quick') })
+  const at = process.argv.indexOf('--parts')
+  const parts = at < 0 ? undefined : (process.argv[at + 1] ?? '').split(',')
+  const unknown = parts?.filter((p) => !(S3_BENCH_PARTS as readonly string[]).includes(p)) ?? []
+  if (unknown.length > 0) throw new Error(`--parts takes a comma-separated list of ${S3_BENCH_PARTS.join(', ')}; got ${unknown.join(', ')}`)
+  const r = await benchS3({ quick: process.argv.includes('--quick'), ...(parts === undefined ? {} : { parts: parts as S3BenchPart[] }) })
   console.log(formatS3Bench(r).join('\n'))
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
   const out = join(ROOT, 'bench', 'out', 's3.json')

@@ -79,6 +79,10 @@ export interface MetaTransport {
 export interface ReplicationStats {
   pushes: number
   recordsPushed: number
+  /** Body bytes of the pushes this node sent, and the pushes it received (and their body bytes). */
+  pushBytesSent: number
+  pushesReceived: number
+  pushBytesReceived: number
   syncs: number
   syncBytesSent: number
   syncBytesReceived: number
@@ -152,7 +156,7 @@ export function treeHash (leaves: Buffer[], level: number, index: number): Buffe
  * await replicator.commit([record]) // durable here and on every online peer
  */
 export class Replicator {
-  readonly stats: ReplicationStats = { pushes: 0, recordsPushed: 0, syncs: 0, syncBytesSent: 0, syncBytesReceived: 0, recordsPulled: 0, recordsSentBySync: 0, lastSyncMs: 0, undoneCommits: 0, recordsDropped: 0 }
+  readonly stats: ReplicationStats = { pushes: 0, recordsPushed: 0, pushBytesSent: 0, pushesReceived: 0, pushBytesReceived: 0, syncs: 0, syncBytesSent: 0, syncBytesReceived: 0, recordsPulled: 0, recordsSentBySync: 0, lastSyncMs: 0, undoneCommits: 0, recordsDropped: 0 }
   private readonly meta: MetaStore
   private readonly transport: MetaTransport
   private readonly pending = new Map<string, PendingPush>()
@@ -301,8 +305,10 @@ export class Replicator {
           for (const bytes of batchByBytes(entry.records, recordBytes, MAX_PUSH_BATCH_BYTES)) {
             for (let i = 0; i < bytes.length; i += MAX_RECORDS_PER_MESSAGE) {
               const batch = bytes.slice(i, i + MAX_RECORDS_PER_MESSAGE)
-              await this.transport.call(peer, { op: 'push' }, jsonBody(batch))
+              const body = jsonBody(batch)
+              await this.transport.call(peer, { op: 'push' }, body)
               this.stats.pushes++
+              this.stats.pushBytesSent += body.length
               this.stats.recordsPushed += batch.length
             }
           }
@@ -320,6 +326,8 @@ export class Replicator {
   async handle (header: Record<string, unknown>, body: Uint8Array, peer = 'unknown'): Promise<{ header: Record<string, unknown>, body?: Uint8Array }> {
     const op = header.op
     if (op === 'push') {
+      this.stats.pushesReceived++
+      this.stats.pushBytesReceived += body.length
       const records = parseJson(body)
       if (!Array.isArray(records) || records.length > MAX_RECORDS_PER_MESSAGE) throw new CairnError('PROTOCOL', 'push body must be an array of at most 2000 records', 'upgrade the peer')
       this.refuseTooFarAhead(records as MetaRecord[], peer)
