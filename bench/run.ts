@@ -6,9 +6,18 @@
  * objects through node-1's HTTP API (gets through node-3, so most shards
  * cross the network), 4 KiB puts and gets per second with 32 requests in
  * flight, and the peak RSS of every node process. Beside each throughput it
- * prints this machine's limit measured in the same run (the put or get
- * compute of one process on one core, bench/compute.ts) and the ratio.
+ * prints this machine's pipeline limit measured in the same run (the CPU of
+ * every primitive a put or get pays, network included, summed per object
+ * byte and divided over the cores: bench/pipeline.ts) and the ratio. The
+ * older compute limit (one process, one core, no network: bench/compute.ts)
+ * is still measured and written to bench.json as `computeLimit`.
  * Prints a table and writes bench/out/bench.json.
+ *
+ * With `--peer helia`, Helia runs the same sizes in the same run after
+ * Cairn's cluster has stopped (bench/helia.ts: two Helia processes, add on
+ * one, bitswap fetch on the other, 127.0.0.1 only), and a second table puts
+ * Cairn's put/get beside Helia's add/fetch with peak RSS and the ratio of
+ * Cairn's get to Helia's fetch.
  *
  * Then the commit-path figures of bench/commit.ts: 4 KiB puts/s with durable
  * commits, and 1 MiB put latency healthy vs one node SIGSTOPped.
@@ -25,12 +34,13 @@
  * RSS, and the CPU and wall time of CLI commands, from the TS sources and
  * from the compiled build, with and without Node's compile cache.
  *
- * Options: `--quick` skips the 1 GiB object, shrinks the repair and S3
- * benches, and measures start-up once with a 10 s idle period.
+ * Options: `--quick` skips the 1 GiB object, shrinks the pipeline, repair
+ * and S3 benches, and measures start-up once with a 10 s idle period;
+ * `--peer helia` adds the Helia comparison.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg as osLoadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { benchCommit, formatCommitBench } from './commit.ts'
@@ -40,11 +50,30 @@ import { benchStartup, formatStartupBench } from './startup.ts'
 import { benchS3, formatS3Bench } from './s3.ts'
 import { formatRsCost, measureComputeLimit, measureRsCost, RS_COST_HEADER, RS_COST_SHAPES } from './compute.ts'
 import type { RsCost } from './compute.ts'
+import { benchHelia } from './helia.ts'
+import type { HeliaRow } from './helia.ts'
+import { formatPipeline, measurePipeline } from './pipeline.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MiB = 1024 * 1024
 
-interface Row { test: string, size: string, putMBps?: number, getMBps?: number, opsPerSec?: { put: number, get: number }, limitPutMBps?: number, limitGetMBps?: number }
+interface Row {
+  test: string
+  size: string
+  putMBps?: number
+  getMBps?: number
+  opsPerSec?: { put: number, get: number }
+  /** The pipeline limit (bench/pipeline.ts, over TLS+Yamux) and Cairn's share of it. */
+  limitPutMBps?: number
+  limitGetMBps?: number
+  putOfLimit?: number
+  getOfLimit?: number
+  /** Peak RSS (VmHWM) of the largest node process so far, after this size. */
+  peakNodeRssMiB?: number
+}
+
+/** Cairn and Helia at one size, from the same run. */
+interface PeerRow { size: string, cairnPutMBps: number, cairnGetMBps: number, heliaAddMBps: number, heliaFetchMBps: number, getOverFetch: number, cairnPeakNodeRssMiB: number, helia: HeliaRow }
 
 async function smallOps (writer: ReturnType<typeof api>, reader: ReturnType<typeof api>, count: number, concurrency: number): Promise<{ put: number, get: number }> {
   const body = randomBytes(4096)
@@ -66,24 +95,57 @@ async function smallOps (writer: ReturnType<typeof api>, reader: ReturnType<type
   return { put, get }
 }
 
+/** The 1, 5 and 15 minute load averages, as printed beside every figure. */
+function loadavg (): string {
+  return osLoadavg().map((v) => v.toFixed(1)).join(' ')
+}
+
+function heliaBeside (rows: Row[], helia: HeliaRow[]): PeerRow[] {
+  return helia.map((h) => {
+    const c = rows.find((r) => r.test === 'object' && r.size === h.size) as Row
+    const cairnGetMBps = c.getMBps ?? Number.NaN
+    return { size: h.size, cairnPutMBps: c.putMBps ?? Number.NaN, cairnGetMBps, heliaAddMBps: h.addMBps, heliaFetchMBps: h.fetchMBps, getOverFetch: cairnGetMBps / h.fetchMBps, cairnPeakNodeRssMiB: c.peakNodeRssMiB ?? Number.NaN, helia: h }
+  })
+}
+
+function formatPeerRows (peerRows: PeerRow[]): string[] {
+  if (peerRows.length === 0) return []
+  const n = (v: number, w: number, d = 1): string => v.toFixed(d).padStart(w)
+  const lines = [
+    '\nCairn beside Helia (same run; Helia: one node adds, another fetches over bitswap, TCP+Noise+Yamux on 127.0.0.1)',
+    'size      Cairn put  Cairn get  Helia add  Helia fetch  get÷fetch  peak RSS MiB: Cairn node  Helia adder  Helia fetcher  Helia CPU ns/B add, fetch'
+  ]
+  for (const r of peerRows) {
+    lines.push(`${r.size.padEnd(9)} ${n(r.cairnPutMBps, 9)} ${n(r.cairnGetMBps, 10)} ${n(r.heliaAddMBps, 10)} ${n(r.heliaFetchMBps, 12)} ${n(r.getOverFetch, 10, 2)} ${n(r.cairnPeakNodeRssMiB, 25, 0)} ${n(r.helia.peakRssMiB.adder, 12, 0)} ${n(r.helia.peakRssMiB.fetcher, 14, 0)}   ${r.helia.addCpuNsPerByte.toFixed(1)}, ${r.helia.fetchCpuNsPerByte.toFixed(1)}`)
+  }
+  return lines
+}
+
 async function main (): Promise<void> {
   const quick = process.argv.includes('--quick')
+  const peerIndex = process.argv.indexOf('--peer')
+  const peer = peerIndex < 0 ? undefined : process.argv[peerIndex + 1]
+  if (peer !== undefined && peer !== 'helia') throw new Error(`--peer ${peer}: the only peer is helia`)
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-'))
   const limit = await measureComputeLimit({ k: 4, m: 2, totalBytes: 256 * MiB })
+  const loadAtStart = loadavg()
+  const pipeline = await measurePipeline({ k: 4, m: 2, quick })
   const rsCost: RsCost[] = []
   for (const [k, m] of RS_COST_SHAPES) rsCost.push(await measureRsCost(k, m))
   const block = randomBytes(16 * MiB)
   const cluster = await startCluster(dir)
   const rows: Row[] = []
   const rss: Record<string, number> = {}
+  const sizes: Array<[string, number, number]> = [['1 MiB', MiB, 20], ['64 MiB', 64 * MiB, 2], ['256 MiB', 256 * MiB, 1]]
+  if (!quick) sizes.push(['1 GiB', 1024 * MiB, 1])
   try {
     const writer = api(cluster.nodes[0]?.dir as string)
     const reader = api(cluster.nodes[2]?.dir as string)
-    const sizes: Array<[string, number, number]> = [['1 MiB', MiB, 20], ['64 MiB', 64 * MiB, 2], ['256 MiB', 256 * MiB, 1]]
-    if (!quick) sizes.push(['1 GiB', 1024 * MiB, 1])
     for (const [label, size, repeat] of sizes) {
       const r = await nativeThroughput(writer, reader, size, repeat, block)
-      rows.push({ test: 'object', size: label, putMBps: r.put, getMBps: r.get, limitPutMBps: limit.putMBps, limitGetMBps: limit.getMBps })
+      const { putMBps, getMBps } = pipeline.limit
+      const peakNodeRssMiB = Math.max(...cluster.nodes.map((n) => peakRssMiB(n.pid)))
+      rows.push({ test: 'object', size: label, putMBps: r.put, getMBps: r.get, limitPutMBps: putMBps, limitGetMBps: getMBps, putOfLimit: r.put / putMBps, getOfLimit: r.get / getMBps, peakNodeRssMiB })
       process.stderr.write(`${label}: put ${r.put.toFixed(1)} MB/s, get ${r.get.toFixed(1)} MB/s\n`)
     }
     for (const n of cluster.nodes) rss[n.name] = peakRssMiB(n.pid)
@@ -93,12 +155,18 @@ async function main (): Promise<void> {
     await cluster.stop()
     rmSync(dir, { recursive: true, force: true })
   }
+  const loadAfterCairn = loadavg()
+  const peerRows = peer === 'helia' ? heliaBeside(rows, await benchHelia(sizes)) : []
   const fmt = (v: number | undefined): string => (v === undefined ? '' : v.toFixed(1))
-  console.log('\nCairn benchmark: 6 nodes, 4+2, loopback, one 2-core machine (MB = 10^6 bytes)')
+  console.log(`\nload average ${loadAtStart} at the start, ${loadAfterCairn} after Cairn's objects${peer === undefined ? '' : `, ${loadavg()} after ${peer}`}`)
+  for (const line of formatPipeline(pipeline)) console.log(line)
+  console.log(`compute limit (one process, one core, no network; bench/compute.ts): put ${fmt(limit.putMBps)} MB/s, get ${fmt(limit.getMBps)} MB/s`)
+  console.log(`\nCairn benchmark: 6 nodes, 4+2, loopback, one ${pipeline.cores}-core machine (MB = 10^6 bytes; limit = pipeline limit over TLS+Yamux)`)
   console.log('size      put MB/s  limit  ratio   get MB/s  limit  ratio')
   for (const r of rows.filter((x) => x.test === 'object')) {
-    console.log(`${r.size.padEnd(9)} ${fmt(r.putMBps).padStart(8)} ${fmt(r.limitPutMBps).padStart(6)} ${((r.putMBps ?? 0) / (r.limitPutMBps ?? 1)).toFixed(2).padStart(6)}   ${fmt(r.getMBps).padStart(8)} ${fmt(r.limitGetMBps).padStart(6)} ${((r.getMBps ?? 0) / (r.limitGetMBps ?? 1)).toFixed(2).padStart(6)}`)
+    console.log(`${r.size.padEnd(9)} ${fmt(r.putMBps).padStart(8)} ${fmt(r.limitPutMBps).padStart(6)} ${(r.putOfLimit ?? 0).toFixed(2).padStart(6)}   ${fmt(r.getMBps).padStart(8)} ${fmt(r.limitGetMBps).padStart(6)} ${(r.getOfLimit ?? 0).toFixed(2).padStart(6)}`)
   }
+  for (const line of formatPeerRows(peerRows)) console.log(line)
   const small = rows.find((r) => r.test === 'small objects')?.opsPerSec
   console.log(`4 KiB objects: ${fmt(small?.put)} puts/s, ${fmt(small?.get)} gets/s (32 in flight)`)
   console.log(`peak RSS per node (MiB, after the largest object): ${Object.entries(rss).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`)
@@ -113,7 +181,7 @@ async function main (): Promise<void> {
   for (const line of formatStartupBench(startup)) console.log(line)
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
   const out = join(ROOT, 'bench', 'out', 'bench.json')
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, computeLimit: limit, rsCost, rows, peakRssMiB: rss, commit, repair, s3, startup }, null, 2))
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, load: { start: loadAtStart, afterCairn: loadAfterCairn }, pipeline, computeLimit: limit, rsCost, rows, peakRssMiB: rss, ...(peer === undefined ? {} : { peer: { name: peer, rows: peerRows } }), commit, repair, s3, startup }, null, 2))
   console.log(`wrote ${out}`)
 }
 
