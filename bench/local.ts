@@ -64,6 +64,25 @@ export function dataStream (size: number, block: Buffer): Readable {
   })
 }
 
+/** Longest a reader may take to see a put's version record (replication after the quorum ack, on a loaded machine). */
+const VISIBLE_TIMEOUT_MS = 60_000
+
+/**
+ * Wait until `reader` knows `bucket/key` (its metadata replica has the
+ * version): a put is acknowledged by a quorum, which need not include the
+ * reader, so a get timed right after it could meet a 404 on a busy machine.
+ */
+export async function awaitVisible (reader: Api, bucket: string, key: string): Promise<void> {
+  const deadline = performance.now() + VISIBLE_TIMEOUT_MS
+  for (;;) {
+    const res = await call(reader, 'GET', `/api/v1/object-health?bucket=${bucket}&key=${key}`)
+    res.resume()
+    if (res.statusCode === 200) return
+    if (res.statusCode !== 404 || performance.now() > deadline) throw new Error(`${bucket}/${key} not visible on the reader: HTTP ${res.statusCode}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
 /** Put then get `repeat` objects of `size` bytes through the native API (`/api/v1/object`); MB/s (10^6 bytes) of each. */
 export async function nativeThroughput (writer: Api, reader: Api, size: number, repeat: number, block: Buffer, bucket = 'bench'): Promise<{ put: number, get: number }> {
   let putSecs = 0
@@ -74,6 +93,7 @@ export async function nativeThroughput (writer: Api, reader: Api, size: number, 
     const res = await call(writer, 'PUT', `/api/v1/object?bucket=${bucket}&key=${key}`, dataStream(size, block))
     await drain(res)
     putSecs += (performance.now() - t) / 1000
+    await awaitVisible(reader, bucket, key)
     t = performance.now()
     const got = await drain(await call(reader, 'GET', `/api/v1/object?bucket=${bucket}&key=${key}`))
     getSecs += (performance.now() - t) / 1000
