@@ -25,14 +25,14 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcessByStdio } from 'node:child_process'
 import { createCipheriv, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Interface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { peakRssMiB } from './local.ts'
+import { cpuNsOf, peakRssMiB } from './local.ts'
 
 /** One size of the comparison; MB/s count 10^6 bytes, CPU is user + system of both Helia processes. */
 export interface HeliaRow {
@@ -51,7 +51,6 @@ export interface HeliaRow {
 const MiB = 1024 * 1024
 /** Longest one add or fetch may take before the bench gives up (1 GiB on a loaded 2-core machine). */
 const COMMAND_TIMEOUT_MS = 30 * 60_000
-const CLOCK_TICKS_PER_SECOND = 100
 
 /** A node process: reads JSON commands from stdin, answers one JSON line each. */
 async function runNode (dir: string): Promise<void> {
@@ -125,12 +124,6 @@ async function startNode (dir: string): Promise<NodeProcess> {
 async function command<T> (node: NodeProcess, cmd: Record<string, unknown>): Promise<T> {
   node.proc.stdin.write(JSON.stringify(cmd) + '\n')
   return JSON.parse(await nextLine(node)) as T
-}
-
-/** utime + stime of a process, in ns. */
-function cpuNsOf (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 1e9 / CLOCK_TICKS_PER_SECOND
 }
 
 /**
