@@ -183,6 +183,11 @@ async function main (): Promise<void> {
   console.log(smallOpsError === undefined ? `4 KiB objects: ${fmt(small?.put)} puts/s, ${fmt(small?.get)} gets/s (32 in flight)` : `4 KiB objects: failed (${smallOpsError})`)
   console.log(`peak RSS per node (MiB, after the largest object): ${Object.entries(rss).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`)
   console.log(`Reed-Solomon cost per byte of stripe data (one core, 4 MiB stripes):\n${RS_COST_HEADER}\n${rsCost.map(formatRsCost).join('\n')}`)
+  // Written now and again at the end, so a later bench that fails on a loaded machine does not lose these figures.
+  const head = { date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, load: { start: loadAtStart, afterPipeline: loadBeforePeer, afterCairn: loadAfterCairn }, pipeline, computeLimit: limit, rsCost, rows, peakRssMiB: rss, ...(smallOpsError === undefined ? {} : { smallOpsError }), ...(peer === undefined ? {} : { peer: { name: peer, rows: peerRows } }) }
+  mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
+  const out = join(ROOT, 'bench', 'out', 'bench.json')
+  writeFileSync(out, JSON.stringify({ ...head, complete: false }, null, 2))
   const commit = await benchCommit()
   for (const line of formatCommitBench(commit)) console.log(line)
   const repair = await benchRepair({ quick })
@@ -191,9 +196,7 @@ async function main (): Promise<void> {
   for (const line of formatS3Bench(s3)) console.log(line)
   const startup = await benchStartup(quick ? { runs: 1, idleSeconds: 10 } : {})
   for (const line of formatStartupBench(startup)) console.log(line)
-  mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
-  const out = join(ROOT, 'bench', 'out', 'bench.json')
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, load: { start: loadAtStart, afterPipeline: loadBeforePeer, afterCairn: loadAfterCairn }, pipeline, computeLimit: limit, rsCost, rows, peakRssMiB: rss, ...(smallOpsError === undefined ? {} : { smallOpsError }), ...(peer === undefined ? {} : { peer: { name: peer, rows: peerRows } }), commit, repair, s3, startup }, null, 2))
+  writeFileSync(out, JSON.stringify({ ...head, commit, repair, s3, startup }, null, 2))
   console.log(`wrote ${out}`)
 }
 
