@@ -84,22 +84,45 @@ export async function awaitVisible (reader: Api, bucket: string, key: string): P
 }
 
 /** Put then get `repeat` objects of `size` bytes through the native API (`/api/v1/object`); MB/s (10^6 bytes) of each. */
-export async function nativeThroughput (writer: Api, reader: Api, size: number, repeat: number, block: Buffer, bucket = 'bench'): Promise<{ put: number, get: number }> {
+export async function nativeThroughput (writer: Api, reader: Api, size: number, repeat: number, block: Buffer, bucket = 'bench', nodePids: readonly number[] = []): Promise<{ put: number, get: number, putCpuNsPerByte: number, getCpuNsPerByte: number }> {
   let putSecs = 0
   let getSecs = 0
+  let putCpuNs = 0
+  let getCpuNs = 0
+  const nodesCpuNs = (): number => nodePids.reduce((sum, pid) => sum + cpuNsOf(pid), 0)
   for (let i = 0; i < repeat; i++) {
     const key = `obj-${size}-${i}`
+    let cpu = nodesCpuNs()
     let t = performance.now()
     const res = await call(writer, 'PUT', `/api/v1/object?bucket=${bucket}&key=${key}`, dataStream(size, block))
     await drain(res)
     putSecs += (performance.now() - t) / 1000
+    putCpuNs += nodesCpuNs() - cpu
     await awaitVisible(reader, bucket, key)
+    cpu = nodesCpuNs()
     t = performance.now()
     const got = await drain(await call(reader, 'GET', `/api/v1/object?bucket=${bucket}&key=${key}`))
     getSecs += (performance.now() - t) / 1000
+    getCpuNs += nodesCpuNs() - cpu
     if (got.bytes !== size) throw new Error(`read ${got.bytes} of ${size} bytes`)
   }
-  return { put: (size * repeat) / 1e6 / putSecs, get: (size * repeat) / 1e6 / getSecs }
+  const bytes = size * repeat
+  return { put: bytes / 1e6 / putSecs, get: bytes / 1e6 / getSecs, putCpuNsPerByte: putCpuNs / bytes, getCpuNsPerByte: getCpuNs / bytes }
+}
+
+/** Linux clock ticks per second (`getconf CLK_TCK`), the unit of utime and stime in /proc/PID/stat. */
+const CLOCK_TICKS_PER_SECOND = 100
+
+/**
+ * CPU (utime + stime) a live process has used, in ns, from /proc/PID/stat;
+ * 10 ms resolution, so divide over work of a second or more.
+ *
+ * @example
+ * const before = cpuNsOf(pid)
+ */
+export function cpuNsOf (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 1e9 / CLOCK_TICKS_PER_SECOND
 }
 
 /** Longest a CLI command run by a bench may take. */
