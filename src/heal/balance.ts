@@ -11,8 +11,8 @@
  * again in the same order and moves a shard from its holder when the holder
  * is above its target by more than half the shard, to the node furthest
  * below its target (by at least half the shard), so every move lowers the
- * total deviation and the plan ends with every node within half a shard of
- * its target. A node only receives a shard when it holds no shard of that
+ * total deviation; the plan ends with the sources within half a shard of
+ * their target and, when shards are of one size, every node within one. A node only receives a shard when it holds no shard of that
  * stripe; shards move PC to PC and anchor to anchor (the anchor rule stays
  * as placement made it); a move into another zone keeps that zone within
  * ceil((k+m)/zones) shards of the stripe. Nothing moves while every node is
