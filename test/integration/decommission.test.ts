@@ -99,12 +99,13 @@ describe('decommission: 7 nodes, 4+2, node-7 leaves under load', { timeout: 1_20
       }
     })()
     // Status sampled all along the move, on every node in turn.
-    const samples: Array<{ node: string, objects: HealStatus['objects'] }> = []
+    const samples: Array<{ node: string, atMs: number, objects: HealStatus['objects'], offline: string[] }> = []
     const sampler = (async () => {
       for (let i = 0; moving && i < MOVE_LIMIT_MS / SAMPLE_EVERY_MS; i++) {
         const name = c.nodes[i % c.nodes.length]?.name as string
         const s = await healStatus(dir(name)).catch(() => undefined)
-        if (s !== undefined) samples.push({ node: name, objects: s.objects })
+        // Which members the sampled node saw offline, for the diagnosis of an unhealthy sample.
+        if (s !== undefined) samples.push({ node: name, atMs: Date.now(), objects: s.objects, offline: s.nodes.filter((x) => !x.online).map((x) => x.name) })
         await new Promise((resolve) => setTimeout(resolve, SAMPLE_EVERY_MS))
       }
     })()

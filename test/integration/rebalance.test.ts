@@ -101,12 +101,13 @@ describe('rebalance: 6 nodes grown to 9, 4+2', { timeout: 1_200_000 }, () => {
     const before = await usage()
     console.log(`# used before: ${[...before].map(([n, u]) => `${n} ${(u.used / MIB).toFixed(1)} MiB`).join(', ')}`)
     let moving = true
-    const samples: Array<{ node: string, objects: HealStatus['objects'] }> = []
+    const samples: Array<{ node: string, atMs: number, objects: HealStatus['objects'], offline: string[] }> = []
     const sampler = (async () => {
       for (let i = 0; moving && i < MOVE_LIMIT_MS / SAMPLE_EVERY_MS; i++) {
         const name = all()[i % all().length] as string
         const s = await healStatus(dir(name)).catch(() => undefined)
-        if (s !== undefined) samples.push({ node: name, objects: s.objects })
+        // Which members the sampled node saw offline, for the diagnosis of an unhealthy sample.
+        if (s !== undefined) samples.push({ node: name, atMs: Date.now(), objects: s.objects, offline: s.nodes.filter((x) => !x.online).map((x) => x.name) })
         await new Promise((resolve) => setTimeout(resolve, SAMPLE_EVERY_MS))
       }
     })()
