@@ -5,6 +5,8 @@
  *   space, so each new node takes its share of every new stripe's shards);
  * - `cairn rebalance --wait` exits 0, and then every node's used space is
  *   within 10% of the mean;
+ * - a node SIGKILLed mid-rebalance and restarted does not stop it (the job
+ *   is a replicated record; the other nodes take over its versions);
  * - status sampled all along the move counts every object healthy, and
  *   every object reads back byte-identical afterwards.
  */
@@ -111,9 +113,20 @@ describe('rebalance: 6 nodes grown to 9, 4+2', { timeout: 1_200_000 }, () => {
         await new Promise((resolve) => setTimeout(resolve, SAMPLE_EVERY_MS))
       }
     })()
+    // Rate-limited so that the move lasts long enough for a restart mid-way (and keeps the loaded machine responsive).
+    assertSucceeded(await c.cli(['config', 'set', 'repairRate', '2MB/s', '--node', dir('node-1')]), 'config set repairRate')
     const started = Date.now()
-    const r = await c.cli(['rebalance', '--node', dir('node-2'), '--wait', '--json'], { timeoutMs: MOVE_LIMIT_MS })
+    const rebalance = c.cli(['rebalance', '--node', dir('node-2'), '--wait', '--json'], { timeoutMs: MOVE_LIMIT_MS })
+    const progress = async (): Promise<{ state: string, bytesLeft: number } | undefined> => ((await api(dir('node-2'), 'GET', '/status')).json as { moves?: { rebalance: { state: string, bytesLeft: number } } }).moves?.rebalance
+    await waitFor(async () => { const p = await progress(); return p?.state === 'running' && p.bytesLeft > 0 }, MOVE_LIMIT_MS, 'the rebalance under way')
+    const leftAtKill = (await progress())?.bytesLeft ?? 0
+    await c.kill('node-4')
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    await c.restart('node-4')
+    console.log(`# node-4 SIGKILLed and restarted with ${(leftAtKill / MIB).toFixed(1)} MiB left to move`)
+    const r = await rebalance
     const tookMs = Date.now() - started
+    assertSucceeded(await c.cli(['config', 'set', 'repairRate', '20MB/s', '--node', dir('node-1')]), 'config set repairRate back')
     // The old copies are deleted by their holders' collectors once the new holders serve them.
     let spread = Number.POSITIVE_INFINITY
     let after = before
