@@ -44,6 +44,8 @@ import { REPAIR_VERSIONS_IN_FLIGHT, STRIPES_PER_COMMIT } from './healer.ts'
 /** Time between two passes while a move is in progress, and while none is (checking is cheap). */
 export const MOVE_ACTIVE_INTERVAL_MS = 2_000
 export const MOVE_IDLE_INTERVAL_MS = 10_000
+/** Longest time a moved copy waits for the location record that names it (far below any orphan grace period). */
+export const MOVE_COMMIT_AFTER_MS = 1_000
 /** Versions walked between two yields to the event loop. */
 const YIELD_EVERY = 200
 
@@ -288,11 +290,32 @@ export class Mover {
     }))
   }
 
+  /**
+   * Move one version's planned shards, stripe by stripe. A copy not yet
+   * named by a location record is young on its new holder only for the
+   * grace period (then its collector takes it for an orphan), so copies are
+   * never left uncommitted across a wait: the rate limit is taken for a
+   * whole stripe before its copies, and what is pending is committed before
+   * any wait for the limit, after STRIPES_PER_COMMIT stripes, and once
+   * MOVE_COMMIT_AFTER_MS have passed since the first uncommitted copy.
+   */
   private async moveVersion (item: Work, signal?: AbortSignal): Promise<void> {
     const { k, m } = item.body.manifest ?? { k: 0, m: 0 }
+    const limiter = this.d.healer.limiter
     let pending = new Map<string, string[]>()
     let stripes = 0
+    let firstMs = 0
+    const flush = async (): Promise<void> => {
+      if (pending.size === 0) return
+      await commitLocation(this.d, item.versionId, pending, signal)
+      pending = new Map()
+      stripes = 0
+    }
     for (const s of item.stripes) {
+      // Read from the old holder and written to the new one: twice the shard bytes.
+      const bytes = 2 * s.moves.length * s.stripe.shardSizeBytes
+      if (limiter.wouldWait(bytes)) await flush()
+      await limiter.take(bytes, signal)
       const result = await moveShards(s.stripe, `${item.versionId}/${s.index}`, s.moves, {
         selfId: this.d.net.peerId,
         k,
@@ -301,19 +324,18 @@ export class Mover {
         versionId: item.versionId,
         shards: this.d.engine.shardIO,
         facts: this.facts(item.versionId),
-        throttle: async (bytes, sig) => { await this.d.healer.limiter.take(bytes, sig) },
+        // Taken above for the copies; a rebuild (the old holder failed) reads k shards more, unthrottled.
+        throttle: async () => {},
         ...(signal === undefined ? {} : { signal }),
         log: this.d.log
       })
       this.stats.movedShards += result.movedShards
       this.stats.movedBytes += result.movedBytes
+      if (result.moves.size === 0) continue
+      if (pending.size === 0) firstMs = Date.now()
       for (const [hash, holders] of result.moves) pending.set(hash, holders)
-      if (result.moves.size > 0 && ++stripes >= STRIPES_PER_COMMIT) {
-        await commitLocation(this.d, item.versionId, pending, signal)
-        pending = new Map()
-        stripes = 0
-      }
+      if (++stripes >= STRIPES_PER_COMMIT || Date.now() - firstMs >= MOVE_COMMIT_AFTER_MS) await flush()
     }
-    if (pending.size > 0) await commitLocation(this.d, item.versionId, pending, signal)
+    await flush()
   }
 }

@@ -10,7 +10,8 @@
  * - node-7 is SIGKILLed mid-move and restarted: the move goes on (shards it
  *   cannot serve meanwhile are rebuilt from the others) and still finishes;
  * - afterwards node-7's store holds no shard file, every node shows it
- *   `decommissioned`, new puts never land on it, and every object reads back
+ *   `decommissioned`, new puts never land on it, every shard is on the disk
+ *   of each holder the metadata names, and every object reads back
  *   byte-identical;
  * - bad input is refused with a clear error: an unknown name, a member
  *   already decommissioned, and a decommission that would leave fewer than
@@ -26,9 +27,10 @@ import type { HealStatus } from '../helpers/api.ts'
 import { assertFailedClearly, assertSucceeded } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
 import { listShardFiles } from '../helpers/shards.ts'
+import { missingNamedShards } from '../helpers/holders.ts'
 
 process.env.CAIRN_REPAIR_INTERVAL_MS = '1000'
-process.env.CAIRN_ORPHAN_GRACE_MS = '3000'
+process.env.CAIRN_ORPHAN_GRACE_MS = '10000'
 process.env.CAIRN_COLLECT_INTERVAL_MS = '1000'
 
 const KIB = 1024
@@ -149,6 +151,8 @@ describe('decommission: 7 nodes, 4+2, node-7 leaves under load', { timeout: 1_20
     }
     for (let i = 0; i < 6; i++) assert.equal(await putOne(STAYING[i] as string, `after-${i}`), undefined)
     assert.deepEqual(await listShardFiles(dir(LEAVING)), [], 'no put after the decommission stored a shard on node-7')
+    const dirs = new Map(c.nodes.map((n) => [n.name, n.dir]))
+    for (const through of ['node-1', LEAVING]) assert.deepEqual(missingNamedShards(dir(through), dirs), [], `every shard ${through}'s metadata names is on its holder's disk`)
     assert.deepEqual(await readAll('node-2'), [], 'every object reads back byte-identical')
     assert.deepEqual(await readAll(LEAVING), [], 'and through the decommissioned node too (it is still a member)')
     await waitFor(async () => {

@@ -7,8 +7,9 @@
  *   within 10% of the mean;
  * - a node SIGKILLed mid-rebalance and restarted does not stop it (the job
  *   is a replicated record; the other nodes take over its versions);
- * - status sampled all along the move counts every object healthy, and
- *   every object reads back byte-identical afterwards.
+ * - status sampled all along the move counts every object healthy, every
+ *   shard is on the disk of each holder the metadata names, and every
+ *   object reads back byte-identical afterwards.
  */
 import assert from 'node:assert/strict'
 import { randomBytes, randomInt } from 'node:crypto'
@@ -21,9 +22,10 @@ import type { HealStatus } from '../helpers/api.ts'
 import { assertSucceeded } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
 import { listShardFiles } from '../helpers/shards.ts'
+import { missingNamedShards } from '../helpers/holders.ts'
 
 process.env.CAIRN_REPAIR_INTERVAL_MS = '1000'
-process.env.CAIRN_ORPHAN_GRACE_MS = '3000'
+process.env.CAIRN_ORPHAN_GRACE_MS = '10000'
 process.env.CAIRN_COLLECT_INTERVAL_MS = '1000'
 
 const MIB = 1024 * 1024
@@ -152,6 +154,8 @@ describe('rebalance: 6 nodes grown to 9, 4+2', { timeout: 1_200_000 }, () => {
     const unhealthy = samples.filter((s) => s.objects.degraded !== 0 || s.objects.unavailable !== 0)
     assert.deepEqual(unhealthy, [], 'no sample saw a degraded or unavailable object')
     for (const name of NEW_NODES) assert.ok((after.get(name)?.used ?? 0) > (before.get(name)?.used ?? 0), `${name} received shards`)
+    // Health counts holders; the disks must agree: every holder the metadata names has the shard file.
+    for (const through of ['node-1', 'node-9']) assert.deepEqual(missingNamedShards(dir(through), dirs), [], `every shard ${through}'s metadata names is on its holder's disk`)
   })
 
   it('every object reads back byte-identical', { timeout: 300_000 }, async () => {
