@@ -312,6 +312,8 @@ export class Mover {
       stripes = 0
     }
     for (const s of item.stripes) {
+      // Coordination passed to another node (one came online): it plans this version from now on.
+      if (!this.coordinates(item.versionId)) break
       // Read from the old holder and written to the new one: twice the shard bytes.
       const bytes = 2 * s.moves.length * s.stripe.shardSizeBytes
       if (limiter.wouldWait(bytes)) await flush()
