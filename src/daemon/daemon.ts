@@ -44,6 +44,8 @@ import type { Liveness } from '../cluster/liveness.ts'
 import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
 import { startPresence } from './presence.ts'
 import { setNodeAttr } from './node-admin.ts'
+import { decommissionNode, startRebalance } from './decommission.ts'
+import { MOVE_ACTIVE_INTERVAL_MS, MOVE_IDLE_INTERVAL_MS, Mover } from './mover.ts'
 import type { Presence } from './presence.ts'
 
 /** How often every peer is reconciled by anti-entropy, besides on connect. */
@@ -87,6 +89,8 @@ export class Daemon {
   localShards!: LocalShards
   collector!: ShardCollector
   healer!: Healer
+  /** Decommissions and the rebalance job (daemon/mover.ts). */
+  mover!: Mover
   scrubber!: Scrubber
   /** Every background task of the node (`cairn workers`). */
   readonly workers: Workers
@@ -187,6 +191,7 @@ export class Daemon {
       onBadShard: (holder, hash) => { this.log(`shard ${hash.slice(0, 12)} from ${this.membership.nodeName(holder)} failed its hash check`) }
     })
     this.healer = new Healer(this)
+    this.mover = new Mover(this)
     this.scrubber = this.createScrubber()
     this.healer.localLost = () => this.scrubber.lost()
     this.healer.refreshLocalLost = async () => await this.scrubber.refresh()
@@ -207,6 +212,8 @@ export class Daemon {
       settings: this.settings,
       workers: () => this.workers.list(),
       setNodeAttr: async (name, attr, value, signal) => await setNodeAttr(this, name, attr, value, signal),
+      decommission: async (name, signal) => await decommissionNode(this, name, signal),
+      rebalance: async (signal) => await startRebalance(this, signal),
       objectHealth: async (bucket, key, version, signal) => await objectHealthReport(this, bucket, key, version, signal),
       ...(this.faults.enabled ? { faults: (value: unknown) => this.faults.set(value) } : {}),
       log: this.log
@@ -251,6 +258,19 @@ export class Daemon {
         const h = this.healer.stats
         const o = h.objects
         return { progress: `${o.healthy} healthy, ${o.degraded} degraded, ${o.unavailable} unavailable of ${o.total}; ${h.repairedShards} shards rebuilt here`, rateLimit: formatRate(this.settings.repairRate()), stats: { ...h }, lastError: h.lastError }
+      }
+    })
+    this.workers.add({
+      name: 'move',
+      intervalMs: () => (this.mover.active() ? MOVE_ACTIVE_INTERVAL_MS : MOVE_IDLE_INTERVAL_MS),
+      firstRunMs: Math.min(5000, envMs('CAIRN_REPAIR_INTERVAL_MS') ?? 5000),
+      run: async (signal) => { await this.mover.passNow(signal) },
+      describe: () => {
+        const st = this.mover.stats
+        const leaving = st.decommission.filter((x) => x.state === 'decommissioning').map((x) => `${x.name}: ${x.shardsLeft} shards (${x.bytesLeft} B) left`)
+        const rebalance = st.rebalance.state === 'none' ? [] : [`rebalance ${st.rebalance.state}: ${st.rebalance.shardsLeft} shards (${st.rebalance.bytesLeft} B) left`]
+        const progress = [...leaving, ...rebalance].join('; ')
+        return { progress: progress === '' ? 'nothing to move' : progress, rateLimit: formatRate(this.settings.repairRate()), stats: { ...st }, lastError: st.lastError }
       }
     })
     this.workers.add({
@@ -330,6 +350,8 @@ export class Daemon {
   private observe (records: MetaRecord[]): void {
     for (const r of records) this.clock.observe(r.hlc)
     if (records.some((r) => r.table === 'node' || r.table === 'nodeattr')) this.membership.invalidate()
+    // A decommission or rebalance started elsewhere: move at once rather than at the next idle check.
+    if (records.some((r) => r.table === 'job' || (r.table === 'nodeattr' && r.pk.endsWith('/state')))) void this.workers.trigger('move')
     if (records.some((r) => r.table === 'setting')) this.settings.invalidate()
     // A version removed (retention, an undone commit): the collector deletes
     // the shards no other live version claims, after the grace period.

@@ -20,8 +20,8 @@
  * body JSON string[] of shard hashes this node should hold but cannot serve.
  */
 import { coordinatorFor } from '../cluster/placement.ts'
-import type { LocationBody, MetaRecord, StripeManifest, VersionBody } from '../meta/types.ts'
-import { checkRecordSize } from '../meta/codec.ts'
+import type { StripeManifest, VersionBody } from '../meta/types.ts'
+import { commitLocation } from './location-commit.ts'
 import { holderLookup, withHolders } from '../meta/locations.ts'
 import { objectState, needsRepair, stripeHealth } from '../heal/health.ts'
 import type { HealthFacts, ObjectState, StripeHealth } from '../heal/health.ts'
@@ -75,7 +75,8 @@ export interface VersionHealth {
 export class Healer {
   readonly stats: HealerStats = { scans: 0, lastScanMs: 0, lastScanTookMs: 0, objects: { total: 0, healthy: 0, degraded: 0, unavailable: 0 }, repairThreshold: 0, repairedVersions: 0, repairedShards: 0, repairReadBytes: 0, repairWrittenBytes: 0, waiting: 0, lastError: '' }
   private readonly d: Daemon
-  private readonly limiter: RateLimiter
+  /** The repairRate limit, shared with the mover (daemon/mover.ts) so moves and repairs together keep to it. */
+  readonly limiter: RateLimiter
   /** Lost shards reported by each node at the last scan. */
   private lost = new Map<string, Set<string>>()
   /** Data stripes of out-of-record stripe lists, by version (immutable once written). */
@@ -113,7 +114,7 @@ export class Healer {
     const { k, m } = this.d.files.cluster
     const set = this.d.settings.repairThresholdOverride()
     if (set !== undefined) return set
-    const availability = this.d.membership.roster().filter((n) => this.d.presence.state(n.id) !== 'dead').map((n) => this.d.presence.expectedAvailability(n.id))
+    const availability = this.d.membership.roster().filter((n) => this.d.presence.state(n.id) !== 'dead' && this.d.membership.adminState(n.id) !== 'decommissioned').map((n) => this.d.presence.expectedAvailability(n.id))
     if (availability.length === 0) return k + m
     return deriveRepairThreshold({ k, m, availability, target: this.d.settings.target() })
   }
@@ -133,7 +134,7 @@ export class Healer {
     const dead = (n: string): boolean => {
       let v = this.stateCache.get(n)
       if (v === undefined) {
-        v = !members.has(n) || this.d.presence.state(n) === 'dead'
+        v = !members.has(n) || this.d.presence.state(n) === 'dead' || this.d.membership.adminState(n) === 'decommissioned'
         this.stateCache.set(n, v)
       }
       return v
@@ -247,7 +248,8 @@ export class Healer {
     return { state: body.manifest.inline !== undefined ? 'healthy' : objectState(stripes.map((s) => s.health), k, m), stripes }
   }
 
-  private async * stripes (versionId: string, body: VersionBody, signal?: AbortSignal): AsyncGenerator<{ stripe: StripeManifest, index: number, list: boolean, codec: ErasureCodecName | undefined }> {
+  /** Every stripe of a version (stripe-list stripes first), out-of-record lists read once and cached. */
+  async * stripes (versionId: string, body: VersionBody, signal?: AbortSignal): AsyncGenerator<{ stripe: StripeManifest, index: number, list: boolean, codec: ErasureCodecName | undefined }> {
     const manifest = body.manifest
     if (manifest === undefined) return
     if (manifest.form === 'parts') {
@@ -337,14 +339,9 @@ export class Healer {
     }
   }
 
-  /** Record rebuilt shards' new holders in the version's location record (quorum commit). */
+  /** Record rebuilt shards' new holders in the version's location record (quorum commit, after any other commit of it here). */
   private async commitMoves (versionId: string, moves: ReadonlyMap<string, string[]>, signal?: AbortSignal): Promise<void> {
-    // A version removed meanwhile keeps no location: the rebuilt shards become orphans and are collected.
-    if (this.d.meta.versionState(versionId) !== 'live') return
-    const body: LocationBody = withHolders(this.d.engine.location(versionId), moves)
-    const record: MetaRecord = { v: 1, table: 'location', pk: versionId, hlc: this.d.clock.now(), origin: this.d.net.peerId, tombstone: false, body }
-    checkRecordSize(record, `the location of version ${versionId}`)
-    await this.d.replicator.commit([record], signal)
+    await commitLocation(this.d, versionId, moves, signal)
   }
 
   /** Tombstone the location records of versions that are gone (by their coordinator, so once). */

@@ -9,7 +9,8 @@ import type { PlacementNode } from '../cluster/placement.ts'
 import type { ClusterView } from '../engine/types.ts'
 import type { MetaStore } from '../meta/store.ts'
 import type { NodeBody } from '../meta/types.ts'
-import { applyNodeAttrs } from '../meta/node-attrs.ts'
+import { adminStates, applyNodeAttrs } from '../meta/node-attrs.ts'
+import type { NodeAdminState } from '../meta/node-attrs.ts'
 
 /** Free/used space a peer reported through the node-info protocol. */
 export interface PeerCapacity { usedBytes: number, quotaBytes: number, corruptShards: number, atMs: number, liveBytes?: number, orphanBytes?: number, lostShards?: number }
@@ -40,11 +41,24 @@ export class Membership implements ClusterView {
 
   #roster: Array<{ id: string, body: NodeBody }> | undefined
   #memberIds: Set<string> | undefined
+  #adminStates: Map<string, NodeAdminState> | undefined
 
   /** Forget the cached roster (called when roster records change). */
   invalidate (): void {
     this.#roster = undefined
     this.#memberIds = undefined
+    this.#adminStates = undefined
+  }
+
+  /** A member's administrative state (`cairn node decommission`); `active` unless set. */
+  adminState (id: string): NodeAdminState {
+    this.#adminStates ??= adminStates(this.meta.live('nodeattr'))
+    return this.#adminStates.get(id) ?? 'active'
+  }
+
+  /** True when the member may receive shards and coordinate work (not decommissioning or decommissioned). */
+  placeable (id: string): boolean {
+    return this.adminState(id) === 'active'
   }
 
   /**
@@ -85,11 +99,16 @@ export class Membership implements ClusterView {
     return member === undefined ? undefined : { id, weight: this.weightOf(id, member.body), zone: member.body.zone, anchor: member.body.anchor }
   }
 
+  /**
+   * Online members that may receive shards and coordinate work: a member
+   * being decommissioned (or done) is left out, so new writes, repairs and
+   * every coordinator choice pass it by; its shards still count where they are.
+   */
   onlineNodes (): PlacementNode[] {
     const connected = new Set(this.connected())
     connected.add(this.selfId)
     return this.roster()
-      .filter((member) => connected.has(member.id))
+      .filter((member) => connected.has(member.id) && this.placeable(member.id))
       .map((member) => ({ id: member.id, weight: this.weightOf(member.id, member.body), zone: member.body.zone, anchor: member.body.anchor }))
   }
 }

@@ -33,7 +33,7 @@ export function memberByName (d: Daemon, name: string): { id: string, name: stri
  * @example
  * await setNodeAttr(daemon, 'nas1', 'role', 'anchor') // { name: 'nas1', id: '12D3…', role: 'anchor', zone: '' }
  */
-export async function setNodeAttr (d: Daemon, name: string, attr: NodeAttr, value: string, signal?: AbortSignal): Promise<{ name: string, id: string, role: string, zone: string }> {
+export async function setNodeAttr (d: Daemon, name: string, attr: Exclude<NodeAttr, 'state'>, value: string, signal?: AbortSignal): Promise<{ name: string, id: string, role: string, zone: string }> {
   if (attr === 'role' && !isNodeRole(value)) throw new CairnError('BAD_INPUT', `unknown role ${JSON.stringify(value)}`, `a role is one of: ${NODE_ROLES.join(', ')}`)
   if (attr === 'zone') {
     const problem = zoneProblem(value)

@@ -10,15 +10,17 @@ import type { VersionBody } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import { DEFAULT_ZONE, roleOf } from '../meta/node-attrs.ts'
 import { poolCapacity } from '../cluster/capacity.ts'
-import type { NodeRole } from '../meta/node-attrs.ts'
+import type { NodeAdminState, NodeRole } from '../meta/node-attrs.ts'
 
 /** One roster member as status reports it. */
 export interface NodeStatus {
   name: string
   id: string
   online: boolean
-  /** online, asleep (away as its history predicts), suspect, or dead (deadAfter past its expected return). */
-  state: NodeState
+  /** online, asleep (away as its history predicts), suspect, or dead (deadAfter past its expected return); decommissioned once `cairn node decommission` has moved every shard off it. */
+  state: NodeState | 'decommissioned'
+  /** Its administrative state: active, decommissioning (shards moving off) or decommissioned. */
+  adminState: NodeAdminState
   /** Online fractions over the last 1, 7 and 30 days (null when unknown). */
   availability: AvailabilitySummary
   self: boolean
@@ -53,7 +55,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       name: m.body.name,
       id: m.id,
       online: d.membership.isOnline(m.id),
-      state: d.presence.state(m.id),
+      state: d.membership.adminState(m.id) === 'decommissioned' ? 'decommissioned' as const : d.presence.state(m.id),
+      adminState: d.membership.adminState(m.id),
       availability: d.presence.availability(m.id),
       self,
       addrs: m.body.addrs,
@@ -67,8 +70,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     }
   }).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
   const { k, m } = d.files.cluster
-  // Members not dead count for capacity (an asleep PC's quota is still the pool's).
-  const capacity = poolCapacity(nodes.filter((n) => n.state !== 'dead').map((n) => ({ quotaBytes: n.quotaBytes, freeBytes: Math.max(0, n.quotaBytes - (n.usedBytes ?? 0)), anchor: n.role === 'anchor' })), k, m)
+  // Members not dead count for capacity (an asleep PC's quota is still the pool's); leaving ones do not.
+  const capacity = poolCapacity(nodes.filter((n) => n.state !== 'dead' && n.adminState === 'active').map((n) => ({ quotaBytes: n.quotaBytes, freeBytes: Math.max(0, n.quotaBytes - (n.usedBytes ?? 0)), anchor: n.role === 'anchor' })), k, m)
   return {
     capacity,
     node: { name: d.files.node.name, id: d.net.peerId, dir: d.files.dir, pid: process.pid, addrs: d.net.multiaddrs(), s3: d.s3Url() },
@@ -83,6 +86,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     // Stored object versions (delete markers excluded) by health, as of the healer's last scan.
     objects: d.healer.stats.objects,
     repair: { threshold: d.healer.stats.repairThreshold, lastScanMs: d.healer.stats.lastScanMs, lastScanTookMs: d.healer.stats.lastScanTookMs, repairedShards: d.healer.stats.repairedShards, repairReadBytes: d.healer.stats.repairReadBytes, repairWrittenBytes: d.healer.stats.repairWrittenBytes, waiting: d.healer.stats.waiting },
+    // Decommissions and the rebalance job, as of this node's last mover pass (daemon/mover.ts).
+    moves: { decommission: d.mover.stats.decommission, rebalance: d.mover.stats.rebalance, movedShards: d.mover.stats.movedShards, movedBytes: d.mover.stats.movedBytes, lastPassMs: d.mover.stats.lastPassMs, lastError: d.mover.stats.lastError },
     scrub: { ...d.scrubber.stats, lost: d.scrubber.lost().length },
     // Origins whose records this node refused for being stamped beyond maxClockSkew.
     clockSkew: d.replicator.skew.refusals().map((r) => ({ ...r, name: d.membership.nodeName(r.origin) }))

@@ -24,6 +24,8 @@
  * - PUT    /config   body {key, value}            → sets one cluster setting, answers every setting
  * - GET    /workers                               → WorkerInfo[] (daemon/workers.ts)
  * - PUT    /node-attr body {node, attr: role|zone, value} → {name, id, role, zone} (`cairn node role|zone`)
+ * - POST   /decommission body {node}            → {name, id, state} (`cairn node decommission`)
+ * - POST   /rebalance                            → the rebalance job {state, startedMs, startedBy, doneMs} (`cairn rebalance`)
  * - GET    /object-health?bucket=B&key=K[&version=V] → one version's shards, holders and state
  * - POST   /test/faults body {push?, sync?}       → test-only fault switch (only with CAIRN_TEST_FAULTS set)
  * - GET    /health (no token)                     → {ok:true}
@@ -52,6 +54,10 @@ export interface ApiInit {
   workers?: () => unknown
   /** Set a member's role or zone (`cairn node role|zone`). */
   setNodeAttr?: (node: string, attr: 'role' | 'zone', value: string, signal: AbortSignal) => Promise<unknown>
+  /** Start decommissioning a member (`cairn node decommission`). */
+  decommission?: (node: string, signal: AbortSignal) => Promise<unknown>
+  /** Start the rebalance job (`cairn rebalance`). */
+  rebalance?: (signal: AbortSignal) => Promise<unknown>
   /** One version's health (`cairn health`). */
   objectHealth?: (bucket: string, key: string, version: string | undefined, signal: AbortSignal) => Promise<unknown>
   /** The test-only fault switch; the route exists only when it is given. */
@@ -152,6 +158,16 @@ async function route (init: ApiInit, req: IncomingMessage, res: ServerResponse):
         if (typeof node !== 'string' || (attr !== 'role' && attr !== 'zone') || typeof value !== 'string') throw new CairnError('BAD_INPUT', 'node-attr body must be {"node": NAME, "attr": "role"|"zone", "value": VALUE}', 'send e.g. {"node": "nas1", "attr": "role", "value": "anchor"}')
         if (init.setNodeAttr === undefined) throw new CairnError('NOT_FOUND', 'this node cannot set member attributes', 'upgrade the node')
         return sendJson(res, 200, await init.setNodeAttr(node, attr, value, ac.signal))
+      }
+      case 'POST /api/v1/decommission': {
+        const { node } = await readJsonBody(req) as { node?: unknown }
+        if (typeof node !== 'string' || node === '') throw new CairnError('BAD_INPUT', 'decommission body must be {"node": NAME}', 'send e.g. {"node": "pc7"}')
+        if (init.decommission === undefined) throw new CairnError('NOT_FOUND', 'this node cannot decommission members', 'upgrade the node')
+        return sendJson(res, 200, await init.decommission(node, ac.signal))
+      }
+      case 'POST /api/v1/rebalance': {
+        if (init.rebalance === undefined) throw new CairnError('NOT_FOUND', 'this node cannot rebalance', 'upgrade the node')
+        return sendJson(res, 200, await init.rebalance(ac.signal))
       }
       case 'GET /api/v1/config': return sendJson(res, 200, init.settings.toJson())
       case 'PUT /api/v1/config': {

@@ -120,12 +120,20 @@ export function repairTargets (stripe: StripeManifest, placementKey: string, mis
   return missing.slice(0, placement.nodes.length).map((index, i) => ({ index, node: placement.nodes[i] as string }))
 }
 
-function stripeShardSize (stripe: StripeManifest, slots: Array<Buffer | null>): number {
+/** The size of the stripe's shards (from the manifest, else from a shard read). */
+export function stripeShardSize (stripe: StripeManifest, slots: Array<Buffer | null>): number {
   return stripe.shardSizeBytes > 0 ? stripe.shardSizeBytes : (slots.find((s) => s !== null)?.length ?? 0)
 }
 
-/** k verified shards of the stripe from online live holders, data shards first; throws when fewer than k can be read. */
-async function readShards (stripe: StripeManifest, ctx: StripeRepairContext, result: StripeRepairResult): Promise<Array<Buffer | null>> {
+/**
+ * k verified shards of the stripe from online live holders (this node first,
+ * data shards before parity), in parallel rounds; throws NOT_ENOUGH_SHARDS
+ * when fewer than k can be read. Counts the bytes read in `result`.
+ *
+ * @example
+ * const slots = await readShards(stripe, ctx, { readBytes: 0 })
+ */
+export async function readShards (stripe: StripeManifest, ctx: Pick<StripeRepairContext, 'k' | 'facts' | 'selfId' | 'shards' | 'throttle' | 'signal'>, result: { readBytes: number }): Promise<Array<Buffer | null>> {
   const { k, facts } = ctx
   const slots: Array<Buffer | null> = stripe.shards.map(() => null)
   const sources: Array<{ index: number, node: string }> = []

@@ -125,6 +125,8 @@ function checkBody (table: MetaTable, pk: string, body: Record<string, unknown>)
   } else if (table === 'nodeattr') {
     const problem = nodeAttrProblem(pk, body.value)
     if (problem !== undefined) fail(problem)
+  } else if (table === 'job') {
+    if (pk !== 'rebalance' || (body.state !== 'running' && body.state !== 'done') || typeof body.startedMs !== 'number' || typeof body.startedBy !== 'string' || typeof body.doneMs !== 'number') fail('bad job record')
   } else if (table === 'tagging') {
     const problem = tagsProblem(body.tags)
     if (problem !== undefined) fail(`bad tags: ${problem}`)

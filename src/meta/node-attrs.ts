@@ -17,9 +17,18 @@ import type { NodeBody } from './types.ts'
 export const NODE_ROLES = ['anchor', 'pc'] as const
 export type NodeRole = typeof NODE_ROLES[number]
 
-/** The attributes `cairn node` sets. */
-export const NODE_ATTRS = ['role', 'zone'] as const
+/** The attributes `cairn node` sets (`state`: `cairn node decommission`, daemon/decommission.ts). */
+export const NODE_ATTRS = ['role', 'zone', 'state'] as const
 export type NodeAttr = typeof NODE_ATTRS[number]
+
+/**
+ * A member's administrative state: `active` (the default), `decommissioning`
+ * (no new shards; its shards are being moved off while it is up) and
+ * `decommissioned` (no location names it any more; out of placement,
+ * coordination and health accounting for good).
+ */
+export const NODE_ADMIN_STATES = ['active', 'decommissioning', 'decommissioned'] as const
+export type NodeAdminState = typeof NODE_ADMIN_STATES[number]
 
 /** Longest zone name accepted (a site, floor or building name). */
 export const MAX_ZONE_CHARS = 64
@@ -66,6 +75,7 @@ export function nodeAttrProblem (pk: string, value: unknown): string | undefined
   if (parsed === undefined) return `bad node attribute key ${JSON.stringify(pk.slice(0, 80))}`
   if (typeof value !== 'string') return 'node attribute value is not a string'
   if (parsed.attr === 'role') return isNodeRole(value) ? undefined : `unknown role ${JSON.stringify(value.slice(0, 40))}`
+  if (parsed.attr === 'state') return (NODE_ADMIN_STATES as readonly string[]).includes(value) ? undefined : `unknown node state ${JSON.stringify(value.slice(0, 40))}`
   return zoneProblem(value)
 }
 
@@ -84,7 +94,7 @@ export function applyNodeAttrs (roster: ReadonlyArray<{ id: string, body: NodeBo
     if (parsed === undefined || nodeAttrProblem(record.pk, value) !== undefined) continue
     const entry = overrides.get(parsed.nodeId) ?? {}
     if (parsed.attr === 'role') entry.role = value as NodeRole
-    else entry.zone = value as string
+    else if (parsed.attr === 'zone') entry.zone = value as string
     overrides.set(parsed.nodeId, entry)
   }
   return roster.map((member) => {
@@ -97,4 +107,22 @@ export function applyNodeAttrs (roster: ReadonlyArray<{ id: string, body: NodeBo
 /** The role of a member body. */
 export function roleOf (body: Pick<NodeBody, 'anchor'>): NodeRole {
   return body.anchor ? 'anchor' : 'pc'
+}
+
+/**
+ * The administrative state of every member that has one set (members absent
+ * from the map are `active`).
+ *
+ * @example
+ * adminStates([{ pk: 'id1/state', body: { value: 'decommissioning' } }]).get('id1') // 'decommissioning'
+ */
+export function adminStates (attrs: ReadonlyArray<{ pk: string, body: unknown }>): Map<string, NodeAdminState> {
+  const out = new Map<string, NodeAdminState>()
+  for (const record of attrs) {
+    const parsed = parseNodeAttrPk(record.pk)
+    const value = (record.body as { value?: unknown }).value
+    if (parsed?.attr !== 'state' || nodeAttrProblem(record.pk, value) !== undefined) continue
+    out.set(parsed.nodeId, value as NodeAdminState)
+  }
+  return out
 }

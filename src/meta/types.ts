@@ -37,6 +37,9 @@
  *   body = NodeAttrBody. It overrides what the member declared in its own
  *   `node` record (which it republishes at every start, so an override kept
  *   there would be undone by a member that was off when it was made).
+ * - `job`: a cluster-wide background job an administrator started (`cairn
+ *   rebalance`); pk = the job's kind (`rebalance`); body = JobBody. Any
+ *   node's mover sees it, so the job survives restarts of every node.
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
 import type { NodePresence } from './node-presence.ts'
@@ -45,7 +48,7 @@ import type { NodePresence } from './node-presence.ts'
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging', 'upload', 'mpart', 'nodeattr'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging', 'upload', 'mpart', 'nodeattr', 'job'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -59,7 +62,17 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody | UploadBody | PartBody | NodeAttrBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody | UploadBody | PartBody | NodeAttrBody | JobBody
+}
+
+/** A cluster-wide job (table `job`): `running` until its coordinator records it `done`. */
+export interface JobBody {
+  state: 'running' | 'done'
+  /** When it was started (ms since the epoch) and by which node. */
+  startedMs: number
+  startedBy: string
+  /** When it ended (0 while running). */
+  doneMs: number
 }
 
 /** One administrator-set attribute of a member (table `nodeattr`): a role ('anchor' | 'pc') or a zone name. */

@@ -26,6 +26,12 @@ export class RateLimiter {
     this.tokens = Math.max(1, rate())
   }
 
+  /** True when `take(bytes)` now would have to wait. */
+  wouldWait (bytes: number): boolean {
+    const rate = Math.max(1, this.rate())
+    return Math.min(rate, this.tokens + (this.now() - this.lastMs) * rate / 1000) < bytes
+  }
+
   /** Wait until `bytes` may be used; rejects when `signal` aborts. */
   async take (bytes: number, signal?: AbortSignal): Promise<void> {
     const rate = Math.max(1, this.rate())

@@ -103,4 +103,16 @@ describe('rate limiter', () => {
     assert.ok(limiter.waitedMs >= 590 && limiter.waitedMs <= 610, `over the rate: waited ${limiter.waitedMs} ms for 600 bytes of debt`)
     assert.ok(Date.now() - started < 5000)
   })
+
+  it('says beforehand whether a take would wait (the mover commits its copies before waiting)', () => {
+    let now = 0
+    const limiter = new RateLimiter(() => 1000, () => now)
+    assert.equal(limiter.wouldWait(1000), false)
+    assert.equal(limiter.wouldWait(1001), true)
+    void limiter.take(800)
+    assert.equal(limiter.wouldWait(300), true)
+    now += 100
+    assert.equal(limiter.wouldWait(300), false, '100 ms at 1000 B/s refilled 100 bytes')
+    assert.equal(limiter.waitedMs, 0, 'asking does not take')
+  })
 })

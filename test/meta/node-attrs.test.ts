@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { applyNodeAttrs, nodeAttrProblem, roleOf } from '../../src/meta/node-attrs.ts'
+import { adminStates, applyNodeAttrs, nodeAttrProblem, roleOf } from '../../src/meta/node-attrs.ts'
 import { parseRecord } from '../../src/meta/codec.ts'
 import type { NodeBody } from '../../src/meta/types.ts'
 
@@ -32,5 +32,15 @@ describe('node attributes', () => {
     const record = { v: 1, table: 'nodeattr', pk: 'a/role', hlc: '000000000001-0000', origin: 'a', tombstone: false, body: { value: 'anchor' } }
     assert.equal(parseRecord(record).pk, 'a/role')
     assert.throws(() => parseRecord({ ...record, body: { value: 'boss' } }), /unknown role/)
+  })
+
+  it('a decommission state is an attribute of its own: it never changes role or zone, and bad values are refused', () => {
+    const roster = [{ id: 'a', body: body('a', false, 'z1') }]
+    const attrs = [{ pk: 'a/state', body: { value: 'decommissioning' } }, { pk: 'b/state', body: { value: 'gone' } }]
+    assert.deepEqual(applyNodeAttrs(roster, attrs).map((m) => [roleOf(m.body), m.body.zone]), [['pc', 'z1']])
+    assert.deepEqual([...adminStates(attrs)], [['a', 'decommissioning']])
+    assert.equal(nodeAttrProblem('a/state', 'decommissioned'), undefined)
+    assert.match(nodeAttrProblem('a/state', 'gone') ?? '', /unknown node state/)
+    assert.throws(() => parseRecord({ v: 1, table: 'nodeattr', pk: 'a/state', hlc: '000000000001-0000', origin: 'a', tombstone: false, body: { value: 'gone' } }), /unknown node state/)
   })
 })

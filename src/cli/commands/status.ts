@@ -9,6 +9,7 @@ import type { NodeStatus } from '../../daemon/status.ts'
 import type { SkewRefusal } from '../../meta/skew.ts'
 import { formatSkewMs } from '../../meta/skew.ts'
 import type { PoolCapacity } from '../../cluster/capacity.ts'
+import type { DecommissionProgress, RebalanceProgress } from '../../daemon/mover.ts'
 
 /** `98%/95%/90%`, with `?` for an unknown fraction. */
 function formatAvailability (a: NodeStatus['availability'] | undefined): string {
@@ -18,7 +19,7 @@ function formatAvailability (a: NodeStatus['availability'] | undefined): string 
 
 export async function status (argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['node'], booleans: ['json'] })
-  const s = await connect(nodeDir(args)).json<{ capacity?: PoolCapacity, nodes: NodeStatus[], cluster: { id: string, k: number, m: number }, online: number, meta: { objects: number }, objects?: { total: number, healthy: number, degraded: number, unavailable: number }, store: { corruptShards: string[] }, clockSkew?: Array<SkewRefusal & { name: string }> }>('GET', '/status')
+  const s = await connect(nodeDir(args)).json<{ capacity?: PoolCapacity, nodes: NodeStatus[], cluster: { id: string, k: number, m: number }, online: number, meta: { objects: number }, objects?: { total: number, healthy: number, degraded: number, unavailable: number }, store: { corruptShards: string[] }, clockSkew?: Array<SkewRefusal & { name: string }>, moves?: { decommission: DecommissionProgress[], rebalance: RebalanceProgress } }>('GET', '/status')
   if (args.booleans.has('json')) {
     console.log(JSON.stringify(s))
     return 0
@@ -29,6 +30,9 @@ export async function status (argv: string[]): Promise<number> {
   console.log(formatTable(['NODE', 'ROLE', 'ZONE', 'STATE', 'UP 1D/7D/30D', 'USED', 'QUOTA', 'CORRUPT', 'CLOCK', 'ID'], s.nodes.map((n) => [
     n.name + (n.self ? ' *' : ''), n.role ?? (n.anchor ? 'anchor' : 'pc'), n.zone === '' ? '-' : n.zone, n.state === 'online' ? n.state : n.state.toUpperCase(), formatAvailability(n.availability), n.usedBytes === undefined ? '?' : formatBytes(n.usedBytes), formatBytes(n.quotaBytes), String(n.corruptShards ?? '?'), n.clockOffsetMs === null || n.clockOffsetMs === undefined ? '?' : (n.clockOffsetMs >= 0 ? '+' : '') + formatSkewMs(n.clockOffsetMs), n.id
   ])))
+  for (const x of s.moves?.decommission ?? []) if (x.state === 'decommissioning') console.log(`decommissioning ${x.name}: ${x.shardsLeft} shard(s), ${formatBytes(x.bytesLeft)} left to move`)
+  const r = s.moves?.rebalance
+  if (r !== undefined && (r.state === 'running' || r.state === 'waiting')) console.log(r.state === 'waiting' ? 'rebalance: waiting for a decommission to finish' : `rebalance: ${r.shardsLeft} shard(s), ${formatBytes(r.bytesLeft)} left to move`)
   if (s.store.corruptShards.length > 0) console.log(`this node quarantined ${s.store.corruptShards.length} corrupt shard(s): ${s.store.corruptShards.slice(0, 5).join(', ')}`)
   for (const r of s.clockSkew ?? []) {
     console.log(`clock skew: records stamped by ${r.name || r.origin} ${formatSkewMs(r.aheadMs)} ahead of this node's clock were refused (${r.pushRefused} pushed, ${r.pullSkipped} pulled; last ${new Date(r.lastAtMs).toISOString()}): check that node's clock`)
