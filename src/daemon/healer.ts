@@ -5,8 +5,9 @@
  * order of `repair/<versionId>` over the online nodes, so every node agrees
  * without talking and a crashed coordinator's work passes to the next one.
  *
- * A shard is lost when its holder is dead (presence) or when the holder's
- * scrub reports it missing or corrupt (`/cairn/heal/lost/1.0.0`). A stripe is
+ * A shard is lost when its holder is dead (presence), when the holder's
+ * scrub reports it missing or corrupt (`/cairn/heal/lost/1.0.0`), or when
+ * the holder failed an audit on it (daemon/auditor.ts). A stripe is
  * repaired when its live shards fall below the repair threshold, or when some
  * shard was never placed (a degraded put); shards on asleep or suspect nodes
  * are live, so transient absence moves no bytes. Rebuilt shards go to online
@@ -88,6 +89,10 @@ export class Healer {
   localLost: () => string[] = () => []
   /** Recompute them (a shard rebuilt here is no longer lost). */
   refreshLocalLost: () => Promise<unknown> = async () => {}
+  /** Shards nodes failed audits on and are still named for (set by the auditor): node → hashes; counted as lost. */
+  auditLost: () => ReadonlyMap<string, ReadonlySet<string>> = () => new Map()
+  /** Nodes that must receive no rebuilt shard (set by the auditor: they fail audits). */
+  placementExcluded: (nodeId: string) => boolean = () => false
 
   constructor (d: Daemon) {
     this.d = d
@@ -123,6 +128,11 @@ export class Healer {
     this.running ??= this.scan(signal).finally(() => { this.running = undefined })
     await this.running
     return this.stats
+  }
+
+  /** True when `node` reported `hash` lost (its scrub) or failed an audit on it, as of the last scan. */
+  isLost (node: string, hash: string): boolean {
+    return this.lost.get(node)?.has(hash) === true
   }
 
   /** Member states of the scan in progress (computed once per node and scan). */
@@ -229,6 +239,12 @@ export class Healer {
         this.d.log(`could not ask ${this.d.membership.nodeName(peer)} for its lost shards: ${errorMessage(err)}`)
       }
     }))
+    // Shards a holder failed an audit on are lost there too, whatever it says.
+    for (const [node, hashes] of this.auditLost()) {
+      const set = new Set(out.get(node))
+      for (const h of hashes) set.add(h)
+      out.set(node, set)
+    }
     return out
   }
 
@@ -301,7 +317,7 @@ export class Healer {
           versionId,
           shards: this.d.engine.shardIO,
           facts: this.facts(lookup),
-          candidates: () => this.d.membership.onlineNodes().filter((n) => this.d.presence.state(n.id) !== 'dead'),
+          candidates: () => this.d.membership.onlineNodes().filter((n) => this.d.presence.state(n.id) !== 'dead' && !this.placementExcluded(n.id)),
           member: (id) => this.d.membership.placementNode(id),
           threshold,
           throttle: async (bytes, sig) => { await this.limiter.take(bytes, sig) },

@@ -25,7 +25,7 @@
  * - GET    /workers                               → WorkerInfo[] (daemon/workers.ts)
  * - PUT    /node-attr body {node, attr: role|zone, value} → {name, id, role, zone} (`cairn node role|zone`)
  * - GET    /object-health?bucket=B&key=K[&version=V] → one version's shards, holders and state
- * - POST   /test/faults body {push?, sync?}       → test-only fault switch (only with CAIRN_TEST_FAULTS set)
+ * - POST   /test/faults body {push?, sync?, shards?} → test-only fault switch (only with CAIRN_TEST_FAULTS set)
  * - GET    /health (no token)                     → {ok:true}
  * - GET    / (no token; the page asks for it)      → the web dashboard
  */

@@ -9,6 +9,7 @@ import { BUCKET_VERSIONING_STATES, CHECKSUM_ALGORITHMS, MANIFEST_FORMS, MAX_OBJE
 import type { MetaRecord, MetaTable } from './types.ts'
 import { nodePresenceProblem } from './node-presence.ts'
 import { nodeAttrProblem } from './node-attrs.ts'
+import { auditRecordProblem } from './audit-records.ts'
 
 /** Largest primary key accepted (a version id or a 1024-byte object key plus room). */
 export const MAX_PK_BYTES = 2048
@@ -124,6 +125,9 @@ function checkBody (table: MetaTable, pk: string, body: Record<string, unknown>)
     }
   } else if (table === 'nodeattr') {
     const problem = nodeAttrProblem(pk, body.value)
+    if (problem !== undefined) fail(problem)
+  } else if (table === 'audit') {
+    const problem = auditRecordProblem(pk, body)
     if (problem !== undefined) fail(problem)
   } else if (table === 'tagging') {
     const problem = tagsProblem(body.tags)

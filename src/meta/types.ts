@@ -37,15 +37,19 @@
  *   body = NodeAttrBody. It overrides what the member declared in its own
  *   `node` record (which it republishes at every start, so an override kept
  *   there would be undone by a member that was off when it was made).
+ * - `audit`: one auditor's audit counts about one holder; pk =
+ *   `<auditor id>/<subject id>`; body = AuditBody (meta/audit-records.ts).
+ *   Written only by the auditor; every node sums them for `cairn status`.
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
 import type { NodePresence } from './node-presence.ts'
+import type { AuditBody } from './audit-records.ts'
 
 /** Record format version, carried in every record and on the wire. */
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging', 'upload', 'mpart', 'nodeattr'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging', 'upload', 'mpart', 'nodeattr', 'audit'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -59,7 +63,7 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody | UploadBody | PartBody | NodeAttrBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody | UploadBody | PartBody | NodeAttrBody | AuditBody
 }
 
 /** One administrator-set attribute of a member (table `nodeattr`): a role ('anchor' | 'pc') or a zone name. */
