@@ -14,10 +14,14 @@
  * - an honest node never fails an audit, while repairs move shards and
  *   retention removes versions whose shards the collectors delete;
  * - the liars are flagged `failing` in `cairn status` (JSON and table) and a
- *   new put places no shard on them.
+ *   new put places no shard on them;
+ * - an honest holder whose disk corrupted or lost a shard reports it itself
+ *   when challenged: the shard is rebuilt and no audit failure is counted.
  */
 import assert from 'node:assert/strict'
 import { randomBytes, randomInt } from 'node:crypto'
+import { open, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startCluster } from '../helpers/cluster.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
@@ -53,7 +57,7 @@ const TEST_TIMEOUT_MS = 900_000
 interface Stored { bucket: string, key: string, sha: string, version: string }
 interface AuditView { name: string, audits: number, auditFailures: number, auditScore: number | null, audit: string }
 type AuditStatus = Omit<HealStatus, 'nodes'> & { nodes: Array<HealStatus['nodes'][number] & AuditView>, audit: { rounds: number, challenges: number, failures: number, passes: number } }
-interface ShardHealth { stripes: Array<{ shards: Array<{ holders: Array<{ name: string }> }> }>, state: string }
+interface ShardHealth { stripes: Array<{ shards: Array<{ hash: string, holders: Array<{ name: string }> }> }>, state: string }
 
 describe('audits: lying peers are caught, flagged and routed around, 8 nodes, 4+2', { timeout: 3_000_000 }, () => {
   let c: TestCluster
@@ -185,5 +189,40 @@ describe('audits: lying peers are caught, flagged and routed around, 8 nodes, 4+
     const a = await api(dir('node-2'), 'GET', `/object?${q('audit', 'after-flag')}`)
     assert.equal(a.status, 200)
     assert.equal(sha(a.body), s.sha)
+  })
+
+  it('an honest holder that corrupted or lost a shard reports it when challenged: rebuilt, and no audit failure', { timeout: TEST_TIMEOUT_MS }, async () => {
+    // One-stripe objects: every round challenges each of their holders.
+    const shardOn = async (node: string, s: Stored): Promise<string | undefined> => {
+      const a = await api(dir('node-1'), 'GET', `/object-health?${q(s.bucket, s.key)}&version=${s.version}`)
+      return (a.json as ShardHealth).stripes[0]?.shards.find((sh) => sh.holders.some((h) => h.name === node))?.hash
+    }
+    const path = (node: string, hash: string): string => join(dir(node), 'shards', hash.slice(0, 2), hash)
+    const corrupted = await shardOn('node-2', stored[1] as Stored)
+    const deleted = await shardOn('node-3', stored[2] as Stored)
+    assert.ok(corrupted !== undefined && deleted !== undefined, 'node-2 and node-3 hold shards of one-stripe objects')
+    const handle = await open(path('node-2', corrupted), 'r+')
+    try { await handle.write(Buffer.from([0x42, 0x42, 0x42, 0x42]), 0, 4, 100) } finally { await handle.close() }
+    await rm(path('node-3', deleted))
+    const before = { corrupt: (await status('node-2')).scrub.corruptFound, missing: (await status('node-3')).scrub.missingFound }
+    // Scrubs run weekly here: the audits' challenges make the holders find them.
+    await waitFor(async () => (await status('node-2')).scrub.corruptFound > before.corrupt && (await status('node-3')).scrub.missingFound > before.missing,
+      CATCH_TIMEOUT_MS, 'node-2 finds its corrupt shard and node-3 its missing one when challenged')
+    const total = stored.length + 2
+    await waitFor(async () => {
+      const all = await Promise.all(names().map(async (n) => await status(n)))
+      const lost = (await status('node-2')).scrub.lost + (await status('node-3')).scrub.lost
+      return lost === 0 && all.every((s) => s.objects.healthy === total)
+    }, SETTLE_MS, 'both shards rebuilt: nothing lost, every object healthy on every node')
+    for (const viewer of names()) {
+      for (const n of (await status(viewer)).nodes.filter((x) => !LIARS.includes(x.name))) {
+        assert.equal(n.auditFailures, 0, `${viewer}: honest ${n.name} failed ${n.auditFailures} audits`)
+      }
+    }
+    for (const s of [stored[1], stored[2]] as Stored[]) {
+      const a = await api(dir('node-4'), 'GET', `/object?${q(s.bucket, s.key)}&version=${s.version}`)
+      assert.equal(a.status, 200)
+      assert.equal(sha(a.body), s.sha, `${s.key} reads back byte-identical`)
+    }
   })
 })
