@@ -5,7 +5,8 @@
  * challenges other auditors send this node.
  *
  * Who audits whom: for each version, the first node of the rendezvous order
- * of `repair/<versionId>` over the online nodes (the repair coordinator)
+ * of `repair/<versionId>` over the online nodes not failing audits (the
+ * repair coordinator; a failing node coordinates nothing)
  * audits every other holder, and the second node audits the coordinator
  * (heal/audit.ts `auditorOf`), so no holder audits itself. A round samples
  * up to AUDIT_STRIPES_PER_ROUND such stripes at random (one random stripe of
@@ -35,6 +36,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto'
 import { rankNodes } from '../cluster/placement.ts'
+import type { PlacementNode } from '../cluster/placement.ts'
 import { AUDIT_NONCE_BYTES, Reservoir, auditDigest, auditStanding, auditVerdict, expectedShards } from '../heal/audit.ts'
 import type { AuditStanding, AuditVerdict, ShardSource } from '../heal/audit.ts'
 import { MAX_FAILED_LISTED, auditPk, failedShards, parseAuditPk, tallyAudits } from '../meta/audit-records.ts'
@@ -184,6 +186,18 @@ export class Auditor {
     return auditStanding(s.tally.get(id), this.d.settings.auditMinScore(), this.d.settings.auditMinAudits()) === 'failing'
   }
 
+  /**
+   * Online nodes that may coordinate repairs and audits: those not failing
+   * audits (a liar must not decide what gets rebuilt, nor audit others), or
+   * every online node when all of them fail.
+   */
+  coordinationNodes (): PlacementNode[] {
+    const online = this.d.membership.onlineNodes()
+    const s = this.sums()
+    const ok = online.filter((n) => auditStanding(s.tally.get(n.id), this.d.settings.auditMinScore(), this.d.settings.auditMinAudits()) !== 'failing')
+    return ok.length > 0 ? ok : online
+  }
+
   /** One round; concurrent calls share it. */
   async roundNow (signal?: AbortSignal): Promise<AuditorStats> {
     this.running ??= this.round(signal).finally(() => { this.running = undefined })
@@ -222,7 +236,7 @@ export class Auditor {
   /** Up to AUDIT_STRIPES_PER_ROUND versions this node audits, uniformly at random; `only` = audit just that holder (the coordinator). */
   private * sample (): Generator<{ id: string, body: VersionBody, only: string | undefined }> {
     const self = this.d.net.peerId
-    const online = this.d.membership.onlineNodes()
+    const online = this.coordinationNodes()
     const reservoir = new Reservoir<{ id: string, body: VersionBody, only: string | undefined }>(AUDIT_STRIPES_PER_ROUND, Math.random)
     for (const record of this.d.meta.live('version')) {
       const body = record.body as VersionBody

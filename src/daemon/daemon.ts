@@ -197,6 +197,7 @@ export class Daemon {
     this.auditor = new Auditor(this)
     this.healer.auditLost = () => this.auditor.failedShards()
     this.healer.placementExcluded = (id) => this.auditor.excluded(id)
+    this.healer.coordinationNodes = () => this.auditor.coordinationNodes()
     this.healer.refreshLocalLost = async () => await this.scrubber.refresh()
     await this.registerProtocols()
     await this.net.start()

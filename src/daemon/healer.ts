@@ -21,6 +21,7 @@
  * body JSON string[] of shard hashes this node should hold but cannot serve.
  */
 import { coordinatorFor } from '../cluster/placement.ts'
+import type { PlacementNode } from '../cluster/placement.ts'
 import type { LocationBody, MetaRecord, StripeManifest, VersionBody } from '../meta/types.ts'
 import { checkRecordSize } from '../meta/codec.ts'
 import { holderLookup, withHolders } from '../meta/locations.ts'
@@ -91,6 +92,8 @@ export class Healer {
   refreshLocalLost: () => Promise<unknown> = async () => {}
   /** Shards nodes failed audits on and are still named for (set by the auditor): node → hashes; counted as lost. */
   auditLost: () => ReadonlyMap<string, ReadonlySet<string>> = () => new Map()
+  /** Online nodes that may coordinate versions (set by the auditor: not those failing audits). */
+  coordinationNodes: () => PlacementNode[] = () => this.d.membership.onlineNodes()
   /** Nodes that must receive no rebuilt shard (set by the auditor: they fail audits). */
   placementExcluded: (nodeId: string) => boolean = () => false
 
@@ -182,7 +185,7 @@ export class Healer {
         const state = health?.state ?? 'unavailable'
         counts[state]++
         if (health === undefined || !health.stripes.some((s) => needsRepair(s.health, body.manifest?.k ?? 0, threshold))) continue
-        if (coordinatorFor(`repair/${record.pk}`, this.d.membership.onlineNodes()) !== self) continue
+        if (coordinatorFor(`repair/${record.pk}`, this.coordinationNodes()) !== self) continue
         todo.push({ id: record.pk, body, live: Math.min(...health.stripes.map((s) => s.health.live)) })
       }
       // Counts are published before the repairs, which may take long.
@@ -365,7 +368,7 @@ export class Healer {
 
   /** Tombstone the location records of versions that are gone (by their coordinator, so once). */
   private async dropStaleLocations (liveVersions: ReadonlySet<string>): Promise<void> {
-    const online = this.d.membership.onlineNodes()
+    const online = this.coordinationNodes()
     const stale = this.d.meta.live('location').filter((r) => !liveVersions.has(r.pk) && this.d.meta.versionState(r.pk) === 'tombstone' &&
       coordinatorFor(`repair/${r.pk}`, online) === this.d.net.peerId)
     if (stale.length === 0) return

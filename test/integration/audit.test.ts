@@ -44,19 +44,21 @@ const DISCARDER = 'node-7'
 const FORGER = 'node-8'
 const LIARS = [DISCARDER, FORGER]
 /**
- * Audit rounds of any one auditor, after the forger turns, within which it is
- * caught: the round in progress, one whole round (each auditor samples up to
- * 16 stripes, more than it has here, and the forger holds a shard of most
- * stripes), and one of slack for the record to reach the viewer.
+ * Audit rounds, after the forger turns, within which it is caught, counted
+ * on every auditor that audited some stripe meanwhile (one with nothing to
+ * audit ticks every 2 s and proves nothing): the round in progress, one whole
+ * round (each auditor samples up to 16 stripes, more than it has here, and
+ * the forger holds a shard of most stripes), and two of slack for the record
+ * to reach the viewer and for the polling on a loaded machine.
  */
-const CATCH_ROUNDS_BOUND = 3
+const CATCH_ROUNDS_BOUND = 4
 const CATCH_TIMEOUT_MS = 180_000
 const SETTLE_MS = 300_000
 const TEST_TIMEOUT_MS = 900_000
 
 interface Stored { bucket: string, key: string, sha: string, version: string }
 interface AuditView { name: string, audits: number, auditFailures: number, auditScore: number | null, audit: string }
-type AuditStatus = Omit<HealStatus, 'nodes'> & { nodes: Array<HealStatus['nodes'][number] & AuditView>, audit: { rounds: number, challenges: number, failures: number, passes: number } }
+type AuditStatus = Omit<HealStatus, 'nodes'> & { nodes: Array<HealStatus['nodes'][number] & AuditView>, audit: { rounds: number, stripes: number, challenges: number, failures: number, passes: number } }
 interface ShardHealth { stripes: Array<{ shards: Array<{ hash: string, holders: Array<{ name: string }> }> }>, state: string }
 
 describe('audits: lying peers are caught, flagged and routed around, 8 nodes, 4+2', { timeout: 3_000_000 }, () => {
@@ -66,15 +68,19 @@ describe('audits: lying peers are caught, flagged and routed around, 8 nodes, 4+
   const names = (): string[] => c.nodes.map((n) => n.name)
   const honest = (): string[] => names().filter((n) => !LIARS.includes(n))
   const status = async (name: string): Promise<AuditStatus> => await healStatus(dir(name)) as AuditStatus
-  const rounds = async (): Promise<Map<string, number>> => new Map(await Promise.all(names().map(async (n) => [n, (await status(n)).audit.rounds] as const)))
-  let roundsBeforePuts = new Map<string, number>()
-  let roundsAtTurn = new Map<string, number>()
+  const rounds = async (): Promise<Map<string, { rounds: number, stripes: number }>> => new Map(await Promise.all(names().map(async (n) => [n, (await status(n)).audit] as const)))
+  let roundsBeforePuts = new Map<string, { rounds: number, stripes: number }>()
+  let roundsAtTurn = new Map<string, { rounds: number, stripes: number }>()
   const setFault = async (liar: string, fault: string): Promise<void> => {
     const a = await api(dir(liar), 'POST', '/test/faults', JSON.stringify({ shards: fault }))
     assert.equal(a.status, 200, a.body.toString('utf8'))
     assert.equal((a.json as { shards: string }).shards, fault)
   }
-  const roundsSince = (now: Map<string, number>, then: Map<string, number>): number => Math.max(...names().map((n) => (now.get(n) ?? 0) - (then.get(n) ?? 0)))
+  /** Most rounds any auditor that audited some stripe ran between `then` and `now`. */
+  const roundsSince = (now: Map<string, { rounds: number, stripes: number }>, then: Map<string, { rounds: number, stripes: number }>): number => {
+    const worked = names().filter((n) => (now.get(n)?.stripes ?? 0) > (then.get(n)?.stripes ?? 0))
+    return Math.max(0, ...worked.map((n) => (now.get(n)?.rounds ?? 0) - (then.get(n)?.rounds ?? 0)))
+  }
 
   const put = async (through: string, bucket: string, key: string, bytes: Buffer): Promise<Stored> => {
     const a = await api(dir(through), 'PUT', `/object?${q(bucket, key)}`, bytes)
@@ -176,6 +182,11 @@ describe('audits: lying peers are caught, flagged and routed around, 8 nodes, 4+
     assertSucceeded(table, 'cairn status')
     for (const l of LIARS) assert.match(table.stdout, new RegExp(`^${l} .*FAILING \\d+/\\d+`, 'm'), `the table flags ${l}`)
     for (const n of honest()) assert.doesNotMatch(table.stdout, new RegExp(`^${n}[ *].*FAILING`, 'm'))
+    // A failing node coordinates nothing any more: its auditor keeps running rounds but audits no stripe.
+    const stripesThen = new Map(await Promise.all(LIARS.map(async (l) => [l, await status(l)] as const)))
+    await waitFor(async () => (await Promise.all(LIARS.map(async (l) => (await status(l)).audit.rounds >= (stripesThen.get(l)?.audit.rounds ?? 0) + 3))).every(Boolean),
+      SETTLE_MS, 'three more audit rounds on each liar')
+    for (const l of LIARS) assert.equal((await status(l)).audit.stripes, stripesThen.get(l)?.audit.stripes, `${l} audited no stripe once flagged`)
     const workers = await api(dir('node-1'), 'GET', '/workers')
     assert.ok((workers.json as Array<{ name: string, runs: number }>).some((w) => w.name === 'audit' && w.runs > 0), 'cairn workers lists the audit worker')
   })
