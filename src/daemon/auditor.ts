@@ -14,10 +14,12 @@
  *
  * A challenged shard counts only when the version's current placement names
  * the holder, the holder is online and not dead, and it has not reported the
- * shard lost itself (scrub); the placement is read again before a failure is
- * counted. A timeout or an unreachable holder is not an audit (presence
- * handles absence). A holder that refuses the challenge while online is asked
- * for the shard itself instead (a get proves possession by the hash).
+ * shard lost itself (scrub, or in its answer — then the loss must also be in
+ * the report the healers read, else it is a failure); the placement is read
+ * again before a failure is counted. A timeout or an unreachable holder is
+ * not an audit (presence handles absence). A holder that refuses the
+ * challenge while online is asked for the shard itself instead (a get proves
+ * possession by the hash).
  *
  * A failure lists the shard in the auditor's record; every node's healer
  * counts listed shards as lost on that holder, so the version's coordinator
@@ -317,7 +319,7 @@ export class Auditor {
 
   /**
    * Verdicts for one holder's challenged shards, in order: undefined where the
-   * challenge does not count (no answer, or the holder reports the shard lost itself).
+   * challenge does not count (no answer, or a loss the holder reports itself).
    */
   private async challenge (holder: string, nonce: Buffer, list: Challenge[], shards: Buffer[], signal?: AbortSignal): Promise<Array<AuditVerdict | undefined>> {
     const d = this.d
@@ -325,7 +327,14 @@ export class Auditor {
     try {
       const res = await d.net.call(holder, PROTOCOLS.shardAudit, { v: 1, nonce: nonce.toString('base64'), hashes }, undefined, { timeoutMs: AUDIT_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
       const answer = parseAnswer(res.header, hashes.length)
-      return list.map((c, i) => answer.lost.has(c.hash) ? undefined : auditVerdict(auditDigest(nonce, shards[c.index] as Buffer), answer.digests[i] ?? null))
+      // A shard the holder says it lost must also be in the loss report the healers read (/cairn/heal/lost):
+      // then it is rebuilt and is no failure; a holder that claims a loss but hides it from the healers fails.
+      const reported = answer.lost.size === 0 ? new Set<string>() : await this.lossReport(holder, signal)
+      return list.map((c, i) => {
+        if (!answer.lost.has(c.hash)) return auditVerdict(auditDigest(nonce, shards[c.index] as Buffer), answer.digests[i] ?? null)
+        if (reported === undefined) return undefined
+        return reported.has(c.hash) ? undefined : 'missing'
+      })
     } catch (err) {
       signal?.throwIfAborted()
       // Absence is presence's business, not an audit failure.
@@ -351,6 +360,7 @@ export class Auditor {
 
   private count (subject: string, versionId: string, hash: string, verdict: AuditVerdict): void {
     const body = this.mine.get(subject) ?? { audits: 0, failures: 0, failed: {}, updatedMs: 0 }
+    this.mine.set(subject, body)
     body.audits++
     this.stats.challenges++
     if (verdict === 'pass') {
@@ -358,17 +368,39 @@ export class Auditor {
     } else {
       body.failures++
       this.stats.failures++
-      body.failed[hash] = versionId
-      // Bounded: the oldest entries go first (a later audit finds them again).
-      const hashes = Object.keys(body.failed)
-      for (const h of hashes.slice(0, Math.max(0, hashes.length - MAX_FAILED_LISTED))) Reflect.deleteProperty(body.failed, h)
+      this.list(subject, hash, versionId)
       this.d.log(`audit: ${this.d.membership.nodeName(subject) || subject} failed the challenge for shard ${hash.slice(0, 12)} of ${versionId} (${verdict}); it will be rebuilt elsewhere`)
     }
     body.updatedMs = Date.now()
     this.mine.set(subject, body)
   }
 
-  /** Drop failed shards that no live version places on their subject any more (rebuilt elsewhere, or the version is gone). */
+  /** The hashes `holder` reports lost to the healers, or undefined when it does not answer. */
+  private async lossReport (holder: string, signal?: AbortSignal): Promise<Set<string> | undefined> {
+    try {
+      const res = await this.d.net.call(holder, PROTOCOLS.healLost, { v: 1 }, undefined, { timeoutMs: AUDIT_CALL_TIMEOUT_MS, ...(signal === undefined ? {} : { signal }) })
+      // A truncated report cannot show that a shard is missing from it.
+      if (res.header.truncated === true) return undefined
+      const list: unknown = JSON.parse(Buffer.from(res.body).toString('utf8'))
+      return new Set(Array.isArray(list) ? list.filter((h): h is string => typeof h === 'string') : [])
+    } catch {
+      signal?.throwIfAborted()
+      return undefined
+    }
+  }
+
+  /** List `hash` of `versionId` as failed by `subject` (bounded: the oldest entries go first; a later audit finds them again). */
+  private list (subject: string, hash: string, versionId: string): void {
+    const body = this.mine.get(subject) ?? { audits: 0, failures: 0, failed: {}, updatedMs: 0 }
+    const entries = body.failed
+    entries[hash] = versionId
+    const hashes = Object.keys(entries)
+    for (const h of hashes.slice(0, Math.max(0, hashes.length - MAX_FAILED_LISTED))) Reflect.deleteProperty(entries, h)
+    body.updatedMs = Date.now()
+    this.mine.set(subject, body)
+  }
+
+  /** Drop listed shards that no live version places on their subject any more (rebuilt elsewhere, or the version is gone). */
   private prune (changed: Set<string>): void {
     for (const [subject, body] of this.mine) {
       for (const [hash, versionId] of Object.entries(body.failed)) {

@@ -266,7 +266,7 @@ export class Daemon {
     this.workers.add({
       name: 'audit',
       intervalMs: () => envMs(AUDIT_INTERVAL_ENV) ?? this.settings.auditIntervalMs(),
-      firstRunMs: Math.min(60_000, envMs(AUDIT_INTERVAL_ENV) ?? 60_000),
+      firstRunMs: envMs(AUDIT_INTERVAL_ENV) ?? 60_000,
       run: async (signal) => { await this.auditor.roundNow(signal) },
       describe: () => {
         const a = this.auditor.stats

@@ -117,7 +117,7 @@ describe('audits: lying peers are caught, flagged and routed around, 8 nodes, 4+
     let seen: AuditStatus | undefined
     await waitFor(async () => { seen = await status('node-3'); return failures(seen, FORGER) > 0 }, CATCH_TIMEOUT_MS, 'node-3 shows audit failures of the forger')
     const used = roundsSince(await rounds(), roundsAtTurn)
-    console.log(`# forger caught ${used} audit round(s) after it turned (any auditor): ${JSON.stringify(seen?.nodes.map((n) => `${n.name}:${n.auditFailures}/${n.audits}`))}`)
+    console.log(`# forger caught ${used} audit round(s) after it turned (auditors that had work): ${JSON.stringify(seen?.nodes.map((n) => `${n.name}:${n.auditFailures}/${n.audits}`))}`)
     assert.ok(used <= CATCH_ROUNDS_BOUND, `the forger is caught within ${CATCH_ROUNDS_BOUND} rounds (took ${used})`)
     await waitFor(async () => { seen = await status('node-3'); return failures(seen, DISCARDER) > 0 }, CATCH_TIMEOUT_MS, 'node-3 shows audit failures of the discarder')
     console.log(`# discarder caught; ${roundsSince(await rounds(), roundsBeforePuts)} audit round(s) since before the first put`)
