@@ -80,6 +80,9 @@ export class ClusterSettings {
   scrubShare (): number { return this.get('scrubShare') }
   scrubIntervalMs (): number { return this.get('scrubInterval') }
   multipartExpiryMs (): number { return this.get('multipartExpiry') }
+  auditIntervalMs (): number { return this.get('auditInterval') }
+  auditMinScore (): number { return this.get('auditMinScore') }
+  auditMinAudits (): number { return this.get('auditMinAudits') }
 
   private code (): { k: number, m: number } {
     return this.init.code ?? { k: 1, m: 0 }

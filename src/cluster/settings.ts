@@ -115,6 +115,30 @@ export const SETTINGS = {
     min: 1000,
     max: 365 * 86_400_000,
     doc: 'time between the starts of two scrubs of a node\'s shards'
+  },
+  auditInterval: {
+    // Ten minutes: each round challenges a few stripes (AUDIT_STRIPES_PER_ROUND)
+    // per coordinator, so a pool is sampled steadily at a small fraction of
+    // repairRate, and a peer that drops or alters shards is caught within hours.
+    type: 'duration',
+    defaultValue: 10 * 60_000,
+    min: 1000,
+    max: 30 * 86_400_000,
+    doc: 'time between two audit rounds of a node (each challenges the holders of a few random stripes it coordinates)'
+  },
+  auditMinScore: {
+    type: 'fraction',
+    defaultValue: 0.9,
+    min: 0,
+    max: 1,
+    doc: 'a node whose share of passed audits falls below this (after auditMinAudits audits) receives no new shards'
+  },
+  auditMinAudits: {
+    type: 'integer',
+    defaultValue: 10,
+    min: 1,
+    max: 1_000_000,
+    doc: 'audits of a node before auditMinScore applies to it'
   }
 } as const satisfies Record<string, SettingSpec>
 

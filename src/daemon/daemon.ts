@@ -32,6 +32,7 @@ import { createLocalShards, createShardIO, serveShards } from './shard-io.ts'
 import type { LocalShards } from './shard-io.ts'
 import { collectIntervalMs, createCollector } from './collection.ts'
 import { Healer } from './healer.ts'
+import { AUDIT_INTERVAL_ENV, Auditor, withoutExcluded } from './auditor.ts'
 import { Scrubber } from '../heal/scrub.ts'
 import { Workers } from './workers.ts'
 import { formatRate } from '../util/rate.ts'
@@ -91,6 +92,8 @@ export class Daemon {
   healer!: Healer
   /** Decommissions and the rebalance job (daemon/mover.ts). */
   mover!: Mover
+  /** Audits of the holders of the shards this node coordinates (daemon/auditor.ts). */
+  auditor!: Auditor
   scrubber!: Scrubber
   /** Every background task of the node (`cairn workers`). */
   readonly workers: Workers
@@ -139,7 +142,7 @@ export class Daemon {
     this.meta = MetaStore.open(join(dir, 'meta.db'))
     const clockWarning = seedClock(this.clock, this.meta)
     if (clockWarning !== undefined) this.log(clockWarning)
-    this.localShards = createLocalShards(this.store, this.meta)
+    this.localShards = createLocalShards(this.store, this.meta, this.shardLies())
     await this.ensurePorts()
     const privateKey = nodeKeyFromBytes(Buffer.from(node.peerKey, 'base64'))
     this.net = await createNetNode({
@@ -182,7 +185,8 @@ export class Daemon {
       onClockSkew: (refusal, via) => { this.log(skewLogLine(refusal, via, (id) => this.membership.nodeName(id))) }
     })
     this.engine = new Engine({
-      cluster: this.membership,
+      // Nodes that fail audits get no new shards.
+      cluster: withoutExcluded(this.membership, (id) => this.auditor?.excluded(id) === true),
       shards: createShardIO(this.net.peerId, this.store, this.localShards, this.net),
       meta: this.meta,
       committer: this.replicator,
@@ -193,7 +197,12 @@ export class Daemon {
     this.healer = new Healer(this)
     this.mover = new Mover(this)
     this.scrubber = this.createScrubber()
-    this.healer.localLost = () => this.scrubber.lost()
+    // A lying peer (test fault) reports no loss of its own: only audits can catch it.
+    this.healer.localLost = () => this.faults.hidesLosses() ? [] : this.scrubber.lost()
+    this.auditor = new Auditor(this)
+    this.healer.auditLost = () => this.auditor.failedShards()
+    this.healer.placementExcluded = (id) => this.auditor.excluded(id)
+    this.healer.coordinationNodes = () => this.auditor.coordinationNodes()
     this.healer.refreshLocalLost = async () => await this.scrubber.refresh()
     await this.registerProtocols()
     await this.net.start()
@@ -260,6 +269,17 @@ export class Daemon {
         return { progress: `${o.healthy} healthy, ${o.degraded} degraded, ${o.unavailable} unavailable of ${o.total}; ${h.repairedShards} shards rebuilt here`, rateLimit: formatRate(this.settings.repairRate()), stats: { ...h }, lastError: h.lastError }
       }
     })
+    // CAIRN_AUDIT_INTERVAL_MS shortens it for tests and demos.
+    this.workers.add({
+      name: 'audit',
+      intervalMs: () => envMs(AUDIT_INTERVAL_ENV) ?? this.settings.auditIntervalMs(),
+      firstRunMs: envMs(AUDIT_INTERVAL_ENV) ?? 60_000,
+      run: async (signal) => { await this.auditor.roundNow(signal) },
+      describe: () => {
+        const a = this.auditor.stats
+        return { progress: `${a.stripes} stripes audited, ${a.challenges} shard challenges: ${a.passes} passed, ${a.failures} failed, ${a.skipped} not counted`, rateLimit: formatRate(this.settings.repairRate()), stats: { ...a }, lastError: a.lastError }
+      }
+    })
     this.workers.add({
       name: 'move',
       intervalMs: () => (this.mover.active() ? MOVE_ACTIVE_INTERVAL_MS : MOVE_IDLE_INTERVAL_MS),
@@ -282,6 +302,12 @@ export class Daemon {
         return { progress: `${st.checked} shards (${st.checkedBytes} B) verified this pass; ${this.scrubber.lost().length} lost`, rateLimit: `${Math.round(this.settings.scrubShare() * 100)}% of disk time`, stats: { ...st }, lastError: st.lastError }
       }
     })
+  }
+
+  /** The lying-peer faults (shards=discard|forge) when the test fault switch is on. */
+  private shardLies (): { discards: () => boolean, forges: () => boolean } | undefined {
+    if (!this.faults.enabled) return undefined
+    return { discards: () => this.faults.discardsShards(), forges: () => this.faults.forgesShards() }
   }
 
   private createScrubber (): Scrubber {
@@ -403,8 +429,9 @@ export class Daemon {
   }
 
   private async registerProtocols (): Promise<void> {
-    await serveShards(this.store, this.localShards, this.net)
+    await serveShards(this.store, this.localShards, this.net, this.shardLies())
     await this.healer.register()
+    await this.auditor.register()
     await this.net.handle(PROTOCOLS.versionState, async (req) => ({ header: { v: 1, states: versionStates(this.meta, req.header.ids, (id) => this.engine.isWriting(id)) } }))
     await this.net.handle(PROTOCOLS.metaSync, async (req) => {
       await this.faults.beforeMetaRequest(req.header.op)
@@ -414,7 +441,7 @@ export class Daemon {
       await this.scrubber.refresh()
       const s = this.store.stats()
       const c = this.collector?.stats
-      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0, lostShards: this.scrubber.lost().length } }
+      return { header: { v: 1, name: this.files.node.name, wallMs: Date.now(), usedBytes: s.usedBytes, quotaBytes: s.quotaBytes, corruptShards: s.corruptCount, liveBytes: c?.liveBytes ?? 0, orphanBytes: c?.orphanBytes ?? 0, lostShards: this.healer.localLost().length } }
     })
   }
 

@@ -5,8 +5,9 @@
  * order of `repair/<versionId>` over the online nodes, so every node agrees
  * without talking and a crashed coordinator's work passes to the next one.
  *
- * A shard is lost when its holder is dead (presence) or when the holder's
- * scrub reports it missing or corrupt (`/cairn/heal/lost/1.0.0`). A stripe is
+ * A shard is lost when its holder is dead (presence), when the holder's
+ * scrub reports it missing or corrupt (`/cairn/heal/lost/1.0.0`), or when
+ * the holder failed an audit on it (daemon/auditor.ts). A stripe is
  * repaired when its live shards fall below the repair threshold, or when some
  * shard was never placed (a degraded put); shards on asleep or suspect nodes
  * are live, so transient absence moves no bytes. Rebuilt shards go to online
@@ -20,8 +21,10 @@
  * body JSON string[] of shard hashes this node should hold but cannot serve.
  */
 import { coordinatorFor } from '../cluster/placement.ts'
-import type { StripeManifest, VersionBody } from '../meta/types.ts'
 import { commitLocation } from './location-commit.ts'
+import type { PlacementNode } from '../cluster/placement.ts'
+import type { LocationBody, MetaRecord, StripeManifest, VersionBody } from '../meta/types.ts'
+import { checkRecordSize } from '../meta/codec.ts'
 import { holderLookup, withHolders } from '../meta/locations.ts'
 import { objectState, needsRepair, stripeHealth } from '../heal/health.ts'
 import type { HealthFacts, ObjectState, StripeHealth } from '../heal/health.ts'
@@ -89,6 +92,12 @@ export class Healer {
   localLost: () => string[] = () => []
   /** Recompute them (a shard rebuilt here is no longer lost). */
   refreshLocalLost: () => Promise<unknown> = async () => {}
+  /** Shards nodes failed audits on and are still named for (set by the auditor): node → hashes; counted as lost. */
+  auditLost: () => ReadonlyMap<string, ReadonlySet<string>> = () => new Map()
+  /** Online nodes that may coordinate versions (set by the auditor: not those failing audits). */
+  coordinationNodes: () => PlacementNode[] = () => this.d.membership.onlineNodes()
+  /** Nodes that must receive no rebuilt shard (set by the auditor: they fail audits). */
+  placementExcluded: (nodeId: string) => boolean = () => false
 
   constructor (d: Daemon) {
     this.d = d
@@ -124,6 +133,11 @@ export class Healer {
     this.running ??= this.scan(signal).finally(() => { this.running = undefined })
     await this.running
     return this.stats
+  }
+
+  /** True when `node` reported `hash` lost (its scrub) or failed an audit on it, as of the last scan. */
+  isLost (node: string, hash: string): boolean {
+    return this.lost.get(node)?.has(hash) === true
   }
 
   /** Member states of the scan in progress (computed once per node and scan). */
@@ -173,7 +187,7 @@ export class Healer {
         const state = health?.state ?? 'unavailable'
         counts[state]++
         if (health === undefined || !health.stripes.some((s) => needsRepair(s.health, body.manifest?.k ?? 0, threshold))) continue
-        if (coordinatorFor(`repair/${record.pk}`, this.d.membership.onlineNodes()) !== self) continue
+        if (coordinatorFor(`repair/${record.pk}`, this.coordinationNodes()) !== self) continue
         todo.push({ id: record.pk, body, live: Math.min(...health.stripes.map((s) => s.health.live)) })
       }
       // Counts are published before the repairs, which may take long.
@@ -230,6 +244,12 @@ export class Healer {
         this.d.log(`could not ask ${this.d.membership.nodeName(peer)} for its lost shards: ${errorMessage(err)}`)
       }
     }))
+    // Shards a holder failed an audit on are lost there too, whatever it says.
+    for (const [node, hashes] of this.auditLost()) {
+      const set = new Set(out.get(node))
+      for (const h of hashes) set.add(h)
+      out.set(node, set)
+    }
     return out
   }
 
@@ -303,7 +323,7 @@ export class Healer {
           versionId,
           shards: this.d.engine.shardIO,
           facts: this.facts(lookup),
-          candidates: () => this.d.membership.onlineNodes().filter((n) => this.d.presence.state(n.id) !== 'dead'),
+          candidates: () => this.d.membership.onlineNodes().filter((n) => this.d.presence.state(n.id) !== 'dead' && !this.placementExcluded(n.id)),
           member: (id) => this.d.membership.placementNode(id),
           threshold,
           throttle: async (bytes, sig) => { await this.limiter.take(bytes, sig) },
@@ -346,7 +366,7 @@ export class Healer {
 
   /** Tombstone the location records of versions that are gone (by their coordinator, so once). */
   private async dropStaleLocations (liveVersions: ReadonlySet<string>): Promise<void> {
-    const online = this.d.membership.onlineNodes()
+    const online = this.coordinationNodes()
     const stale = this.d.meta.live('location').filter((r) => !liveVersions.has(r.pk) && this.d.meta.versionState(r.pk) === 'tombstone' &&
       coordinatorFor(`repair/${r.pk}`, online) === this.d.net.peerId)
     if (stale.length === 0) return

@@ -11,7 +11,8 @@
  * collector can check (src/heal/collector.ts). A release drops one owner and
  * deletes the file only when no owner is left. A shard the holder cannot
  * serve (absent, or failing its hash check) is a NOT_FOUND / CORRUPT_SHARD
- * error; bytes are never served unverified.
+ * error; bytes are never served unverified (except by a test-only lying
+ * peer, `ShardLies`, which audits exist to catch: docs/AUDITS.md).
  */
 import type { ShardIO } from '../engine/types.ts'
 import type { MetaStore } from '../meta/store.ts'
@@ -19,6 +20,7 @@ import { PROTOCOLS } from '../net/rpc.ts'
 import type { NetNode } from '../net/types.ts'
 import type { ShardStore } from '../store/types.ts'
 import { CairnError } from '../util/errors.ts'
+import { forgedBytes } from './faults.ts'
 
 /** Time allowed for one shard transfer before the holder is treated as failed. */
 export const SHARD_CALL_TIMEOUT_MS = 20_000
@@ -44,6 +46,14 @@ async function reach (net: NetNode, nodeId: string): Promise<void> {
   await net.dial(nodeId, { signal: AbortSignal.timeout(HOLDER_DIAL_TIMEOUT_MS) }).catch(() => {})
 }
 
+/** How a test-only lying peer treats shards (daemon/faults.ts `shards=`); absent on every honest node. */
+export interface ShardLies {
+  /** Acknowledge stores and keep nothing; answer gets with not-found. */
+  discards: () => boolean
+  /** Serve other bytes than the stored ones. */
+  forges: () => boolean
+}
+
 /** The local side of the shard protocols, shared by this node's own I/O and the handlers that serve peers. */
 export interface LocalShards {
   /** Record the owner, then store the shard durably. */
@@ -53,9 +63,10 @@ export interface LocalShards {
 }
 
 /** Owner-tagged local shard operations over the store and the owner table. */
-export function createLocalShards (store: ShardStore, meta: MetaStore): LocalShards {
+export function createLocalShards (store: ShardStore, meta: MetaStore, lies?: ShardLies): LocalShards {
   return {
     async put (hash, bytes, versionId, writer, signal) {
+      if (lies?.discards() === true) return // a lying peer: acknowledged, nothing kept, no owner tag (so no scrub finds it missing)
       // The owner row goes in synchronously before store.put takes the
       // shard's lock, so a collector that re-reads owners and deletes in one
       // tick is always ordered before or after this put, never inside it.
@@ -96,14 +107,15 @@ export function createShardIO (selfId: string, store: ShardStore, local: LocalSh
 }
 
 /** Serve this node's shards to peers. */
-export async function serveShards (store: ShardStore, local: LocalShards, net: NetNode): Promise<void> {
+export async function serveShards (store: ShardStore, local: LocalShards, net: NetNode, lies?: ShardLies): Promise<void> {
   await net.handle(PROTOCOLS.shardPut, async (req) => {
     await local.put(hashOf(req.header), req.body, versionOf(req.header), req.peerId, req.signal)
     return { header: { v: 1 } }
   })
   await net.handle(PROTOCOLS.shardGet, async (req) => {
     const hash = hashOf(req.header)
-    const bytes = await store.get(hash)
+    const bytes = lies?.discards() === true ? null : await store.get(hash)
+    if (bytes !== null && lies?.forges() === true) return { header: { v: 1 }, body: forgedBytes(bytes) }
     if (bytes === null) throw new CairnError('NOT_FOUND', `shard ${hash.slice(0, 12)} is not on this node (missing or failed its hash check)`)
     return { header: { v: 1 }, body: bytes }
   })

@@ -2,7 +2,8 @@
  * The status document of a node (`GET /api/v1/status`, `cairn status --json`):
  * this node, the cluster's coding parameters, the pool's capacity
  * (cluster/capacity.ts), and every roster member with whether it is online
- * now, its presence state, its availability, role and zone.
+ * now, its presence state, its availability, role and zone, and its audit
+ * counts summed over every auditor (daemon/auditor.ts).
  */
 import type { Daemon } from './daemon.ts'
 import type { AvailabilitySummary, NodeState } from './presence.ts'
@@ -42,6 +43,13 @@ export interface NodeStatus {
   liveBytes?: number
   /** Bytes of shards no live version references, awaiting collection. */
   orphanBytes?: number
+  /** Shard audits of the node by every auditor, and how many it failed (0 for an honest node). */
+  audits: number
+  auditFailures: number
+  /** Passed share of its audits (null before the first). */
+  auditScore: number | null
+  /** `failing` (no new shards), `ok`, or `unaudited` (docs/AUDITS.md). */
+  audit: 'unaudited' | 'ok' | 'failing'
 }
 
 /** Build the status document. */
@@ -66,6 +74,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
       anchor: m.body.anchor,
       quotaBytes: cap?.quotaBytes ?? m.body.quotaBytes,
       clockOffsetMs: self ? 0 : d.clockOffsets.offsetMs(m.id) ?? null,
+      ...d.auditor.nodeAudit(m.id),
       ...(cap === undefined ? {} : { usedBytes: cap.usedBytes, corruptShards: cap.corruptShards, liveBytes: cap.liveBytes ?? 0, orphanBytes: cap.orphanBytes ?? 0 })
     }
   }).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
@@ -89,6 +98,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     // Decommissions and the rebalance job, as of this node's last mover pass (daemon/mover.ts).
     moves: { decommission: d.mover.stats.decommission, rebalance: d.mover.stats.rebalance, movedShards: d.mover.stats.movedShards, movedBytes: d.mover.stats.movedBytes, lastPassMs: d.mover.stats.lastPassMs, lastError: d.mover.stats.lastError },
     scrub: { ...d.scrubber.stats, lost: d.scrubber.lost().length },
+    // What this node's auditor did (the per-node sums over every auditor are in nodes[]).
+    audit: { ...d.auditor.stats },
     // Origins whose records this node refused for being stamped beyond maxClockSkew.
     clockSkew: d.replicator.skew.refusals().map((r) => ({ ...r, name: d.membership.nodeName(r.origin) }))
   }

@@ -27,7 +27,7 @@
  * - POST   /decommission body {node}            → {name, id, state} (`cairn node decommission`)
  * - POST   /rebalance                            → the rebalance job {state, startedMs, startedBy, doneMs} (`cairn rebalance`)
  * - GET    /object-health?bucket=B&key=K[&version=V] → one version's shards, holders and state
- * - POST   /test/faults body {push?, sync?}       → test-only fault switch (only with CAIRN_TEST_FAULTS set)
+ * - POST   /test/faults body {push?, sync?, shards?} → test-only fault switch (only with CAIRN_TEST_FAULTS set)
  * - GET    /health (no token)                     → {ok:true}
  * - GET    / (no token; the page asks for it)      → the web dashboard
  */

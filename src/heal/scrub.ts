@@ -68,6 +68,13 @@ export class Scrubber {
     this.stats.corruptFound = this.corrupt.size
   }
 
+  /** A shard found absent outside a pass (an audit asked for it); reported lost at the next refresh while expected here. */
+  noteMissing (hash: string): void {
+    if (this.missing.has(hash)) return
+    this.missing.add(hash)
+    this.stats.missingFound++
+  }
+
   /** Shards this node should hold but cannot serve, as of the last pass or refresh. */
   lost (): string[] {
     return this.lostCache

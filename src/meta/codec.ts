@@ -9,6 +9,7 @@ import { BUCKET_VERSIONING_STATES, CHECKSUM_ALGORITHMS, MANIFEST_FORMS, MAX_OBJE
 import type { MetaRecord, MetaTable } from './types.ts'
 import { nodePresenceProblem } from './node-presence.ts'
 import { nodeAttrProblem } from './node-attrs.ts'
+import { auditRecordProblem } from './audit-records.ts'
 
 /** Largest primary key accepted (a version id or a 1024-byte object key plus room). */
 export const MAX_PK_BYTES = 2048
@@ -127,6 +128,9 @@ function checkBody (table: MetaTable, pk: string, body: Record<string, unknown>)
     if (problem !== undefined) fail(problem)
   } else if (table === 'job') {
     if (pk !== 'rebalance' || (body.state !== 'running' && body.state !== 'done') || typeof body.startedMs !== 'number' || typeof body.startedBy !== 'string' || typeof body.doneMs !== 'number') fail('bad job record')
+  } else if (table === 'audit') {
+    const problem = auditRecordProblem(pk, body)
+    if (problem !== undefined) fail(problem)
   } else if (table === 'tagging') {
     const problem = tagsProblem(body.tags)
     if (problem !== undefined) fail(`bad tags: ${problem}`)

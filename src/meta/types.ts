@@ -40,15 +40,19 @@
  * - `job`: a cluster-wide background job an administrator started (`cairn
  *   rebalance`); pk = the job's kind (`rebalance`); body = JobBody. Any
  *   node's mover sees it, so the job survives restarts of every node.
+ * - `audit`: one auditor's audit counts about one holder; pk =
+ *   `<auditor id>/<subject id>`; body = AuditBody (meta/audit-records.ts).
+ *   Written only by the auditor; every node sums them for `cairn status`.
  */
 import type { ErasureCodecName } from '../erasure/types.ts'
 import type { NodePresence } from './node-presence.ts'
+import type { AuditBody } from './audit-records.ts'
 
 /** Record format version, carried in every record and on the wire. */
 export const META_RECORD_VERSION = 1
 
 /** The replicated tables. */
-export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging', 'upload', 'mpart', 'nodeattr', 'job'] as const
+export const META_TABLES = ['node', 'bucket', 'version', 'setting', 's3key', 'location', 'tagging', 'upload', 'mpart', 'nodeattr', 'job', 'audit'] as const
 export type MetaTable = typeof META_TABLES[number]
 
 /** One replicated row. */
@@ -62,7 +66,7 @@ export interface MetaRecord {
   origin: string
   tombstone: boolean
   /** Table-specific content; for tombstones, what the projections need to forget the row. */
-  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody | UploadBody | PartBody | NodeAttrBody | JobBody
+  body: NodeBody | BucketBody | VersionBody | SettingBody | S3KeyBody | LocationBody | TagsBody | UploadBody | PartBody | NodeAttrBody | JobBody | AuditBody
 }
 
 /** A cluster-wide job (table `job`): `running` until its coordinator records it `done`. */

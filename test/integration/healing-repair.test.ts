@@ -27,6 +27,8 @@ process.env.CAIRN_REPAIR_INTERVAL_MS = '1000'
 process.env.CAIRN_SCRUB_INTERVAL_MS = '2000'
 process.env.CAIRN_ORPHAN_GRACE_MS = '3000'
 process.env.CAIRN_COLLECT_INTERVAL_MS = '1000'
+// Audits would find corrupted shards too (and count nothing against their honest holders); this test measures scrubbing.
+process.env.CAIRN_AUDIT_INTERVAL_MS = '3600000'
 
 const KIB = 1024
 const OBJECTS = 200
