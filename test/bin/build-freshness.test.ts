@@ -13,12 +13,15 @@
 // files npm rewrites).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import { build } from '../../scripts/build.ts'
 import type { BuildLayout } from '../../scripts/build.ts'
+import { wasmEncode } from '../../src/erasure/wasm-codec.ts'
+import type { WasmReply } from '../../src/erasure/wasm-pool.ts'
 import { assertSucceeded } from '../helpers/cli-assert.ts'
 import { run } from '../helpers/process.ts'
 
@@ -118,3 +121,35 @@ for (const layout of ['bundle', 'modules'] as const) {
     }
   })
 }
+
+test('the bundle\'s wasm worker (a separate entry beside the chunks) codes as the sources do', async () => {
+  // erasure/wasm-pool.ts starts `new Worker(new URL('./wasm-worker.js',
+  // import.meta.url))` from whichever chunk holds it; in the bundle every
+  // output sits flat in dist/, so that is dist/wasm-worker.js, which must
+  // load its codec (and the package's .wasm file) from there.
+  const dir = copyTree()
+  try {
+    buildMarked(dir)
+    const worker = join(dir, 'dist', 'wasm-worker.js')
+    assert.ok(readdirSync(join(dir, 'dist'), { withFileTypes: true }).every((e) => e.isFile()), 'the bundle\'s outputs sit flat in dist/')
+    const k = 4
+    const m = 7
+    const shardSizeBytes = 64
+    const data = new Uint8Array(k * shardSizeBytes).map((_, i) => (i * 31 + 7) & 0xff)
+    const expected = wasmEncode(k, m, data, shardSizeBytes)
+    const w = new Worker(worker)
+    try {
+      const reply = await new Promise<WasmReply>((resolve, reject) => {
+        w.once('message', resolve)
+        w.once('error', reject)
+        w.postMessage({ id: 1, op: 'encode', k, m, shardSizeBytes, bytes: data })
+      })
+      assert.ok('bytes' in reply, `the worker answered an error: ${JSON.stringify(reply)}`)
+      assert.deepEqual(Buffer.from(reply.bytes), Buffer.from(expected), 'parity from the bundled worker equals the sources\'')
+    } finally {
+      await w.terminate()
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
