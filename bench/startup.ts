@@ -1,15 +1,17 @@
 /**
  * Start-up benchmark (issue 12, "Start-up and idle memory"): run alone with
- * `node bench/startup.ts [--runs N] [--idle-seconds S]`, or as part of
+ * `node bench/startup.ts [--quick] [--runs N] [--idle-seconds S]`, or as part of
  * `npm run bench`.
  *
  * For each way of running Cairn — the TypeScript sources (type stripping,
- * `CAIRN_RUN_SOURCES=1`) or the compiled build in dist/ (built first, by
- * scripts/build.ts), each without Node's compile cache
- * (`NODE_DISABLE_COMPILE_CACHE=1`, the first start after an install) and
- * with a warm one (primed by one unmeasured run, every later start) — and
- * for N runs, taking the variants in turn so that the machine's load falls
- * on all alike:
+ * `CAIRN_RUN_SOURCES=1`, how Cairn first ran), one JavaScript file per
+ * source (`scripts/build.ts --layout modules`, in a copy of the tree, the
+ * build before the bundle) and the esbuild bundle in dist/ (built first, the
+ * usual build), all without Node's compile cache
+ * (`NODE_DISABLE_COMPILE_CACHE=1`, the first start after an install), and
+ * the bundle with a warm one (primed by one unmeasured run, every later
+ * start) — and for N runs, taking the variants in turn so that the
+ * machine's load falls on all alike:
  * 1. CPU seconds (utime + stime from /proc/PID/stat) of a fresh single node
  *    (`cairn init`, then `cairn start`) from spawn until its API answers
  *    `/health`;
@@ -23,7 +25,7 @@
  * bench/out/startup.json with every sample and the load average.
  */
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -32,7 +34,6 @@ import { buildIsCurrent } from '../bin/build-manifest.js'
 import { build } from '../scripts/build.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const BIN = join(ROOT, 'bin', 'cairn.js')
 /** Runs per variant unless --runs says otherwise. */
 const DEFAULT_RUNS = 3
 /** Idle period measured after start-up unless --idle-seconds says otherwise. */
@@ -50,10 +51,12 @@ const COMMAND_REPEATS = 3
 /** Clock ticks per second of /proc/PID/stat times (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS_PER_SECOND = 100
 
-/** How Cairn's code is run: TS sources or dist/, without or with a warm compile cache. */
-export type Variant = 'source' | 'compiled' | 'source+cache' | 'compiled+cache'
-/** Every variant, in the order runs take them; `source` is how Cairn ran before the build existed. */
-const VARIANTS: Variant[] = ['source', 'compiled', 'source+cache', 'compiled+cache']
+/** How Cairn's code is run: TS sources, one compiled file per source, or the bundle (without or with a warm compile cache). */
+export type Variant = 'source' | 'modules' | 'bundle' | 'bundle+cache'
+/** Every variant, in the order runs take them; `source` is how Cairn ran before any build existed, `modules` the build before the bundle. */
+const VARIANTS: Variant[] = ['source', 'modules', 'bundle', 'bundle+cache']
+/** The two variants the ratio column compares: the usual start now, and the per-file build before it. */
+const RATIO: [Variant, Variant] = ['bundle', 'modules']
 
 /** One run of one variant. */
 export interface StartupSample {
@@ -107,6 +110,26 @@ function rssMiB (pid: number): number {
 
 /** Compile-cache directories of the cached variants (set by benchStartup). */
 const cacheDirs = new Map<Variant, string>()
+/** The copy of the tree holding the per-file build (set by benchStartup). */
+let modulesRoot: string | undefined
+
+/** The tree whose bin/cairn.js runs `variant`. */
+function rootOf (variant: Variant): string {
+  if (variant !== 'modules') return ROOT
+  if (modulesRoot === undefined) throw new Error('the per-file build is made by benchStartup')
+  return modulesRoot
+}
+
+/** A copy of what the build and the bin read, node_modules linked, built one file per source. */
+function makeModulesTree (): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-startup-modules-'))
+  for (const part of ['bin', 'scripts', 'src', 'package.json', 'package-lock.json']) {
+    if (existsSync(join(ROOT, part))) cpSync(join(ROOT, part), join(dir, part), { recursive: true })
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+  build(dir, 'modules')
+  return dir
+}
 
 function envOf (variant: Variant): NodeJS.ProcessEnv {
   const env = { ...process.env }
@@ -123,7 +146,7 @@ function envOf (variant: Variant): NodeJS.ProcessEnv {
 async function timeCommand (args: string[], variant: Variant): Promise<{ wallMs: number, cpuMs: number }> {
   const cpuBefore = childrenCpuS()
   const started = performance.now()
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: envOf(variant) })
+  const child = spawn(process.execPath, [join(rootOf(variant), 'bin', 'cairn.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: envOf(variant) })
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   const code = await new Promise<number | null>((resolve) => {
@@ -161,7 +184,7 @@ async function runOnce (variant: Variant, idleSeconds: number): Promise<StartupS
   try {
     await timeCommand(['init', '--dir', nodeDir], variant)
     const started = performance.now()
-    const child = spawn(process.execPath, [BIN, 'start', '--node', nodeDir, '--quiet'], { stdio: ['ignore', 'ignore', 'inherit'], env: envOf(variant) })
+    const child = spawn(process.execPath, [join(rootOf(variant), 'bin', 'cairn.js'), 'start', '--node', nodeDir, '--quiet'], { stdio: ['ignore', 'ignore', 'inherit'], env: envOf(variant) })
     const pid = child.pid as number
     const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
     try {
@@ -213,7 +236,8 @@ function median (values: number[]): number {
 export async function benchStartup (opts: { runs?: number, idleSeconds?: number } = {}): Promise<StartupBench> {
   const runs = opts.runs ?? DEFAULT_RUNS
   const idleSeconds = opts.idleSeconds ?? DEFAULT_IDLE_SECONDS
-  build(ROOT)
+  if (build(ROOT).layout !== 'bundle') throw new Error('the bundle needs esbuild: run npm install (it is a devDependency)')
+  modulesRoot = makeModulesTree()
   const cacheRoot = mkdtempSync(join(tmpdir(), 'cairn-startup-cache-'))
   const before = loadAverage()
   const samples: StartupSample[] = []
@@ -224,7 +248,7 @@ export async function benchStartup (opts: { runs?: number, idleSeconds?: number 
     }
     for (let i = 0; i < runs; i++) {
       for (const variant of VARIANTS) {
-        if (variant.startsWith('compiled') && !buildIsCurrent(ROOT)) throw new Error('dist/ went stale during the benchmark (a source changed); rerun it')
+        if (variant !== 'source' && !buildIsCurrent(rootOf(variant))) throw new Error('dist/ went stale during the benchmark (a source changed); rerun it')
         const s = await runOnce(variant, idleSeconds)
         process.stderr.write(`startup ${variant} run ${i + 1}: start ${s.startCpuS.toFixed(2)} s CPU, idle ${s.idleRssMiB.toFixed(0)} MiB, status ${s.commands['status --json']?.cpuMs.toFixed(0)} ms CPU\n`)
         samples.push(s)
@@ -233,6 +257,8 @@ export async function benchStartup (opts: { runs?: number, idleSeconds?: number 
   } finally {
     cacheDirs.clear()
     rmSync(cacheRoot, { recursive: true, force: true })
+    rmSync(modulesRoot, { recursive: true, force: true })
+    modulesRoot = undefined
   }
   const medians = {} as StartupBench['medians']
   for (const variant of VARIANTS) {
@@ -249,14 +275,15 @@ export async function benchStartup (opts: { runs?: number, idleSeconds?: number 
 /** The lines `npm run bench` prints for this benchmark. */
 export function formatStartupBench (r: StartupBench): string[] {
   const m = VARIANTS.map((v) => r.medians[v])
-  // The ratio compares the usual start (dist/, warm cache) with the TS sources without a cache.
+  // The ratio compares the bundle with the per-file build, both without a compile cache.
+  const [num, den] = RATIO.map((v) => VARIANTS.indexOf(v)) as [number, number]
   const row = (label: string, pick: (x: StartupBench['medians'][Variant]) => number, digits: number): string => {
     const values = m.map(pick)
-    return `${label.padEnd(34)} ${values.map((v) => v.toFixed(digits).padStart(14)).join(' ')} ${((values[3] as number) / (values[0] as number)).toFixed(2).padStart(6)}`
+    return `${label.padEnd(34)} ${values.map((v) => v.toFixed(digits).padStart(14)).join(' ')} ${((values[num] as number) / (values[den] as number)).toFixed(2).padStart(6)}`
   }
   const lines = [
     `Start-up and idle memory (one fresh node, medians of ${r.runs} runs; load average ${r.loadAverage.before.join(' ')} -> ${r.loadAverage.after.join(' ')}; MiB = 2^20 bytes)`,
-    `${''.padEnd(34)} ${VARIANTS.map((v) => v.padStart(14)).join(' ')} ${'ratio'.padStart(6)}`,
+    `${''.padEnd(34)} ${VARIANTS.map((v) => v.padStart(14)).join(' ')} ${`${RATIO[0]}/${RATIO[1]}`.padStart(6)}`,
     row('start-up CPU until API answers (s)', (x) => x.startCpuS, 2),
     row(`CPU over ${r.idleSeconds} s idle (s)`, (x) => x.idleCpuS, 2),
     row(`RSS after ${r.idleSeconds} s idle (MiB)`, (x) => x.idleRssMiB, 0)
@@ -276,7 +303,9 @@ function flagNumber (name: string, fallback: number): number {
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const r = await benchStartup({ runs: flagNumber('--runs', DEFAULT_RUNS), idleSeconds: flagNumber('--idle-seconds', DEFAULT_IDLE_SECONDS) })
+  // --quick: one run with 10 s of idling, as `npm run bench -- --quick` does.
+  const quick = process.argv.includes('--quick')
+  const r = await benchStartup({ runs: flagNumber('--runs', quick ? 1 : DEFAULT_RUNS), idleSeconds: flagNumber('--idle-seconds', quick ? 10 : DEFAULT_IDLE_SECONDS) })
   console.log(formatStartupBench(r).join('\n'))
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
   writeFileSync(join(ROOT, 'bench', 'out', 'startup.json'), JSON.stringify({ date: new Date().toISOString(), ...r }, null, 2) + '\n')

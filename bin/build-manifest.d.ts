@@ -10,10 +10,14 @@ export const MANIFEST_FILE_NAME: string
 export const SOURCE_DIR_NAME: string
 /** Files outside src/ whose change changes the build's output. */
 export const BUILD_INPUT_FILES: string[]
+/** Files that change when the installed dependencies change; watched when present. */
+export const DEPENDENCY_FILES: string[]
 /** Youngest a source may be when the build snapshots it (coarse file-system mtime ticks). */
 export const RACY_WINDOW_MS: number
 /** Every watched file with its size and mtime in nanoseconds: [path, sizeBytes, mtimeNs], sorted by path. */
 export function snapshot (root: string): Array<[string, number, string]>
+/** The CLI's entry file relative to dist/ when root/dist holds a build of exactly the files now on disk; else undefined. */
+export function currentBuildEntry (root: string): string | undefined
 /** True when root/dist holds a build of exactly the files now on disk. */
 export function buildIsCurrent (root: string): boolean
 /** Milliseconds since the newest file of a snapshot was modified (negative for a future mtime). */

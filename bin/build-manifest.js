@@ -17,11 +17,18 @@
 // same mtime tick of a coarse file system (git's "racily clean" problem), so
 // the build waits until no source is that young (`newestMtimeAgeMs`). Plain
 // JavaScript on purpose: loading it must not need type stripping.
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+//
+// The build bundles the npm dependencies into dist/ (scripts/build.ts), so
+// the files npm rewrites whenever node_modules changes (package.json,
+// package-lock.json and npm's hidden node_modules/.package-lock.json) are
+// watched too, where they exist: after an `npm install` of another version
+// of a dependency the old bundle is stale, as an edited source makes it.
+// An edit by hand inside node_modules/ is not noticed (rebuild after one).
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 
 /** Version of the manifest format; a manifest of another version is stale. */
-export const MANIFEST_VERSION = 1
+export const MANIFEST_VERSION = 2
 /** Where the build goes, relative to the repository root. */
 export const BUILD_DIR_NAME = 'dist'
 /** The manifest's file name inside the build directory. */
@@ -30,6 +37,8 @@ export const MANIFEST_FILE_NAME = 'build-manifest.json'
 export const SOURCE_DIR_NAME = 'src'
 /** Files outside src/ whose change changes the build's output. */
 export const BUILD_INPUT_FILES = ['scripts/build.ts', 'bin/build-manifest.js']
+/** Files that change when the installed dependencies change; watched when present (a copy of the tree may lack the lock file). */
+export const DEPENDENCY_FILES = ['package.json', 'package-lock.json', 'node_modules/.package-lock.json']
 /** Youngest a source may be when the build snapshots it: 2 s, FAT's mtime granularity, the coarsest in use. */
 export const RACY_WINDOW_MS = 2000
 /** Bound on the files walked, so a runaway tree (a symlink loop) cannot hang the bin. */
@@ -43,7 +52,7 @@ const MAX_WATCHED_FILES = 10_000
  * @returns {Array<[string, number, string]>} [path, sizeBytes, mtimeNs]
  */
 export function snapshot (root) {
-  const paths = [...BUILD_INPUT_FILES]
+  const paths = [...BUILD_INPUT_FILES, ...DEPENDENCY_FILES.filter((path) => existsSync(join(root, path)))]
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = join(dir, entry.name)
@@ -61,28 +70,40 @@ export function snapshot (root) {
 }
 
 /**
+ * The CLI's entry file of `root/dist` (relative to dist/, as the manifest
+ * names it: `main.js` of a bundle, `cli/main.js` of a per-file build) when
+ * dist/ holds a build of exactly the files now on disk; else undefined. Any
+ * error (no build, unreadable manifest, a file vanished mid-walk) means not
+ * current.
+ *
+ * @param {string} root repository root
+ * @returns {string | undefined}
+ */
+export function currentBuildEntry (root) {
+  try {
+    const manifest = JSON.parse(readFileSync(join(root, BUILD_DIR_NAME, MANIFEST_FILE_NAME), 'utf8'))
+    if (manifest.v !== MANIFEST_VERSION || !Array.isArray(manifest.files) || typeof manifest.entry !== 'string') return undefined
+    const now = snapshot(root)
+    if (now.length !== manifest.files.length) return undefined
+    for (let i = 0; i < now.length; i++) {
+      const [path, size, mtime] = now[i]
+      const recorded = manifest.files[i]
+      if (recorded[0] !== path || recorded[1] !== size || recorded[2] !== mtime) return undefined
+    }
+    return manifest.entry
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * True when `root/dist` holds a build of exactly the files now on disk.
- * Any error (no build, unreadable manifest, a file vanished mid-walk) means
- * not current.
  *
  * @param {string} root repository root
  * @returns {boolean}
  */
 export function buildIsCurrent (root) {
-  try {
-    const manifest = JSON.parse(readFileSync(join(root, BUILD_DIR_NAME, MANIFEST_FILE_NAME), 'utf8'))
-    if (manifest.v !== MANIFEST_VERSION || !Array.isArray(manifest.files)) return false
-    const now = snapshot(root)
-    if (now.length !== manifest.files.length) return false
-    for (let i = 0; i < now.length; i++) {
-      const [path, size, mtime] = now[i]
-      const recorded = manifest.files[i]
-      if (recorded[0] !== path || recorded[1] !== size || recorded[2] !== mtime) return false
-    }
-    return true
-  } catch {
-    return false
-  }
+  return currentBuildEntry(root) !== undefined
 }
 
 /**

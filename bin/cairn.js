@@ -3,7 +3,9 @@
 // and `cairn cluster` spawn nodes through this file).
 //
 // It runs the JavaScript build in dist/ (scripts/build.ts, made by `npm
-// install` through `prepare`, or `npm run build`) only when that build is
+// install` through `prepare`, or `npm run build`: one esbuild bundle of the
+// CLI and the daemon, split into lazily loaded chunks, or one JavaScript file
+// per source where esbuild is not installed) only when that build is
 // provably current: bin/build-manifest.js compares the size and mtime of every
 // file under src/ (and of the build's own inputs) with the manifest the build
 // recorded before compiling. Any difference — an edited, added or removed
@@ -24,10 +26,10 @@ if (major < 22) {
   console.error(`cairn: Node ${process.versions.node} is too old; run it through npm (npx cairn …) so the pinned Node 24 is used, or install Node >= 22.`)
   process.exit(2)
 }
-const { buildIsCurrent } = await import('./build-manifest.js')
+const { currentBuildEntry } = await import('./build-manifest.js')
 const { fileURLToPath } = await import('node:url')
 const { enableCompileCache } = await import('node:module')
 if (process.env.NODE_COMPILE_CACHE === undefined) enableCompileCache(fileURLToPath(new URL('../.cache/node-compile-cache', import.meta.url)))
-const compiled = process.env.CAIRN_RUN_SOURCES !== '1' && buildIsCurrent(fileURLToPath(new URL('..', import.meta.url)))
-const { main } = await import(compiled ? '../dist/cli/main.js' : '../src/cli/main.ts')
+const entry = process.env.CAIRN_RUN_SOURCES === '1' ? undefined : currentBuildEntry(fileURLToPath(new URL('..', import.meta.url)))
+const { main } = await import(entry !== undefined ? `../dist/${entry}` : '../src/cli/main.ts')
 await main(process.argv.slice(2))

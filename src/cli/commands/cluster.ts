@@ -31,7 +31,25 @@ export const CLUSTER_STOP_TIMEOUT_MS = 15_000
  */
 export const MAX_LOCAL_NODES = 255
 
-const BIN = fileURLToPath(new URL('../../../bin/cairn.js', import.meta.url))
+/** Directory levels searched upwards from this module for bin/cairn.js: src/cli/commands/ is three below the root, a bundle in dist/ one. */
+const MAX_BIN_SEARCH_LEVELS = 4
+
+/**
+ * bin/cairn.js of this installation, found upwards from this module, which
+ * runs from src/cli/commands/ (sources), dist/cli/commands/ (one file per
+ * source) or a chunk in dist/ (the bundle).
+ */
+function findBin (): string {
+  let dir = new URL('.', import.meta.url)
+  for (let level = 0; level <= MAX_BIN_SEARCH_LEVELS; level++) {
+    const candidate = fileURLToPath(new URL('bin/cairn.js', dir))
+    if (existsSync(candidate)) return candidate
+    dir = new URL('..', dir)
+  }
+  throw new CairnError('CONFIG', `bin/cairn.js not found above ${fileURLToPath(import.meta.url)}`, 'run cairn from a complete installation (bin/, src/ and dist/ side by side)')
+}
+
+const BIN = findBin()
 
 /**
  * Create (or reuse) the node directories base/node-1 … base/node-`count` of
