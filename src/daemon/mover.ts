@@ -168,7 +168,7 @@ export class Mover {
   }
 
   private coordinates (versionId: string): boolean {
-    return coordinatorFor(`repair/${versionId}`, this.d.membership.onlineNodes()) === this.d.net.peerId
+    return coordinatorFor(`repair/${versionId}`, this.d.healer.coordinationNodes()) === this.d.net.peerId
   }
 
   /** Move every live shard copy off the leaving members; record a member decommissioned once nothing names it. */
@@ -199,7 +199,7 @@ export class Mover {
         const targets = repairTargets(s.stripe, `${v.id}/${s.index}`, gone, {
           k: v.body.manifest?.k ?? 0,
           facts: without,
-          candidates: () => this.d.membership.onlineNodes().filter((n) => this.d.presence.state(n.id) !== 'dead'),
+          candidates: () => this.d.membership.onlineNodes().filter((n) => this.d.presence.state(n.id) !== 'dead' && !this.d.healer.placementExcluded(n.id)),
           member: (id) => this.d.membership.placementNode(id),
           log: this.d.log
         })
@@ -212,7 +212,7 @@ export class Mover {
     this.stats.decommission = [...progress, ...this.decommissioned()]
     await this.execute(work, signal)
     for (const [id, count] of left) {
-      if (count.shards > 0 || coordinatorFor(`decommission/${id}`, this.d.membership.onlineNodes()) !== this.d.net.peerId) continue
+      if (count.shards > 0 || coordinatorFor(`decommission/${id}`, this.d.healer.coordinationNodes()) !== this.d.net.peerId) continue
       await this.recordDecommissioned(id, signal)
     }
   }
@@ -248,7 +248,7 @@ export class Mover {
     }
     this.stats.rebalance = { state: 'running', ...base, shardsLeft: planner.plannedShards, bytesLeft: planner.plannedBytes, maxDeviation }
     await this.execute(work, signal)
-    if (planner.plannedShards === 0 && coordinatorFor('rebalance', this.d.membership.onlineNodes()) === this.d.net.peerId) {
+    if (planner.plannedShards === 0 && coordinatorFor('rebalance', this.d.healer.coordinationNodes()) === this.d.net.peerId) {
       const record: MetaRecord = { v: 1, table: 'job', pk: 'rebalance', hlc: this.d.clock.now(), origin: this.d.net.peerId, tombstone: false, body: { ...job, state: 'done', doneMs: Date.now() } }
       await this.d.replicator.commit([record], signal)
       this.stats.rebalance = { ...this.stats.rebalance, state: 'done', doneMs: Date.now() }
@@ -256,10 +256,10 @@ export class Mover {
     }
   }
 
-  /** Members taking part in a rebalance: active (not leaving), not dead. */
+  /** Members taking part in a rebalance: active (not leaving), not dead, not failing audits. */
   private balanceNodes (): BalanceNode[] {
     return this.d.membership.roster()
-      .filter((m) => this.d.membership.placeable(m.id) && this.d.presence.state(m.id) !== 'dead')
+      .filter((m) => this.d.membership.placeable(m.id) && this.d.presence.state(m.id) !== 'dead' && !this.d.healer.placementExcluded(m.id))
       .map((m) => ({ id: m.id, quotaBytes: (m.id === this.d.net.peerId ? this.d.store.stats().quotaBytes : this.d.membership.capacity.get(m.id)?.quotaBytes) ?? m.body.quotaBytes, online: this.d.membership.isOnline(m.id), anchor: m.body.anchor, zone: m.body.zone ?? '' }))
   }
 
