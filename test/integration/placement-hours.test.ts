@@ -8,7 +8,8 @@
  *   every member, low in the hours it was stopped;
  * - every stripe put afterwards (2+2) holds 2 day-time and 2 night-time PCs,
  *   so that 2 shards are expected online at every hour (plain rendezvous
- *   over 8 nodes gives that mix to about half of the stripes);
+ *   over 8 nodes gives that mix to about half of the stripes), and every
+ *   object reads with the night-time PCs stopped;
  * - `cairn plan --node` plans with the same profiles, placed by profile,
  *   and its worst hour is better than with `--placement rendezvous`.
  */
