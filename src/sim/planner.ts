@@ -51,6 +51,12 @@ export interface PlanNode {
   anchor?: boolean
   /** Placement weight (free capacity); 1 when absent. */
   weight?: number
+  /**
+   * False when placement does not see this node's availability (a live
+   * member with less than a day of published history places as unmeasured);
+   * only matters with placement by profile.
+   */
+  placementMeasured?: boolean
 }
 
 /** The coding and repair settings to evaluate. */
@@ -204,7 +210,7 @@ const measureOf = (n: PlanNode): { profile: number[] } | { availability: number 
 
 function sampledEvaluator (nodes: readonly PlanNode[], bins: number, samples: number, seed: number, placement: PlacementPolicy): Evaluator {
   const byProfile = placement === 'profile'
-  const placementNodes: PlacementNode[] = nodes.map((n, i) => ({ id: `n${i}`, weight: n.weight ?? 1, zone: n.zone ?? '', anchor: n.anchor === true, ...(byProfile ? measureOf(n) : {}) }))
+  const placementNodes: PlacementNode[] = nodes.map((n, i) => ({ id: `n${i}`, weight: n.weight ?? 1, zone: n.zone ?? '', anchor: n.anchor === true, ...(byProfile && n.placementMeasured !== false ? measureOf(n) : {}) }))
   const anchors = nodes.flatMap((n, i) => n.anchor === true ? [i] : [])
   const zoneCount = new Set(placementNodes.map((n) => n.zone)).size
   const roster: EligibleRoster = {
@@ -277,7 +283,8 @@ export function makeEvaluator (nodes: readonly PlanNode[], options: { samples?: 
   const allSame = bins === 1 && nodes.every((n) => n.availability === first.availability)
   const uniformPlacement = nodes.every((n) => (n.weight ?? 1) === (first.weight ?? 1) && n.anchor !== true) &&
     new Set(nodes.map((n) => n.zone ?? '')).size === 1
-  const placement = options.placement ?? 'rendezvous'
+  // Placement by profile with no node measured is plain rendezvous.
+  const placement = options.placement === 'profile' && nodes.some((n) => n.placementMeasured !== false) ? 'profile' : 'rendezvous'
   if (allSame) return binomialEvaluator(first.availability as number)
   // Placement by profile is not uniform over the nodes: only sampled placements model it.
   if (uniformPlacement && placement === 'rendezvous' && bins * nodes.length * nodes.length <= EXACT_BUDGET_OPS) return exactEvaluator(nodes, bins)

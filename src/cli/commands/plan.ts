@@ -136,6 +136,8 @@ async function planLive (args: ParsedArgs): Promise<PlanReport> {
   // with too short a history its measured profile; one never observed counts as its state right now.
   const nodes: PlanNode[] = live.nodes.map((n) => ({
     availability: n.placementProfile !== undefined ? Float64Array.from(n.placementProfile) : n.profile !== undefined ? Float64Array.from(n.profile) : n.availability ?? (n.online ? 1 : 0),
+    // Placement sees only published profiles of a day or more; the others it places as unmeasured.
+    placementMeasured: n.placementProfile !== undefined,
     zone: n.zone,
     anchor: n.anchor
   }))
