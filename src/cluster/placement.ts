@@ -21,9 +21,15 @@
  *   (anchors included), zones counted over the nodes given and the holders
  *   of the shards that stay; when that cannot be met the rest is placed
  *   anyway and a note says so;
- * - a PC never holds two shards of one stripe.
+ * - a PC never holds two shards of one stripe;
+ * - measured availability (nodes with `profile` or `availability`): the
+ *   ranking multiplies each weight by the node's mean availability, and the
+ *   PC shards are chosen from the best PROFILE_WINDOW PCs so that the worst
+ *   hour of the week keeps the most shards online (cluster/profile-placement.ts);
+ *   nodes without measurements place exactly as plain rendezvous.
  */
 import { createHash } from 'node:crypto'
+import { HolderProfile, PROFILE_WINDOW, availabilityFactor, bestCandidate, hasAvailability, hourly } from './profile-placement.ts'
 
 /** What placement needs to know about one node. */
 export interface PlacementNode {
@@ -35,6 +41,15 @@ export interface PlacementNode {
   zone?: string
   /** Always-on anchor server. */
   anchor?: boolean
+  /**
+   * Measured weekly profile: 168 probabilities of being online by UTC hour of
+   * week (Monday 00:00 = 0); absent when not measured. With it (or
+   * `availability`) the stripe rule weighs the node by its availability and
+   * chooses PCs by profile (cluster/profile-placement.ts).
+   */
+  profile?: readonly number[]
+  /** Measured mean online fraction, used when there is no profile. */
+  availability?: number
 }
 
 /** A placement request. */
@@ -45,6 +60,8 @@ export interface PlacementRequest {
   count: number
   /** Shards on anchors when any anchor is among the nodes (k); 0 or absent: anchors are like other nodes. */
   minAnchors?: number
+  /** Shards needed to read (k), for the profile rule; defaults to minAnchors. */
+  readShards?: number
 }
 
 /**
@@ -65,9 +82,19 @@ export function rendezvousScore (key: string, node: PlacementNode): number {
   return -node.weight / Math.log(rendezvousUniform(key, node.id))
 }
 
+/**
+ * The score the stripe rule ranks by: the rendezvous score with the weight
+ * multiplied by the node's measured availability (1 when unmeasured, so it
+ * equals `rendezvousScore` for nodes without availability).
+ */
+export function placementScore (key: string, node: PlacementNode): number {
+  if (!hasAvailability(node)) return rendezvousScore(key, node)
+  return rendezvousScore(key, { id: node.id, weight: node.weight * availabilityFactor(node) })
+}
+
 /** Nodes sorted by descending score for `key` (ties broken by id). */
-export function rankNodes (key: string, nodes: readonly PlacementNode[]): PlacementNode[] {
-  const scored = nodes.map((node) => ({ node, score: rendezvousScore(key, node) }))
+export function rankNodes (key: string, nodes: readonly PlacementNode[], score: (key: string, node: PlacementNode) => number = rendezvousScore): PlacementNode[] {
+  const scored = nodes.map((node) => ({ node, score: score(key, node) }))
   scored.sort((a, b) => (b.score - a.score) || (a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : 0))
   return scored.filter((s) => s.score > -Infinity).map((s) => s.node)
 }
@@ -83,7 +110,7 @@ export function rankNodes (key: string, nodes: readonly PlacementNode[]): Placem
  * placeShards({ key: 'v1/0', count: 6 }, roster) // ['12D3…', …] in slot order
  */
 export function placeShards (request: PlacementRequest, nodes: readonly PlacementNode[]): string[] {
-  return placeStripe({ key: request.key, count: request.count, anchorShards: request.minAnchors ?? 0 }, nodes).nodes
+  return placeStripe({ key: request.key, count: request.count, anchorShards: request.minAnchors ?? 0, ...(request.readShards === undefined ? {} : { readShards: request.readShards }) }, nodes).nodes
 }
 
 /**
@@ -106,6 +133,8 @@ export interface StripePlacementRequest {
   held?: readonly PlacementNode[]
   /** Nodes that may not receive a shard (a PC holding a copy of one already, a node that just failed). */
   avoid?: ReadonlySet<string>
+  /** Shards needed to read (k), for the profile rule; defaults to anchorShards. */
+  readShards?: number
 }
 
 /** Where the new shards go, and what of the rule could not be honoured. */
@@ -130,7 +159,7 @@ export interface StripePlacement {
  */
 export function placeStripe (request: StripePlacementRequest, nodes: readonly PlacementNode[]): StripePlacement {
   const held = request.held ?? []
-  const ranked = rankNodes(request.key, nodes)
+  const ranked = rankNodes(request.key, nodes, placementScore)
   const zoneOf = (n: PlacementNode): string => n.zone ?? ''
   const zoneCount = new Set([...ranked, ...held].map(zoneOf)).size
   const zoneLimit = Math.ceil(request.count / Math.max(1, zoneCount))
@@ -173,8 +202,25 @@ export function placeStripe (request: StripePlacementRequest, nodes: readonly Pl
     }
     if (onAnchors < target && chosen.length < wanted) notes.push(`only ${onAnchors} of the ${target} shards that belong on anchors could be placed on the ${anchors.length} anchor(s) online`)
   }
-  // The rest: distinct PCs, then anchors not used yet, within the zone limit, then beyond it.
   const free = (n: PlacementNode): boolean => count(perNode, n.id) === 0 && request.avoid?.has(n.id) !== true
+  // PCs by profile, when the nodes carry availability: the worst hour of the week first.
+  const readShards = request.readShards ?? request.anchorShards
+  if (readShards > 0 && chosen.length < wanted && (ranked.some(hasAvailability) || held.some(hasAvailability))) {
+    const window = ranked.filter((n) => n.anchor !== true).slice(0, PROFILE_WINDOW)
+    const curves = window.map(hourly)
+    const holders = new HolderProfile(readShards)
+    const known = new Map([...held, ...ranked].map((n) => [n.id, n]))
+    for (const [id, shards] of perNode) holders.add(hourly(known.get(id) as PlacementNode), shards)
+    while (chosen.length < wanted) {
+      const open = window.flatMap((n, i) => free(n) && zoneOk(n) ? [i] : [])
+      const best = bestCandidate(holders, open.map((i) => curves[i] as Float64Array))
+      if (best < 0) break
+      const index = open[best] as number
+      take(window[index] as PlacementNode)
+      holders.add(curves[index] as Float64Array)
+    }
+  }
+  // The rest: distinct PCs, then anchors not used yet, within the zone limit, then beyond it.
   const order = [...ranked.filter((n) => n.anchor !== true), ...anchors]
   for (const honourZones of [true, false]) {
     for (const n of order) {

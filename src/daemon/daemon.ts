@@ -399,7 +399,9 @@ export class Daemon {
       m: this.files.cluster.m,
       nodes: this.membership.roster().map((m) => {
         const measured = this.presence.measured(m.id)
-        return { id: m.id, name: m.body.name, zone: m.body.zone, anchor: m.body.anchor, online: this.membership.isOnline(m.id), ...measured }
+        // What placement uses: the published history's profile in UTC hours (absent while too short).
+        const placementProfile = this.membership.placementNode(m.id)?.profile
+        return { id: m.id, name: m.body.name, zone: m.body.zone, anchor: m.body.anchor, online: this.membership.isOnline(m.id), ...measured, ...(placementProfile === undefined ? {} : { placementProfile }) }
       })
     }
   }

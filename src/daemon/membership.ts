@@ -11,6 +11,10 @@ import type { MetaStore } from '../meta/store.ts'
 import type { NodeBody } from '../meta/types.ts'
 import { adminStates, applyNodeAttrs } from '../meta/node-attrs.ts'
 import type { NodeAdminState } from '../meta/node-attrs.ts'
+import type { NodePresence } from '../meta/node-presence.ts'
+import { placementMeasure } from '../cluster/placement-profile.ts'
+import type { PlacementMeasure } from '../cluster/placement-profile.ts'
+import { fromNodePresence } from '../cluster/presence-history.ts'
 
 /** Free/used space a peer reported through the node-info protocol. */
 export interface PeerCapacity { usedBytes: number, quotaBytes: number, corruptShards: number, atMs: number, liveBytes?: number, orphanBytes?: number, lostShards?: number }
@@ -93,10 +97,29 @@ export class Membership implements ClusterView {
     return Math.max(free, 1)
   }
 
+  /** Placement measures by published presence report (decoded once per report: the roster hands out the same body until it changes). */
+  readonly #measures = new WeakMap<NodePresence, PlacementMeasure | null>()
+
+  /**
+   * The member's measured profile and availability for placement, from the
+   * presence history it published (the same on every node); {} while it has
+   * published none or too little.
+   */
+  private measureOf (body: NodeBody): Partial<PlacementMeasure> {
+    const presence = body.presence
+    if (presence === undefined) return {}
+    let measure = this.#measures.get(presence)
+    if (measure === undefined) {
+      measure = placementMeasure(fromNodePresence(presence)) ?? null
+      this.#measures.set(presence, measure)
+    }
+    return measure ?? {}
+  }
+
   /** A roster member as placement sees it (whether online or not); undefined for a non-member. */
   placementNode (id: string): PlacementNode | undefined {
     const member = this.roster().find((m) => m.id === id)
-    return member === undefined ? undefined : { id, weight: this.weightOf(id, member.body), zone: member.body.zone, anchor: member.body.anchor }
+    return member === undefined ? undefined : { id, weight: this.weightOf(id, member.body), zone: member.body.zone, anchor: member.body.anchor, ...this.measureOf(member.body) }
   }
 
   /**
@@ -109,6 +132,6 @@ export class Membership implements ClusterView {
     connected.add(this.selfId)
     return this.roster()
       .filter((member) => connected.has(member.id) && this.placeable(member.id))
-      .map((member) => ({ id: member.id, weight: this.weightOf(member.id, member.body), zone: member.body.zone, anchor: member.body.anchor }))
+      .map((member) => ({ id: member.id, weight: this.weightOf(member.id, member.body), zone: member.body.zone, anchor: member.body.anchor, ...this.measureOf(member.body) }))
   }
 }

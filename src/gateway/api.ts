@@ -19,7 +19,7 @@
  * - POST   /keys  body {name, admin?}             → {accessKeyId, secretAccessKey} (shown once)
  * - DELETE /keys?name=N                           → {removed}
  * - PUT    /keys/grant body {name, bucket, permission: read|write|owner}
- * - GET    /availability                          → {k, m, nodes:[{id,name,availability,profile[168],observedHours,online}]}
+ * - GET    /availability                          → {k, m, nodes:[{id,name,availability,profile[168],placementProfile?[168 UTC],observedHours,online}]}
  * - GET    /config                                → every cluster setting {key: value} (durations as "5m")
  * - PUT    /config   body {key, value}            → sets one cluster setting, answers every setting
  * - GET    /workers                               → WorkerInfo[] (daemon/workers.ts)

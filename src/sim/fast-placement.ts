@@ -10,9 +10,12 @@
  * finishes inside the prefix; `placeWithCandidates` checks that and falls
  * back to the whole roster when it cannot prove it. An anchor may appear
  * several times in an answer (fewer anchors than k): every anchor is in the
- * subset, so its slots are the same either way.
+ * subset, so its slots are the same either way. With measured availability
+ * (the profile rule) the prefix must also hold the rule's whole window of
+ * PCs, so that the profile choice saw the same candidates.
  */
-import { placeShards, rendezvousScore } from '../cluster/placement.ts'
+import { placeShards, placementScore } from '../cluster/placement.ts'
+import { PROFILE_WINDOW, hasAvailability } from '../cluster/profile-placement.ts'
 import type { PlacementNode, PlacementRequest } from '../cluster/placement.ts'
 
 /**
@@ -23,7 +26,7 @@ import type { PlacementNode, PlacementRequest } from '../cluster/placement.ts'
  */
 export function topCandidates (key: string, nodes: readonly PlacementNode[], length: number): Int32Array {
   const scores = new Float64Array(nodes.length)
-  for (let i = 0; i < nodes.length; i++) scores[i] = rendezvousScore(key, nodes[i] as PlacementNode)
+  for (let i = 0; i < nodes.length; i++) scores[i] = placementScore(key, nodes[i] as PlacementNode)
   if (length >= nodes.length) return Int32Array.from(nodes.keys())
   const sorted = Float64Array.from(scores).sort()
   const threshold = sorted[nodes.length - length] as number
@@ -48,6 +51,18 @@ export interface EligibleRoster {
   anchors: readonly number[]
 }
 
+const profiledRosters = new WeakMap<readonly PlacementNode[], boolean>()
+
+/** Whether any node of the roster carries availability (then the stripe rule chooses PCs by profile); cached per node list. */
+function rosterProfiled (roster: EligibleRoster): boolean {
+  let known = profiledRosters.get(roster.nodes)
+  if (known === undefined) {
+    known = roster.nodes.some(hasAvailability)
+    profiledRosters.set(roster.nodes, known)
+  }
+  return known
+}
+
 /**
  * `placeShards(request, eligible nodes)` computed from a candidate prefix;
  * returns node indices in slot order. Also reports whether the fast path
@@ -57,6 +72,8 @@ export function placeWithCandidates (request: PlacementRequest, candidates: Arra
   const inPrefix = new Set<number>()
   const subset: PlacementNode[] = []
   const zones = new Set<string>()
+  const profiled = rosterProfiled(roster)
+  let prefixPcs = 0
   for (let i = 0; i < candidates.length; i++) {
     const index = candidates[i] as number
     if (!roster.eligible(index)) continue
@@ -64,6 +81,7 @@ export function placeWithCandidates (request: PlacementRequest, candidates: Arra
     const node = roster.nodes[index] as PlacementNode
     subset.push(node)
     zones.add(node.zone ?? '')
+    if (node.anchor !== true && node.weight > 0) prefixPcs++
   }
   const wantAnchors = Math.min(request.minAnchors ?? 0, request.count)
   if (wantAnchors > 0) {
@@ -75,7 +93,9 @@ export function placeWithCandidates (request: PlacementRequest, candidates: Arra
     }
   }
   const chosen = placeShards(request, subset).map((id) => roster.indexOf.get(id) as number)
-  if (isFaithful(chosen, request.count, zones.size, wantAnchors, inPrefix, roster)) return { nodes: chosen, fast: true }
+  // The profile rule looks at the best PROFILE_WINDOW PCs; a prefix with fewer may have missed some (unless it holds every eligible PC).
+  const windowSeen = !profiled || prefixPcs >= PROFILE_WINDOW || candidates.length >= roster.nodes.length
+  if (windowSeen && isFaithful(chosen, request.count, zones.size, wantAnchors, inPrefix, roster)) return { nodes: chosen, fast: true }
   const all: PlacementNode[] = []
   for (let i = 0; i < roster.nodes.length; i++) if (roster.eligible(i)) all.push(roster.nodes[i] as PlacementNode)
   return { nodes: placeShards(request, all).map((id) => roster.indexOf.get(id) as number), fast: false }

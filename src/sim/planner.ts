@@ -23,6 +23,9 @@ import { placeWithCandidates, topCandidates } from './fast-placement.ts'
 import type { EligibleRoster } from './fast-placement.ts'
 import { binomialUnreadableLog10, groupedUnreadable, logFactorials, poissonBinomialDistribution, uniformPlacementUnreadable } from '../util/probability.ts'
 
+/** How placement chooses nodes: by measured weekly profile, or plain weighted rendezvous. */
+export type PlacementPolicy = 'profile' | 'rendezvous'
+
 /** Largest k the recommendation considers: beyond 32 data shards, per-shard overheads dominate. */
 export const RECOMMEND_MAX_K = 32
 
@@ -48,6 +51,12 @@ export interface PlanNode {
   anchor?: boolean
   /** Placement weight (free capacity); 1 when absent. */
   weight?: number
+  /**
+   * False when placement does not see this node's availability (a live
+   * member with less than a day of published history places as unmeasured);
+   * only matters with placement by profile.
+   */
+  placementMeasured?: boolean
 }
 
 /** The coding and repair settings to evaluate. */
@@ -195,8 +204,13 @@ function groupPlacement (slots: readonly number[]): GroupedPlacement {
   return { nodes: [...byNode.keys()], counts: [...byNode.values()], shards: slots.length }
 }
 
-function sampledEvaluator (nodes: readonly PlanNode[], bins: number, samples: number, seed: number): Evaluator {
-  const placementNodes: PlacementNode[] = nodes.map((n, i) => ({ id: `n${i}`, weight: n.weight ?? 1, zone: n.zone ?? '', anchor: n.anchor === true }))
+/** What a node tells placement by profile: its 168 values, or its constant availability. */
+const measureOf = (n: PlanNode): { profile: number[] } | { availability: number } =>
+  typeof n.availability === 'number' ? { availability: n.availability } : { profile: Array.from(n.availability) }
+
+function sampledEvaluator (nodes: readonly PlanNode[], bins: number, samples: number, seed: number, placement: PlacementPolicy): Evaluator {
+  const byProfile = placement === 'profile'
+  const placementNodes: PlacementNode[] = nodes.map((n, i) => ({ id: `n${i}`, weight: n.weight ?? 1, zone: n.zone ?? '', anchor: n.anchor === true, ...(byProfile && n.placementMeasured !== false ? measureOf(n) : {}) }))
   const anchors = nodes.flatMap((n, i) => n.anchor === true ? [i] : [])
   const zoneCount = new Set(placementNodes.map((n) => n.zone)).size
   const roster: EligibleRoster = {
@@ -212,12 +226,12 @@ function sampledEvaluator (nodes: readonly PlanNode[], bins: number, samples: nu
   for (let s = 0; s < samples; s++) candidates.push(topCandidates(`plan/${seed}/${s}`, placementNodes, candidateCount))
   const cache = new Map<string, GroupedPlacement[]>()
   const placementsFor = (k: number, n: number): GroupedPlacement[] => {
-    const cacheKey = `${anchors.length > 0 ? k : 0}/${n}`
+    const cacheKey = `${anchors.length > 0 || byProfile ? k : 0}/${n}`
     let placements = cache.get(cacheKey)
     if (placements === undefined) {
       placements = []
       for (let s = 0; s < samples; s++) {
-        const request = { key: `plan/${seed}/${s}`, count: n, minAnchors: anchors.length > 0 ? k : 0 }
+        const request = { key: `plan/${seed}/${s}`, count: n, minAnchors: anchors.length > 0 ? k : 0, readShards: k }
         placements.push(groupPlacement(placeWithCandidates(request, candidates[s] as Int32Array, roster).nodes))
       }
       cache.set(cacheKey, placements)
@@ -262,16 +276,19 @@ function reduceBins (bins: number, perBin: (bin: number) => number): { mean: num
  * alike, the exact average over all placements when placement is uniform
  * (equal weights, no zones, no anchors), sampled placements otherwise.
  */
-export function makeEvaluator (nodes: readonly PlanNode[], options: { samples?: number, seed?: number } = {}): Evaluator {
+export function makeEvaluator (nodes: readonly PlanNode[], options: { samples?: number, seed?: number, placement?: PlacementPolicy } = {}): Evaluator {
   const bins = checkCluster(nodes)
   const first = nodes[0] as PlanNode
   // When every node is alike, which nodes are chosen does not matter.
   const allSame = bins === 1 && nodes.every((n) => n.availability === first.availability)
   const uniformPlacement = nodes.every((n) => (n.weight ?? 1) === (first.weight ?? 1) && n.anchor !== true) &&
     new Set(nodes.map((n) => n.zone ?? '')).size === 1
+  // Placement by profile with no node measured is plain rendezvous.
+  const placement = options.placement === 'profile' && nodes.some((n) => n.placementMeasured !== false) ? 'profile' : 'rendezvous'
   if (allSame) return binomialEvaluator(first.availability as number)
-  if (uniformPlacement && bins * nodes.length * nodes.length <= EXACT_BUDGET_OPS) return exactEvaluator(nodes, bins)
-  return sampledEvaluator(nodes, bins, options.samples ?? DEFAULT_PLACEMENT_SAMPLES, options.seed ?? 1)
+  // Placement by profile is not uniform over the nodes: only sampled placements model it.
+  if (uniformPlacement && placement === 'rendezvous' && bins * nodes.length * nodes.length <= EXACT_BUDGET_OPS) return exactEvaluator(nodes, bins)
+  return sampledEvaluator(nodes, bins, options.samples ?? DEFAULT_PLACEMENT_SAMPLES, options.seed ?? 1, placement)
 }
 
 /**
@@ -377,6 +394,8 @@ export interface PlanRequest {
   /** Sampled placements when placement is not uniform. */
   placementSamples?: number
   seed?: number
+  /** `profile`: placement by the nodes' profiles, as the daemon places once nodes have a day of history; `rendezvous` (default): plain weighted rendezvous. */
+  placement?: PlacementPolicy
 }
 
 /** The planner's answer. */
@@ -401,7 +420,7 @@ export function planCluster (request: PlanRequest): PlanReport {
   const { k, m } = settings
   if (!(Number.isInteger(k) && k >= 1 && Number.isInteger(m) && m >= 0)) throw new CairnError('BAD_INPUT', `k=${k} m=${m} is not a code`, 'use integers k >= 1 and m >= 0')
   if (k + m > nodes.length) throw new CairnError('BAD_INPUT', `k + m = ${k + m} shards need at least that many nodes, the cluster has ${nodes.length}`, 'lower k or m, or add nodes')
-  const evaluator = makeEvaluator(nodes, { samples: request.placementSamples, seed: request.seed })
+  const evaluator = makeEvaluator(nodes, { samples: request.placementSamples, seed: request.seed, placement: request.placement })
   const result = planCode(evaluator, settings)
   let total = 0
   for (const node of nodes) {

@@ -6,6 +6,7 @@
 import { CairnError } from '../util/errors.ts'
 import { HOURS_PER_WEEK, hourOfWeekProfile, IndependentModel, OfficeModel, parseTraceCsv } from './churn.ts'
 import type { ChurnModel } from './churn.ts'
+import { ShiftsModel } from './shifts.ts'
 import type { PlanNode } from './planner.ts'
 
 /** Weeks of schedule averaged into a node's hour-of-week profile: half a year, like a live node's history. */
@@ -19,7 +20,7 @@ export const MAX_NODES = 100_000
 
 /** Which churn model to use and its inputs. */
 export interface ModelOptions {
-  model: 'office' | 'independent' | 'trace'
+  model: 'office' | 'shifts' | 'independent' | 'trace'
   nodes: number
   seed: number
   /** Independent model: one availability for every node. */
@@ -39,6 +40,7 @@ export interface ModelOptions {
  */
 export function buildModel (options: ModelOptions): ChurnModel {
   if (options.model === 'office') return new OfficeModel(options.nodes, options.seed)
+  if (options.model === 'shifts') return new ShiftsModel(options.nodes, options.seed)
   if (options.model === 'trace') {
     if (options.traceCsv === undefined) throw new CairnError('BAD_INPUT', 'the trace model needs a trace file', 'pass --trace FILE (lines node,onHour,offHour)')
     return parseTraceCsv(options.traceCsv).model

@@ -33,6 +33,8 @@ export interface SimResult {
   groups: number
   /** Share of placements answered from the per-group candidate prefix. */
   fastPlacementShare: number
+  /** The hour of the week with the lowest mean fraction of objects readable (the curve's samples averaged per hour). */
+  worstHour: { hourOfWeek: number, meanReadable: number }
   curve: CurvePoint[]
 }
 
@@ -95,6 +97,26 @@ function weekCurve (run: RawRun): CurvePoint[] {
   }))
 }
 
+const withCurve = (curve: CurvePoint[]): { worstHour: { hourOfWeek: number, meanReadable: number }, curve: CurvePoint[] } => ({ worstHour: worstHourOf(curve), curve })
+
+/** The hour of the week whose curve points have the lowest mean readability. */
+function worstHourOf (curve: readonly CurvePoint[]): { hourOfWeek: number, meanReadable: number } {
+  const sum = new Map<number, { total: number, count: number }>()
+  for (const p of curve) {
+    const hour = Math.floor(p.hourOfWeek)
+    const s = sum.get(hour) ?? { total: 0, count: 0 }
+    s.total += p.meanReadable
+    s.count++
+    sum.set(hour, s)
+  }
+  let worst = { hourOfWeek: 0, meanReadable: NaN }
+  for (const [hour, s] of sum) {
+    const mean = s.total / s.count
+    if (!(mean >= worst.meanReadable)) worst = { hourOfWeek: hour, meanReadable: mean }
+  }
+  return worst
+}
+
 /** Turn raw counters into the report. */
 export function summarize (run: RawRun): SimResult {
   let sum = 0
@@ -113,6 +135,6 @@ export function summarize (run: RawRun): SimResult {
     permanentFailures: run.permanentFailures,
     groups: run.groups,
     fastPlacementShare: placements > 0 ? run.fastPlacements / placements : 1,
-    curve: weekCurve(run)
+    ...withCurve(weekCurve(run))
   }
 }

@@ -12,14 +12,16 @@
  * that node. docs/DURABILITY.md discusses what this approximation keeps.
  */
 import type { PlacementNode } from '../cluster/placement.ts'
+import type { PlacementPolicy } from './planner.ts'
 import { chooseRepairTargets, decideRepair, repairTransferBytes } from '../heal/policy.ts'
 import { assert } from '../util/errors.ts'
 import type { ChurnModel } from './churn.ts'
-import { HOURS_PER_WEEK } from './churn.ts'
+import { HOURS_PER_WEEK, hourOfWeekProfile } from './churn.ts'
 import { EventQueue } from './event-queue.ts'
 import { placeWithCandidates, topCandidates } from './fast-placement.ts'
 import type { EligibleRoster } from './fast-placement.ts'
 import { Prng } from './prng.ts'
+import { PROFILE_WEEKS } from './scenario.ts'
 import { summarize } from './sim-stats.ts'
 import type { SimResult } from './sim-stats.ts'
 
@@ -59,6 +61,25 @@ export interface SimConfig {
   repairBytesPerSecond: number
   /** Interval between readability samples, minutes. */
   sampleMinutes: number
+  /**
+   * `profile`: every node carries the weekly profile it would have learnt
+   * (PROFILE_WEEKS of its schedule) and placement uses it, as the daemon does
+   * with measured presence; `rendezvous` (default): plain weighted rendezvous.
+   */
+  placement?: PlacementPolicy
+}
+
+export type { PlacementPolicy } from './planner.ts'
+
+/**
+ * What a node would have measured of itself: the weekly profile of its
+ * schedule over PROFILE_WEEKS (the mean only for the independent model,
+ * whose schedule is drawn as the run goes), 1 for an anchor.
+ */
+function learntAvailability (model: ChurnModel, node: number, anchor: boolean): { profile: number[] } | { availability: number } {
+  if (anchor) return { availability: 1 }
+  if (model.name === 'independent') return { availability: model.meanAvailability(node) }
+  return { profile: Array.from(hourOfWeekProfile(model, node, PROFILE_WEEKS)) }
 }
 
 /** Mutable state of a run; methods are the event handlers. */
@@ -127,7 +148,12 @@ class Simulation {
     this.endHours = config.days * 24
     this.shardBytes = Math.ceil(config.objectBytes / config.k)
     this.placementNodes = Array.from({ length: nodes }, (_, i) => ({
-      id: `n${i}`, weight: 1, zone: config.zones > 1 ? `z${i % config.zones}` : '', anchor: i < config.anchors
+      id: `n${i}`,
+      weight: 1,
+      zone: config.zones > 1 ? `z${i % config.zones}` : '',
+      anchor: i < config.anchors,
+      // Anchors are always on in the simulator, whatever the model says.
+      ...(config.placement === 'profile' ? learntAvailability(config.model, i, i < config.anchors) : {})
     }))
     this.roster = {
       nodes: this.placementNodes,
@@ -189,7 +215,7 @@ class Simulation {
 
   place (g: number): number[] {
     const per = this.perGroupCandidates
-    const request = { key: `pg/${g}`, count: this.n, minAnchors: this.config.anchors > 0 ? this.config.k : 0 }
+    const request = { key: `pg/${g}`, count: this.n, minAnchors: this.config.anchors > 0 ? this.config.k : 0, readShards: this.config.k }
     const result = placeWithCandidates(request, this.candidates.subarray(g * per, (g + 1) * per), this.roster)
     if (result.fast) this.fastPlacements++
     else this.fullPlacements++

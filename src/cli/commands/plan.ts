@@ -14,7 +14,7 @@ import type { ParsedArgs } from '../args.ts'
 import { CairnError } from '../../util/errors.ts'
 import { DEFAULT_DEAD_AFTER_MS, DEFAULT_TARGET } from '../../heal/policy.ts'
 import { DEFAULT_PLACEMENT_SAMPLES, planCluster } from '../../sim/planner.ts'
-import type { PlanNode, PlanReport } from '../../sim/planner.ts'
+import type { PlacementPolicy, PlanNode, PlanReport } from '../../sim/planner.ts'
 import { buildModel, MAX_NODES, parseAvailabilityCsv, planNodesFromModel } from '../../sim/scenario.ts'
 
 /** Default code: 4 data + 8 parity shards, readable with two thirds of its holders off. */
@@ -29,7 +29,7 @@ export const DEFAULT_ANCHOR_AVAILABILITY = 0.999
 
 const SPEC = {
   values: ['node', 'nodes', 'availability', 'availability-file', 'model', 'trace', 'k', 'm', 'zones', 'anchors', 'anchor-availability',
-    'dead-after-hours', 'repair-threshold', 'mttf-days', 'repair-hours', 'target', 'placements', 'seed'],
+    'dead-after-hours', 'repair-threshold', 'mttf-days', 'repair-hours', 'target', 'placements', 'seed', 'placement'],
   booleans: ['json']
 } as const
 
@@ -45,11 +45,11 @@ function describedCluster (args: ParsedArgs): PlanNode[] {
   } else if (traceFile !== undefined || modelName === 'trace') {
     if (traceFile === undefined) throw new CairnError('BAD_INPUT', '--model trace needs --trace FILE', 'pass --trace FILE')
     nodes = planNodesFromModel(buildModel({ model: 'trace', nodes: 0, seed, traceCsv: readText(traceFile) }))
-  } else if (modelName === 'office') {
+  } else if (modelName === 'office' || modelName === 'shifts') {
     const count = numberFlag(args, 'nodes', 300, { integer: true, min: 1, max: MAX_NODES })
-    nodes = planNodesFromModel(buildModel({ model: 'office', nodes: count, seed }))
+    nodes = planNodesFromModel(buildModel({ model: modelName, nodes: count, seed }))
   } else {
-    if (modelName !== undefined && modelName !== 'independent') throw new CairnError('BAD_INPUT', `unknown model ${modelName}`, 'use --model independent, office or trace')
+    if (modelName !== undefined && modelName !== 'independent') throw new CairnError('BAD_INPUT', `unknown model ${modelName}`, 'use --model independent, office, shifts or trace')
     if (!args.values.has('nodes') || !args.values.has('availability')) {
       throw new CairnError('BAD_INPUT', 'describe the cluster', 'pass --nodes N --availability A, --availability-file FILE, --model office --nodes N, or --trace FILE')
     }
@@ -79,7 +79,20 @@ export interface PlanDefaults {
   target?: number
   /** A repair threshold set for the cluster; derived from the target when absent. */
   repairThreshold?: number
+  /** How the cluster places (live mode: by profile, as the daemon does); rendezvous when absent. */
+  placement?: PlacementPolicy
 }
+/**
+ * `--placement profile|rendezvous` (default rendezvous): whether nodes place
+ * by their learnt weekly profiles, as the daemon does once nodes have a day
+ * of presence history, or by plain weighted rendezvous.
+ */
+export function placementFlag (args: ParsedArgs): PlacementPolicy {
+  const value = args.values.get('placement') ?? 'rendezvous'
+  if (value !== 'profile' && value !== 'rendezvous') throw new CairnError('BAD_INPUT', `unknown placement ${value}`, 'use --placement profile or --placement rendezvous')
+  return value
+}
+
 
 /**
  * Plan from plain per-node availability values: the entry point the live
@@ -103,7 +116,8 @@ export function planFromFlags (nodes: readonly PlanNode[], args: ParsedArgs, def
     },
     target,
     placementSamples: numberFlag(args, 'placements', DEFAULT_PLACEMENT_SAMPLES, { integer: true, min: 1, max: 100_000 }),
-    seed: numberFlag(args, 'seed', 1, { integer: true })
+    seed: numberFlag(args, 'seed', 1, { integer: true }),
+    placement: args.values.has('placement') ? placementFlag(args) : defaults.placement ?? 'rendezvous'
   })
 }
 
@@ -114,19 +128,22 @@ export function planFromFlags (nodes: readonly PlanNode[], args: ParsedArgs, def
  */
 async function planLive (args: ParsedArgs): Promise<PlanReport> {
   const client = connect(args.values.get('node') as string)
-  const live = await client.json<{ k: number, m: number, nodes: Array<{ zone: string, anchor: boolean, online: boolean, availability?: number, profile?: number[] }> }>('GET', '/availability')
+  const live = await client.json<{ k: number, m: number, nodes: Array<{ zone: string, anchor: boolean, online: boolean, availability?: number, profile?: number[], placementProfile?: number[] }> }>('GET', '/availability')
   const config = await client.json<Record<string, string | number>>('GET', '/config')
   if (!args.values.has('k')) args.values.set('k', String(live.k))
   if (!args.values.has('m')) args.values.set('m', String(live.m))
-  // A member never observed yet counts as its state right now.
+  // The profiles placement uses (UTC hours, from each member's published history); a member
+  // with too short a history its measured profile; one never observed counts as its state right now.
   const nodes: PlanNode[] = live.nodes.map((n) => ({
-    availability: n.profile !== undefined ? Float64Array.from(n.profile) : n.availability ?? (n.online ? 1 : 0),
+    availability: n.placementProfile !== undefined ? Float64Array.from(n.placementProfile) : n.profile !== undefined ? Float64Array.from(n.profile) : n.availability ?? (n.online ? 1 : 0),
+    // Placement sees only published profiles of a day or more; the others it places as unmeasured.
+    placementMeasured: n.placementProfile !== undefined,
     zone: n.zone,
     anchor: n.anchor
   }))
   // repairThreshold is "auto" (or 0) when the cluster derives it; a number when an admin set one.
   const setThreshold = typeof config.repairThreshold === 'number' && config.repairThreshold > 0 ? config.repairThreshold : undefined
-  return planFromFlags(nodes, args, { target: typeof config.target === 'number' ? config.target : undefined, repairThreshold: setThreshold })
+  return planFromFlags(nodes, args, { target: typeof config.target === 'number' ? config.target : undefined, repairThreshold: setThreshold, placement: 'profile' })
 }
 
 const percent = (p: number): string => `${(100 * p).toPrecision(6)}%`

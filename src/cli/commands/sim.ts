@@ -20,7 +20,9 @@ import type { ChurnModel } from '../../sim/churn.ts'
 import { simulate } from '../../sim/simulator.ts'
 import type { SimConfig } from '../../sim/simulator.ts'
 import type { SimResult } from '../../sim/sim-stats.ts'
-import { DEFAULT_K, DEFAULT_M, DEFAULT_MTTF_DAYS } from './plan.ts'
+import { DEFAULT_K, DEFAULT_M, DEFAULT_MTTF_DAYS, placementFlag } from './plan.ts'
+
+const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
 
 /** Hashes spent on initial placement (groups x nodes): bounds start-up time (~5 us per hash). */
 export const PLACEMENT_HASH_BUDGET = 2e7
@@ -39,7 +41,7 @@ const DEFAULT_OBJECT_MIB = 1
 
 const SPEC = {
   values: ['model', 'availability', 'availability-file', 'trace', 'nodes', 'objects', 'days', 'k', 'm', 'seed', 'zones', 'anchors',
-    'dead-after-hours', 'repair-threshold', 'target', 'mttf-days', 'object-mib', 'repair-mbps', 'groups', 'sample-minutes', 'cycle-hours', 'csv', 'svg'],
+    'dead-after-hours', 'repair-threshold', 'target', 'mttf-days', 'object-mib', 'repair-mbps', 'groups', 'sample-minutes', 'cycle-hours', 'csv', 'svg', 'placement'],
   booleans: ['json']
 } as const
 
@@ -97,7 +99,8 @@ export type SimFlags = SimConfig & { threshold: SimThreshold }
 /** Simulation settings from flags. */
 export function configFromFlags (args: ParsedArgs): SimFlags {
   const modelName = args.values.get('model') ?? (args.values.has('trace') ? 'trace' : 'office')
-  if (modelName !== 'office' && modelName !== 'independent' && modelName !== 'trace') throw new CairnError('BAD_INPUT', `unknown model ${modelName}`, 'use --model office, independent or trace')
+  if (modelName !== 'office' && modelName !== 'shifts' && modelName !== 'independent' && modelName !== 'trace') throw new CairnError('BAD_INPUT', `unknown model ${modelName}`, 'use --model office, shifts, independent or trace')
+  const placement = placementFlag(args)
   const seed = numberFlag(args, 'seed', 1, { integer: true })
   const file = args.values.get('availability-file')
   const availabilities = file === undefined ? undefined : Float64Array.from(parseAvailabilityCsv(readText(file)).map((n) => typeof n.availability === 'number' ? n.availability : n.availability.reduce((a, b) => a + b, 0) / n.availability.length))
@@ -135,7 +138,8 @@ export function configFromFlags (args: ParsedArgs): SimFlags {
     mttfDays: mttfDays === 0 ? Infinity : mttfDays,
     objectBytes: numberFlag(args, 'object-mib', DEFAULT_OBJECT_MIB, { min: 1 / 1024 }) * 2 ** 20,
     repairBytesPerSecond: numberFlag(args, 'repair-mbps', DEFAULT_REPAIR_MBPS, { min: 0.001 }) * 1e6 / 8,
-    sampleMinutes: numberFlag(args, 'sample-minutes', 15, { min: 1, max: 1440 })
+    sampleMinutes: numberFlag(args, 'sample-minutes', 15, { min: 1, max: 1440 }),
+    placement
   }
 }
 
@@ -154,12 +158,13 @@ export function simReport (config: SimFlags, result: SimResult): Record<string, 
     repairThresholdDerived: config.threshold.derived,
     target: config.threshold.target,
     readabilityAtRepairThreshold: config.threshold.readabilityAtRepairThreshold,
+    placement: config.placement ?? 'rendezvous',
     seed: config.seed
   }
 }
 
 /**
- * `cairn sim [--model office|independent|trace] [--nodes N --objects O --days D --k K --m M --seed S] [--target T | --repair-threshold N] [--csv F --svg F] [--json]`
+ * `cairn sim [--model office|shifts|independent|trace] [--placement profile|rendezvous] [--nodes N --objects O --days D --k K --m M --seed S] [--target T | --repair-threshold N] [--csv F --svg F] [--json]`
  *
  * @example
  * await run(['--model', 'independent', '--availability', '0.5', '--days', '7', '--json'])
@@ -169,7 +174,7 @@ export async function run (argv: string[]): Promise<number> {
   if (args.positionals.length > 0) throw new CairnError('BAD_INPUT', `unexpected argument ${args.positionals[0]}`, 'cairn sim takes only flags')
   const config = configFromFlags(args)
   const result = simulate(config)
-  const title = `${config.model.name}, ${config.model.nodes} nodes, k=${config.k} m=${config.m}, ${config.days} days`
+  const title = `${config.model.name}, ${config.model.nodes} nodes, k=${config.k} m=${config.m}, ${config.days} days, ${config.placement ?? 'rendezvous'} placement`
   const csv = args.values.get('csv')
   if (csv !== undefined) writeFileSync(csv, curveCsv(result.curve))
   const svg = args.values.get('svg')
@@ -182,6 +187,7 @@ export async function run (argv: string[]): Promise<number> {
   console.log([
     `simulated        ${title}, ${config.objects} objects in ${result.groups} placement groups`,
     `readable         mean ${(100 * r.mean).toFixed(4)}% (± ${(100 * r.stderr).toFixed(4)}), min ${(100 * r.min).toFixed(4)}%`,
+    `worst hour       ${(100 * result.worstHour.meanReadable).toFixed(4)}% readable on average (${WEEKDAYS[Math.floor(result.worstHour.hourOfWeek / 24)] ?? ''} ${String(result.worstHour.hourOfWeek % 24).padStart(2, '0')}:00)`,
     `repair below     ${config.repairThreshold} live shards (${config.threshold.derived ? `derived for target ${config.threshold.target}` : 'set'}; plan: readable ${(100 * config.threshold.readabilityAtRepairThreshold).toFixed(4)}% at ${config.repairThreshold} live)`,
     `lost             ${result.lost} objects (${result.permanentFailures} permanent failures, ${result.deadDeclarations} nodes declared dead)`,
     `repair traffic   ${(result.repairBytesPerNodePerDay / 2 ** 20).toFixed(2)} MiB per node per day (${result.repairs} group repairs)`,
