@@ -127,7 +127,8 @@ export const DEFAULT_OFFICE_MIX: OfficeMix = {
 /** The kind of machine in the office model. */
 export type OfficeMachine = 'desktop' | 'laptop' | 'always-on'
 
-const clamp = (v: number, low: number, high: number): number => Math.min(high, Math.max(low, v))
+/** `v` held within [low, high]. */
+export const clamp = (v: number, low: number, high: number): number => Math.min(high, Math.max(low, v))
 
 /**
  * The office model: deterministic schedules from (seed, node, day).

@@ -12,7 +12,7 @@
  * shards online at night or in the day. Schedules are a pure function of
  * (seed, node, day), like the office model.
  */
-import { SessionModel, onlineHours, HOURS_PER_WEEK } from './churn.ts'
+import { SessionModel, clamp, onlineHours, HOURS_PER_WEEK } from './churn.ts'
 import type { Session } from './churn.ts'
 import { hashUniform, normalFromUniforms } from './prng.ts'
 
@@ -36,8 +36,6 @@ export type ShiftMachine = 'day' | 'night' | 'always-on'
 
 /** Weeks averaged for a node's mean availability. */
 const MEAN_WEEKS = 8
-
-const clamp = (v: number, low: number, high: number): number => Math.min(high, Math.max(low, v))
 
 /**
  * The shifts model (module comment).
