@@ -45,3 +45,33 @@ export function missingNamedShards (metaDir: string, dirs: ReadonlyMap<string, s
     db.close()
   }
 }
+
+/**
+ * Every stripe's shard holders (node ids, one per shard: the first holder)
+ * in the replica of the node in `metaDir`, location overrides applied; only
+ * versions whose stripe list is in the record.
+ *
+ * @example
+ * for (const holders of stripeHolders(dir('node-1'))) assert.equal(holders.length, 6)
+ */
+export function stripeHolders (metaDir: string): string[][] {
+  const db = new DatabaseSync(join(metaDir, 'meta.db'), { readOnly: true })
+  try {
+    const locations = new Map<string, { nodes: string[], shards: Record<string, number[]> }>()
+    for (const r of db.prepare("SELECT pk, body FROM records WHERE tbl = 'location' AND tombstone = 0").all() as Array<{ pk: string, body: string }>) locations.set(r.pk, JSON.parse(r.body) as { nodes: string[], shards: Record<string, number[]> })
+    const out: string[][] = []
+    for (const r of db.prepare("SELECT pk, body FROM records WHERE tbl = 'version' AND tombstone = 0").all() as Array<{ pk: string, body: string }>) {
+      const body = JSON.parse(r.body) as { manifest?: { stripes?: Array<{ shards: Array<{ hash: string, nodes: string[] }> }> } }
+      const loc = locations.get(r.pk)
+      for (const stripe of body.manifest?.stripes ?? []) {
+        out.push(stripe.shards.flatMap((s) => {
+          const moved = loc?.shards[s.hash]
+          return moved === undefined ? s.nodes.slice(0, 1) : moved.slice(0, 1).map((i) => loc?.nodes[i] as string)
+        }))
+      }
+    }
+    return out
+  } finally {
+    db.close()
+  }
+}

@@ -12,14 +12,13 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes, randomInt } from 'node:crypto'
-import { join } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
 import { after, before, describe, it } from 'node:test'
 import { fetchStatus, startCluster } from '../helpers/cluster.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { api, healStatus, q, sha } from '../helpers/api.ts'
 import { assertSucceeded } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
+import { stripeHolders } from '../helpers/holders.ts'
 
 process.env.CAIRN_REPAIR_INTERVAL_MS = '1000'
 
@@ -36,29 +35,6 @@ const CONVERGE_MS = 90_000
 const TEST_TIMEOUT_MS = 600_000
 
 interface Stored { key: string, sha: string }
-
-/** Every inline-listed stripe's shard holders (node ids) in a node's replica, location overrides applied. */
-function stripeHolders (nodeDir: string): string[][] {
-  const db = new DatabaseSync(join(nodeDir, 'meta.db'), { readOnly: true })
-  try {
-    const locations = new Map<string, { nodes: string[], shards: Record<string, number[]> }>()
-    for (const r of db.prepare("SELECT pk, body FROM records WHERE tbl = 'location' AND tombstone = 0").all() as Array<{ pk: string, body: string }>) locations.set(r.pk, JSON.parse(r.body))
-    const out: string[][] = []
-    for (const r of db.prepare("SELECT pk, body FROM records WHERE tbl = 'version' AND tombstone = 0").all() as Array<{ pk: string, body: string }>) {
-      const body = JSON.parse(r.body) as { manifest?: { stripes?: Array<{ shards: Array<{ hash: string, nodes: string[] }> }> } }
-      const loc = locations.get(r.pk)
-      for (const stripe of body.manifest?.stripes ?? []) {
-        out.push(stripe.shards.flatMap((s) => {
-          const moved = loc?.shards[s.hash]
-          return moved === undefined ? s.nodes.slice(0, 1) : moved.slice(0, 1).map((i) => loc?.nodes[i] as string)
-        }))
-      }
-    }
-    return out
-  } finally {
-    db.close()
-  }
-}
 
 describe('hybrid pool: 2 anchors and 6 PCs, 4+2, every PC off twice', { timeout: 2_400_000 }, () => {
   let c: TestCluster

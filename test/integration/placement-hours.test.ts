@@ -123,6 +123,17 @@ describe('placement by measured hours, 4 day-time and 4 night-time PCs, 2+2', { 
     }, CONVERGE_MS, 'every node to see day and night placement profiles').catch((err: unknown) => { throw new Error(`${(err as Error).message}; first views (mean in the day PCs' / night PCs' stopped hours): ${views.join('; ')}`) })
   })
 
+  // Right after the learning week: every model hour that passes after it
+  // (the puts and reads below take ~90 model hours) is more observation at
+  // the same hours of the week with every PC on, which blurs the profiles.
+  it('plans the live cluster with the same profiles, placed by profile', { timeout: 300_000 }, async () => {
+    type Plan = { method: string, worstHourUnavailable: number }
+    const profiled = parseJsonOutput<Plan>(await c.cli(['plan', '--node', dir('node-1'), '--json']), 'plan --node')
+    const plain = parseJsonOutput<Plan>(await c.cli(['plan', '--node', dir('node-1'), '--placement', 'rendezvous', '--json']), 'plan --node --placement rendezvous')
+    assert.equal(profiled.method, 'sampled-placements')
+    assert.ok(profiled.worstHourUnavailable < plain.worstHourUnavailable, `worst hour unreadable ${profiled.worstHourUnavailable} (profile) vs ${plain.worstHourUnavailable} (rendezvous)`)
+  })
+
   it('puts every stripe on 2 day-time and 2 night-time PCs', { timeout: 300_000 }, async () => {
     const ids = new Map((await c.apiStatus('node-1')).nodes.map((n) => [n.id, n.name]))
     const stored: Array<{ key: string, sha: string }> = []
@@ -155,11 +166,4 @@ describe('placement by measured hours, 4 day-time and 4 night-time PCs, 2+2', { 
     await c.waitOnline()
   })
 
-  it('plans the live cluster with the same profiles, placed by profile', { timeout: 300_000 }, async () => {
-    type Plan = { method: string, worstHourUnavailable: number }
-    const profiled = parseJsonOutput<Plan>(await c.cli(['plan', '--node', dir('node-1'), '--json']), 'plan --node')
-    const plain = parseJsonOutput<Plan>(await c.cli(['plan', '--node', dir('node-1'), '--placement', 'rendezvous', '--json']), 'plan --node --placement rendezvous')
-    assert.equal(profiled.method, 'sampled-placements')
-    assert.ok(profiled.worstHourUnavailable < plain.worstHourUnavailable, `worst hour unreadable ${profiled.worstHourUnavailable} (profile) vs ${plain.worstHourUnavailable} (rendezvous)`)
-  })
 })
