@@ -12,13 +12,11 @@
  * the mover never sees plaintext. Rate-limited through the caller's limiter.
  */
 import { sha256Hex } from '../crypto/index.ts'
-import type { ErasureCodecName } from '../erasure/index.ts'
 import { rebuildShards } from '../erasure/rebuild.ts'
 import type { ShardRef, StripeManifest } from '../meta/types.ts'
 import { CairnError, errorMessage } from '../util/errors.ts'
-import type { HealthFacts } from './health.ts'
 import { readShards, stripeShardSize } from './repair.ts'
-import type { ShardMover } from './repair.ts'
+import type { StripeWorkContext } from './repair.ts'
 
 /** One shard to move: stripe slot `index` (hash `hash`) from `from` to `to`. */
 export interface ShardMove {
@@ -28,21 +26,8 @@ export interface ShardMove {
   to: string
 }
 
-/** What moving a stripe's shards needs. */
-export interface StripeMoveContext {
-  selfId: string
-  k: number
-  m: number
-  codec?: ErasureCodecName
-  /** The version the shards belong to (their owner tag on the new holder). */
-  versionId: string
-  shards: ShardMover
-  facts: HealthFacts
-  /** Wait until `bytes` more may be moved (the repairRate limit). */
-  throttle: (bytes: number, signal?: AbortSignal) => Promise<void>
-  signal?: AbortSignal
-  log?: (message: string) => void
-}
+/** What moving a stripe's shards needs (throttle: the repairRate limit). */
+export type StripeMoveContext = StripeWorkContext
 
 /** What moving a stripe's shards did. */
 export interface StripeMoveResult {

@@ -24,8 +24,8 @@ export interface ShardMover {
   get: (nodeId: string, hash: string, signal?: AbortSignal) => Promise<Uint8Array>
 }
 
-/** What repairing a stripe needs. */
-export interface StripeRepairContext {
+/** What any work on one stripe's shards needs (repair, moves). */
+export interface StripeWorkContext {
   selfId: string
   k: number
   m: number
@@ -34,16 +34,20 @@ export interface StripeRepairContext {
   versionId: string
   shards: ShardMover
   facts: HealthFacts
+  /** Wait until `bytes` more may be moved (the repair rate limit). */
+  throttle: (bytes: number, signal?: AbortSignal) => Promise<void>
+  signal?: AbortSignal
+  log?: (message: string) => void
+}
+
+/** What repairing a stripe needs. */
+export interface StripeRepairContext extends StripeWorkContext {
   /** Nodes that may receive shards now (online, not dead, with weights). */
   candidates: () => PlacementNode[]
   /** A roster member's zone and role (for holders that are not candidates now, e.g. asleep); undefined when unknown. */
   member: (nodeId: string) => PlacementNode | undefined
   /** Repair threshold: rebuild when fewer live shards than this. */
   threshold: number
-  /** Wait until `bytes` more may be moved (the repair rate limit). */
-  throttle: (bytes: number, signal?: AbortSignal) => Promise<void>
-  signal?: AbortSignal
-  log?: (message: string) => void
 }
 
 /** What one stripe's repair did. */
