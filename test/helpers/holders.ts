@@ -75,3 +75,18 @@ export function stripeHolders (metaDir: string): string[][] {
     db.close()
   }
 }
+
+/**
+ * Live version records in the replica of the node in `metaDir`. A put is
+ * acknowledged once a quorum holds it, which need not include this node, so
+ * a test that reads a replica right after puts through other nodes waits
+ * for this count first.
+ */
+export function liveVersions (metaDir: string): number {
+  const db = new DatabaseSync(join(metaDir, 'meta.db'), { readOnly: true })
+  try {
+    return Number((db.prepare("SELECT count(*) AS n FROM records WHERE tbl = 'version' AND tombstone = 0").get() as { n: number }).n)
+  } finally {
+    db.close()
+  }
+}

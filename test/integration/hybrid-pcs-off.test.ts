@@ -18,7 +18,7 @@ import type { TestCluster } from '../helpers/cluster.ts'
 import { api, healStatus, q, sha } from '../helpers/api.ts'
 import { assertSucceeded } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
-import { stripeHolders } from '../helpers/holders.ts'
+import { liveVersions, stripeHolders } from '../helpers/holders.ts'
 
 process.env.CAIRN_REPAIR_INTERVAL_MS = '1000'
 
@@ -71,6 +71,7 @@ describe('hybrid pool: 2 anchors and 6 PCs, 4+2, every PC off twice', { timeout:
   const assertAnchorsHoldK = async (): Promise<void> => {
     const s = await fetchStatus(dir('node-1'))
     const nameOf = new Map(s.nodes.map((n) => [n.id, n.name]))
+    await waitFor(async () => liveVersions(dir('node-1')) >= stored.length, CONVERGE_MS, "node-1's replica to hold every put")
     const stripes = stripeHolders(dir('node-1'))
     assert.ok(stripes.length >= stored.length + 2, `${stripes.length} stripes for ${stored.length} objects`)
     for (const holders of stripes) {

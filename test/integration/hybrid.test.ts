@@ -23,7 +23,7 @@ import type { TestCluster } from '../helpers/cluster.ts'
 import { api, healStatus, q, sha } from '../helpers/api.ts'
 import { assertFailedClearly, assertSucceeded, parseJsonOutput } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
-import { stripeHolders } from '../helpers/holders.ts'
+import { liveVersions, stripeHolders } from '../helpers/holders.ts'
 
 process.env.CAIRN_REPAIR_INTERVAL_MS = '1000'
 
@@ -105,6 +105,7 @@ describe('hybrid pool: anchors, zones and capacity, 7 nodes, 4+2', { timeout: 1_
     }
     const s = await status('node-1')
     const byId = new Map(s.nodes.map((n) => [n.id, n]))
+    await waitFor(async () => liveVersions(dir('node-1')) >= OBJECTS, CONVERGE_MS, "node-1's replica to hold every put")
     const stripes = stripeHolders(dir('node-1'))
     assert.ok(stripes.length >= OBJECTS)
     for (const holders of stripes) {

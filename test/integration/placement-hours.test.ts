@@ -23,6 +23,7 @@ import type { TestCluster } from '../helpers/cluster.ts'
 import { api, q, sha } from '../helpers/api.ts'
 import { parseJsonOutput } from '../helpers/cli-assert.ts'
 import { sleep, waitFor } from '../helpers/process.ts'
+import { liveVersions } from '../helpers/holders.ts'
 import { modelClock, TEST_HOUR_VARIABLE } from '../../src/util/model-clock.ts'
 import { hourOfWeekAt } from '../../src/cluster/presence-history.ts'
 
@@ -144,6 +145,7 @@ describe('placement by measured hours, 4 day-time and 4 night-time PCs, 2+2', { 
       assert.equal(a.status, 200, a.body.toString('utf8').slice(0, 300))
       stored.push({ key: `o${i}`, sha: sha(bytes) })
     }
+    await waitFor(async () => liveVersions(dir('node-1')) >= OBJECTS, CONVERGE_MS, "node-1's replica to hold every put")
     const stripes = stripeHolders(dir('node-1'))
     assert.equal(stripes.length, OBJECTS)
     for (const holders of stripes) {

@@ -15,7 +15,7 @@ import type { TestCluster } from '../helpers/cluster.ts'
 import { api, healStatus, q, sha } from '../helpers/api.ts'
 import { assertSucceeded } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
-import { stripeHolders } from '../helpers/holders.ts'
+import { liveVersions, stripeHolders } from '../helpers/holders.ts'
 
 const K = 4
 const M = 2
@@ -73,6 +73,7 @@ describe('zones: 3 zones of 3 nodes, 4+2, a whole zone off', { timeout: 1_800_00
       stored.push({ key: `obj-${i}`, sha: sha(bytes) })
     }
     const nameOf = new Map((await nodesSeenBy('node-1')).map((n) => [n.id, n.name]))
+    await waitFor(async () => liveVersions(dir('node-1')) >= OBJECTS, CONVERGE_MS, "node-1's replica to hold every put")
     const stripes = stripeHolders(dir('node-1'))
     assert.ok(stripes.length > OBJECTS, `${stripes.length} stripes, some objects span several`)
     for (const holders of stripes) {
