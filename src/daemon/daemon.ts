@@ -20,7 +20,7 @@ import { PROTOCOLS } from '../net/rpc.ts'
 import type { NetNode } from '../net/types.ts'
 import { createShardStore } from '../store/index.ts'
 import type { ShardStore } from '../store/types.ts'
-import { errorMessage } from '../util/errors.ts'
+import { CairnError, errorMessage } from '../util/errors.ts'
 import { HybridClock } from '../util/hlc.ts'
 import { RecentList } from '../util/recent-list.ts'
 import { loadNodeFiles, saveNodeConfig, secureNodeDir, writeApiConfig } from './config.ts'
@@ -59,6 +59,8 @@ export const MULTIPART_SWEEP_INTERVAL_ENV = 'CAIRN_MULTIPART_SWEEP_INTERVAL_MS'
 export const RETENTION_SWEEP_INTERVAL_MS = 60_000
 /** Corruption reports kept for status; older ones are counted, not kept (a failing disk can produce thousands). */
 export const MAX_BAD_SHARD_REPORTS = 1000
+/** Shortest time between two log lines about failed shard fetches of one holder with one error code. */
+export const SHARD_FAILURE_LOG_MS = 10_000
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
 /** How often the healer judges every object and repairs what this node coordinates. */
@@ -112,6 +114,8 @@ export class Daemon {
   private syncQueue: Promise<void> = Promise.resolve()
   private readonly badShardReports = new RecentList<{ hash: string, atMs: number, by: string }>(MAX_BAD_SHARD_REPORTS)
   private stopped = false
+  /** When a read's shard failure was last logged, per holder and error code (one line per SHARD_FAILURE_LOG_MS). */
+  private readonly shardFailureLogged = new Map<string, number>()
 
   constructor (files: NodeFiles, log: Log) {
     this.files = files
@@ -192,7 +196,8 @@ export class Daemon {
       committer: this.replicator,
       clock: this.clock,
       masterKey: Buffer.from(secret.masterKey, 'base64'),
-      onBadShard: (holder, hash) => { this.log(`shard ${hash.slice(0, 12)} from ${this.membership.nodeName(holder)} failed its hash check`) }
+      onBadShard: (holder, hash) => { this.log(`shard ${hash.slice(0, 12)} from ${this.membership.nodeName(holder)} failed its hash check`) },
+      onShardFailure: (holder, hash, err) => { this.logShardFailure(holder, hash, err) }
     })
     this.healer = new Healer(this)
     this.mover = new Mover(this)
@@ -305,6 +310,17 @@ export class Daemon {
   }
 
   /** The lying-peer faults (shards=discard|forge) when the test fault switch is on. */
+  /** Log a read's failed shard fetch, at most once per holder and error code per SHARD_FAILURE_LOG_MS. */
+  private logShardFailure (holder: string, hash: string, err: Error): void {
+    const code = err instanceof CairnError ? err.code : 'ERROR'
+    const key = `${holder} ${code}`
+    const now = Date.now()
+    if (now - (this.shardFailureLogged.get(key) ?? -Infinity) < SHARD_FAILURE_LOG_MS) return
+    if (this.shardFailureLogged.size > 1000) this.shardFailureLogged.clear()
+    this.shardFailureLogged.set(key, now)
+    this.log(`warning: a read could not fetch shard ${hash.slice(0, 12)} from ${this.membership.nodeName(holder) || holder}: ${err.message} (read on from other holders; similar failures of this holder are not logged for ${SHARD_FAILURE_LOG_MS / 1000} s)`)
+  }
+
   private shardLies (): { discards: () => boolean, forges: () => boolean } | undefined {
     if (!this.faults.enabled) return undefined
     return { discards: () => this.faults.discardsShards(), forges: () => this.faults.forgesShards() }

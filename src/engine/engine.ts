@@ -19,6 +19,7 @@ import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
 import { AccessKeys } from './access-keys.ts'
 import { GET_STRIPES_AHEAD, GET_SEGMENTS_AHEAD, readObject } from './get.ts'
+import type { GetContext } from './get.ts'
 import { partsOf } from './parts.ts'
 import { Multipart } from './multipart.ts'
 import { holderLookup, holdersOf } from '../meta/locations.ts'
@@ -38,6 +39,8 @@ export interface EngineInit {
   clock: HybridClock
   masterKey: Buffer
   onBadShard?: (node: string, hash: string) => void
+  /** Told when a read could not fetch a shard from a holder (it goes on with others). */
+  onShardFailure?: (node: string, hash: string, err: Error) => void
 }
 
 /**
@@ -349,6 +352,11 @@ export class Engine {
     return current
   }
 
+  /** What reading the shards of `versionId` needs. */
+  private readContext (versionId: string): GetContext {
+    return { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(versionId)), ...(this.init.onShardFailure === undefined ? {} : { onShardFailure: this.init.onShardFailure }) }
+  }
+
   /** Open bucket/key (the current version, or `versionId`) for reading. */
   open (bucket: string, key: string, versionId?: string, signal?: AbortSignal): ObjectReader {
     checkBucketName(bucket)
@@ -363,7 +371,7 @@ export class Engine {
       throw new CairnError('NOT_FOUND', `version ${id} of ${bucket}/${key} is a delete marker`, 'pick another version from `cairn versions`')
     }
     const info = this.init.meta.versions(bucket, key).find((v) => v.id === id) as VersionInfo
-    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(id)), ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
+    const ctx = { ...this.readContext(id), ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
     const manifest = body.manifest
     return { info, meta: body.meta ?? {}, body: readObject(ctx, manifest, `${bucket}/${key}`, signal), from: (offsetBytes) => readObject(ctx, manifest, `${bucket}/${key}`, signal, GET_STRIPES_AHEAD, offsetBytes) }
   }
@@ -430,7 +438,7 @@ export class Engine {
     if (blob !== undefined) {
       for (const [index, stripe] of blob.stripes.entries()) yield { stripe, index, list: true, codec: blob.codec }
     }
-    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(versionId)) }
+    const ctx = this.readContext(versionId)
     let index = 0
     for await (const stripe of stripesOf(manifest, (b) => readObject(ctx, b, `stripe list of ${versionId}`, signal, 1))) {
       yield { stripe, index: index++, list: false, codec: manifest.codec }
@@ -443,7 +451,7 @@ export class Engine {
    * across parts).
    */
   private async * partStripesOf (versionId: string, manifest: Manifest, signal?: AbortSignal): AsyncGenerator<{ stripe: StripeManifest, index: number, list: boolean, codec: ErasureCodecName | undefined }> {
-    const ctx = { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(versionId)) }
+    const ctx = this.readContext(versionId)
     const read = (b: Manifest): AsyncGenerator<Buffer> => readObject(ctx, b, `part list of ${versionId}`, signal, GET_SEGMENTS_AHEAD)
     let listIndex = 0
     let index = 0

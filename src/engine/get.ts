@@ -33,6 +33,8 @@ export interface GetContext {
   masterKey: Buffer
   /** Called when a holder served bytes that do not match the shard's hash. */
   onBadShard?: (node: string, hash: string) => void
+  /** Called when fetching a shard from a holder failed (the read goes on with other holders). */
+  onShardFailure?: (node: string, hash: string, err: Error) => void
   /** Current holders of a shard (the version's location record over its manifest); default: the manifest's list. */
   holders?: HolderLookup
 }
@@ -90,6 +92,7 @@ export async function * readObject (ctx: GetContext, manifest: Manifest, label: 
     return
   }
   const source = jobsOf(ctx, manifest, label, offsetBytes, signal)
+  const health = new ReadHealth()
   const ahead: Array<Promise<Buffer>> = []
   let exhausted = false
   const fill = async (): Promise<void> => {
@@ -100,7 +103,7 @@ export async function * readObject (ctx: GetContext, manifest: Manifest, label: 
         return
       }
       const job = r.value
-      const p = fetchStripe(ctx, job, label, signal).then((plain) => (job.skipBytes > 0 ? plain.subarray(job.skipBytes) : plain))
+      const p = fetchStripe(ctx, job, label, signal, health).then((plain) => (job.skipBytes > 0 ? plain.subarray(job.skipBytes) : plain))
       p.catch(() => {})
       ahead.push(p)
     }
@@ -117,33 +120,104 @@ export async function * readObject (ctx: GetContext, manifest: Manifest, label: 
   }
 }
 
-function rankCandidates (ctx: GetContext, stripe: StripeManifest, k: number): Candidate[] {
+/**
+ * What one read learned about holders: a holder that failed or was still
+ * busy when a stripe had to hedge around it is asked last for the read's
+ * later stripes, so one stalled or failing node costs a read one hedge
+ * delay, not one per stripe.
+ */
+export class ReadHealth {
+  readonly #demoted = new Set<string>()
+  demote (node: string): void { this.#demoted.add(node) }
+  isDemoted (node: string): boolean { return this.#demoted.has(node) }
+}
+
+/** A shard fetch still running this long after the stripe's first shard arrived (and at least HEDGE_MIN_MS after it began) gets a parallel fetch of another shard. */
+export const HEDGE_FACTOR = 4
+/** Least time before hedging: below it a busy holder is just busy. */
+export const HEDGE_MIN_MS = 1500
+/** Hedge even when no shard of the stripe has arrived by then. */
+export const HEDGE_NOTHING_MS = 5000
+
+function rankCandidates (ctx: GetContext, stripe: StripeManifest, k: number, health: ReadHealth): Candidate[] {
   const out: Candidate[] = []
   stripe.shards.forEach((shard, index) => {
     for (const node of ctx.holders?.(shard) ?? shard.nodes) out.push({ index, hash: shard.hash, node })
   })
   const score = (c: Candidate): number =>
-    (c.node === ctx.cluster.selfId ? 0 : 4) + (ctx.cluster.isOnline(c.node) ? 0 : 100) + (c.index < k ? 0 : 1)
+    (c.node === ctx.cluster.selfId ? 0 : 4) + (ctx.cluster.isOnline(c.node) ? 0 : 100) + (health.isDemoted(c.node) ? 50 : 0) + (c.index < k ? 0 : 1)
   return out.sort((a, b) => score(a) - score(b) || a.index - b.index)
 }
 
-async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, signal?: AbortSignal): Promise<Buffer> {
+/**
+ * Fetch k verified shards of one stripe and decode it. k fetches start at
+ * once, from the best-ranked holders; a failed fetch is replaced by the next
+ * candidate; a fetch that lags (HEDGE_FACTOR × the first arrival's time, at
+ * least HEDGE_MIN_MS; HEDGE_NOTHING_MS when nothing arrived) gets another
+ * shard fetched beside it, and whichever k arrive first are used. Fetches
+ * still running when the stripe is complete are aborted.
+ */
+async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, signal: AbortSignal | undefined, health: ReadHealth): Promise<Buffer> {
   const { stripe, index: stripeIndex } = job
   const { k, m, codec, dataKey, nonceBase } = job.keys
-  const candidates = rankCandidates(ctx, stripe, k)
+  const candidates = rankCandidates(ctx, stripe, k, health)
   const got: Array<Buffer | null> = new Array(k + m).fill(null)
   const failures: string[] = []
+  const done = new AbortController()
+  const fetchSignal = signal === undefined ? done.signal : AbortSignal.any([signal, done.signal])
+  const started = performance.now()
+  /** Shard indices fetched or being fetched, and the holders of running fetches. */
+  const busy = new Set<number>()
+  const running = new Map<object, string>()
+  const attempted = new Set<Candidate>()
   let have = 0
-  let cursor = 0
-  const tried = new Set<number>()
-  // Each worker takes the next untried shard until k shards are in hand.
-  const worker = async (): Promise<void> => {
-    while (have < k && cursor < candidates.length) {
-      const c = candidates[cursor++] as Candidate
-      if (tried.has(c.index) && got[c.index] !== null) continue
-      tried.add(c.index)
-      try {
-        const bytes = await ctx.shards.get(c.node, c.hash, signal)
+  let hedge: ReturnType<typeof setTimeout> | undefined
+  let onAbort: (() => void) | undefined
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let settled = false
+      const finish = (err?: Error): void => {
+        if (settled) return
+        settled = true
+        if (err === undefined) resolve(); else reject(err)
+      }
+      const launch = (): boolean => {
+        // The best candidate not yet asked whose shard is not in hand or on its way.
+        for (const c of candidates) {
+          if (attempted.has(c) || busy.has(c.index)) continue
+          attempted.add(c)
+          busy.add(c.index)
+          const ticket = {}
+          running.set(ticket, c.node)
+          fetchOne(c).finally(() => { running.delete(ticket) }).then(() => {
+            if (have >= k) finish()
+          }, (err: unknown) => {
+            busy.delete(c.index)
+            if (fetchSignal.aborted) return
+            health.demote(c.node)
+            failures.push(`${ctx.cluster.nodeName(c.node) || c.node.slice(-8)}: ${(err as Error).message}`)
+            ctx.onShardFailure?.(c.node, c.hash, err as Error)
+            if (!launch() && running.size === 0 && have < k) {
+              finish(new CairnError('NOT_ENOUGH_SHARDS',
+                `cannot read ${label}: stripe ${stripeIndex} has only ${have} of ${k + m} shards reachable and ${k} are needed (${failures.slice(0, 6).join('; ')})`,
+                'bring the offline nodes back (cairn status lists them) and retry', { reachable: have, needed: k, total: k + m, stripe: stripeIndex }))
+            }
+          })
+          return true
+        }
+        return false
+      }
+      const onHedge = (): void => {
+        hedge = undefined
+        if (settled || have >= k) return
+        // Every holder still busy is slow for this read; fetch other shards beside them.
+        for (const node of running.values()) health.demote(node)
+        for (let i = running.size; i > 0 && launch(); i--) { /* one extra fetch per lagging one */ }
+        // The extra fetches may lag too: look again later.
+        hedge = setTimeout(onHedge, HEDGE_NOTHING_MS)
+      }
+      const fetchOne = async (c: Candidate): Promise<void> => {
+        const bytes = await ctx.shards.get(c.node, c.hash, fetchSignal)
         if (sha256Hex(bytes) !== c.hash) {
           ctx.onBadShard?.(c.node, c.hash)
           throw new CairnError('CORRUPT_SHARD', 'hash mismatch')
@@ -151,18 +225,27 @@ async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, sign
         if (got[c.index] === null && have < k) {
           got[c.index] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
           have++
+          if (have === 1 && have < k) {
+            clearTimeout(hedge)
+            const elapsed = performance.now() - started
+            hedge = setTimeout(onHedge, Math.max(HEDGE_MIN_MS - elapsed, HEDGE_FACTOR * elapsed - elapsed, 0))
+          }
         }
-      } catch (err) {
-        failures.push(`${ctx.cluster.nodeName(c.node) || c.node.slice(-8)}: ${(err as Error).message}`)
       }
-    }
+      onAbort = () => { finish(signal?.reason as Error) }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      hedge = setTimeout(onHedge, HEDGE_NOTHING_MS)
+      for (let i = 0; i < k; i++) {
+        if (!launch()) break
+      }
+      if (running.size === 0 && have < k) {
+        finish(new CairnError('NOT_ENOUGH_SHARDS', `cannot read ${label}: stripe ${stripeIndex} lists fewer than ${k} shards`, 'the manifest of this version is damaged', { reachable: 0, needed: k, total: k + m, stripe: stripeIndex }))
+      }
+    })
+  } finally {
+    clearTimeout(hedge)
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+    done.abort(new CairnError('TIMEOUT', 'the stripe was complete without this shard'))
   }
-  await Promise.all(Array.from({ length: k }, worker))
-  if (have < k) {
-    const reachable = have
-    throw new CairnError('NOT_ENOUGH_SHARDS',
-      `cannot read ${label}: stripe ${stripeIndex} has only ${reachable} of ${k + m} shards reachable and ${k} are needed (${failures.slice(0, 6).join('; ')})`,
-      'bring the offline nodes back (cairn status lists them) and retry', { reachable, needed: k, total: k + m, stripe: stripeIndex })
-  }
-  return decodeStripe(got, { k, m, codec, dataKey, nonceBase, stripeIndex, cipherBytes: stripe.cipherBytes, shardSizeBytes: stripe.shardSizeBytes })
+  return await decodeStripe(got, { k, m, codec, dataKey, nonceBase, stripeIndex, cipherBytes: stripe.cipherBytes, shardSizeBytes: stripe.shardSizeBytes })
 }
