@@ -61,6 +61,8 @@ export const RETENTION_SWEEP_INTERVAL_MS = 60_000
 export const MAX_BAD_SHARD_REPORTS = 1000
 /** Shortest time between two log lines about failed shard fetches of one holder with one error code. */
 export const SHARD_FAILURE_LOG_MS = 10_000
+/** Set to `off` to carry shards over libp2p streams instead of the bulk lane (benchmarks compare both). */
+export const BULK_LANE_VARIABLE = 'CAIRN_BULK_LANE'
 /** How often peers' free space is refreshed. */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
 /** How often the healer judges every object and repairs what this node coordinates. */
@@ -153,6 +155,8 @@ export class Daemon {
       privateKey,
       clusterKey: Buffer.from(secret.clusterKey, 'base64'),
       listen: [`/ip4/${node.host}/tcp/${node.listenPort}`],
+      // Shard bytes are ciphertext, content-addressed and checked by every receiver: net/bulk.ts.
+      bulkProtocols: process.env[BULK_LANE_VARIABLE] === 'off' ? [] : [PROTOCOLS.shardPut, PROTOCOLS.shardGet],
       bootstrap: this.bootstrapAddrs(),
       mdns: node.mdns,
       logger: { info: (m) => this.log(m), warn: (m) => this.log(`warning: ${m}`) }

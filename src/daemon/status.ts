@@ -91,6 +91,8 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
     store: { ...stats, corruptShards: d.store.corruptShards(), reports: d.badShards(), reportsDropped: d.badShardsDropped() },
     meta: d.meta.counts(),
     replication: { ...d.replicator.stats, groupCommit: d.replicator.groupStats },
+    // Shard transfers on plain TCP beside libp2p (net/bulk.ts); null when the lane is off.
+    bulkLane: d.net.bulkLaneStats?.() ?? null,
     collection: d.collector.stats,
     // Stored object versions (delete markers excluded) by health, as of the healer's last scan.
     objects: d.healer.stats.objects,

@@ -189,23 +189,27 @@ async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, sign
           busy.add(c.index)
           const ticket = {}
           running.set(ticket, c.node)
-          fetchOne(c).finally(() => { running.delete(ticket) }).then(() => {
-            if (have >= k) finish()
-          }, (err: unknown) => {
+          fetchOne(c).finally(() => { running.delete(ticket) }).then(settle, (err: unknown) => {
             busy.delete(c.index)
             if (fetchSignal.aborted) return
             health.demote(c.node)
             failures.push(`${ctx.cluster.nodeName(c.node) || c.node.slice(-8)}: ${(err as Error).message}`)
             ctx.onShardFailure?.(c.node, c.hash, err as Error)
-            if (!launch() && running.size === 0 && have < k) {
-              finish(new CairnError('NOT_ENOUGH_SHARDS',
-                `cannot read ${label}: stripe ${stripeIndex} has only ${have} of ${k + m} shards reachable and ${k} are needed (${failures.slice(0, 6).join('; ')})`,
-                'bring the offline nodes back (cairn status lists them) and retry', { reachable: have, needed: k, total: k + m, stripe: stripeIndex }))
-            }
+            // A failed fetch is replaced by the next candidate.
+            launch()
+            settle()
           })
           return true
         }
         return false
+      }
+      /** Done with k shards; failed when nothing is running and no candidate is left. */
+      const settle = (): void => {
+        if (have >= k) { finish(); return }
+        if (running.size > 0 || launch()) return
+        finish(new CairnError('NOT_ENOUGH_SHARDS',
+          `cannot read ${label}: stripe ${stripeIndex} has only ${have} of ${k + m} shards reachable and ${k} are needed (${failures.slice(0, 6).join('; ') || 'the manifest lists fewer holders'})`,
+          'bring the offline nodes back (cairn status lists them) and retry', { reachable: have, needed: k, total: k + m, stripe: stripeIndex }))
       }
       const onHedge = (): void => {
         hedge = undefined
@@ -238,9 +242,7 @@ async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, sign
       for (let i = 0; i < k; i++) {
         if (!launch()) break
       }
-      if (running.size === 0 && have < k) {
-        finish(new CairnError('NOT_ENOUGH_SHARDS', `cannot read ${label}: stripe ${stripeIndex} lists fewer than ${k} shards`, 'the manifest of this version is damaged', { reachable: 0, needed: k, total: k + m, stripe: stripeIndex }))
-      }
+      settle()
     })
   } finally {
     clearTimeout(hedge)

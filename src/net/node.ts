@@ -32,7 +32,8 @@ import {
 import { ClusterProtector } from './protector.ts'
 import { RPC_STREAM_LIMITS, callOnConnection, serveStream } from './rpc.ts'
 import { CHANNEL_PROTOCOL, CHANNELS_PER_PEER, ClientChannel, MAX_INBOUND_CHANNELS, serveChannel } from './channel.ts'
-import type { CallOptions, DialOptions, NetNode, NetNodeInit, PeerListener, RpcHandler, RpcResult } from './types.ts'
+import { BULK_CONNECT_TIMEOUT_MS, BULK_TICKET_PROTOCOL, BulkClient, BulkServer, BulkUnavailableError } from './bulk.ts'
+import type { BulkLaneStats, CallOptions, DialOptions, NetNode, NetNodeInit, PeerListener, RpcHandler, RpcResult } from './types.ts'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 import type { Ping } from '@libp2p/ping'
@@ -56,11 +57,16 @@ export class Libp2pNetNode implements NetNode {
   readonly #channels = new Map<string, ClientChannel[]>()
   readonly #opening = new Map<string, Promise<ClientChannel>>()
   #stopController = new AbortController()
+  readonly #bulkProtocols: ReadonlySet<string>
+  #bulkServer: BulkServer | undefined
+  #bulkClient: BulkClient | undefined
+  #bulkFallbacks = 0
 
   constructor (libp2p: Libp2p<Services>, init: NetNodeInit) {
     this.libp2p = libp2p
     this.peerId = libp2p.peerId.toString()
     this.#init = init
+    this.#bulkProtocols = new Set(init.bulkProtocols ?? [])
     this.#bootstrap = new BootstrapKeeper({
       addresses: init.bootstrap ?? [],
       dial: async (address, signal) => this.dial(address, { signal }),
@@ -77,10 +83,41 @@ export class Libp2pNetNode implements NetNode {
     await this.libp2p.handle(CHANNEL_PROTOCOL, async (stream, connection) => {
       await serveChannel(stream, connection, this.#handlers, this.#stopController.signal, this.#init.logger)
     }, { maxInboundStreams: MAX_INBOUND_CHANNELS, maxOutboundStreams: MAX_INBOUND_CHANNELS, force: true })
+    await this.#startBulkLane()
     this.#bootstrap.start()
   }
 
+  /** Serve and use the bulk lane when bulk protocols are named and the node listens on one IP address. */
+  async #startBulkLane (): Promise<void> {
+    const host = listenHost(this.#init.listen)
+    if (this.#bulkProtocols.size === 0 || host === undefined) return
+    const server = new BulkServer({
+      host,
+      protocols: this.#bulkProtocols,
+      handlers: this.#handlers,
+      nodeSignal: this.#stopController.signal,
+      ...(this.#init.logger === undefined ? {} : { logger: this.#init.logger })
+    })
+    await server.start()
+    this.#bulkServer = server
+    await this.handle(BULK_TICKET_PROTOCOL, async (req) => ({ header: server.issue(req.peerId) }))
+    this.#bulkClient = new BulkClient({
+      ticket: async (peerId, signal) => (await this.call(peerId, BULK_TICKET_PROTOCOL, { v: 1 }, undefined, { signal, timeoutMs: BULK_CONNECT_TIMEOUT_MS })).header,
+      hostOf: (peerId) => remoteHost(this.libp2p.getConnections(parsePeerId(peerId)).find(c => c.status === 'open'))
+    })
+  }
+
+  /** The bulk lane's counters (undefined when this node runs without one). */
+  bulkLaneStats (): BulkLaneStats | undefined {
+    const client = this.#bulkClient
+    const server = this.#bulkServer
+    if (client === undefined || server === undefined) return undefined
+    return { port: server.port, ...client.stats, fallbacks: this.#bulkFallbacks, served: server.stats.requests, refused: server.stats.refused }
+  }
+
   async stop (): Promise<void> {
+    this.#bulkClient?.close()
+    await this.#bulkServer?.stop()
     this.#bootstrap.stop()
     this.#stopController.abort(new CairnError('NODE_UNREACHABLE', 'this node is stopping'))
     await this.libp2p.stop()
@@ -140,6 +177,16 @@ export class Libp2pNetNode implements NetNode {
 
   async call (peerId: string, protocol: string, header: Record<string, unknown>, body?: Uint8Array, options: CallOptions = {}): Promise<RpcResult> {
     if (options.bulk === true) {
+      const lane = this.#bulkClient
+      if (lane !== undefined && this.#bulkProtocols.has(protocol) && lane.usable(peerId)) {
+        try {
+          return await lane.call(peerId, protocol, header, body ?? new Uint8Array(0), { timeoutMs: options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, ...(options.signal === undefined ? {} : { signal: options.signal }) })
+        } catch (err) {
+          if (!(err instanceof BulkUnavailableError)) throw err
+          this.#bulkFallbacks++
+          this.#init.logger?.warn('bulk lane unavailable; using libp2p for bulk calls to this peer for a while', { peerId, error: err.message })
+        }
+      }
       return await callOnConnection(this.#connectionTo(peerId), protocol, header, body ?? new Uint8Array(0), { ...options, timeoutMs: options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS })
     }
     const channel = await this.#channelTo(peerId, options.signal)
@@ -278,6 +325,21 @@ function parseMultiaddr (address: string): ReturnType<typeof multiaddr> {
   } catch (err) {
     throw new CairnError('CONFIG', `invalid multiaddr ${JSON.stringify(address)}: ${errorMessage(err)}`, 'write addresses like /ip4/192.168.1.10/tcp/7400/p2p/12D3KooW...')
   }
+}
+
+/** The IP address of the first `/ip4/ADDR/tcp/...` (or ip6) listen address, for the bulk lane. */
+function listenHost (listen: readonly string[]): string | undefined {
+  for (const address of listen) {
+    const parts = multiaddr(address).getComponents()
+    if ((parts[0]?.name === 'ip4' || parts[0]?.name === 'ip6') && parts[1]?.name === 'tcp') return parts[0].value
+  }
+  return undefined
+}
+
+/** The IP address a connection's peer is at. */
+function remoteHost (connection: Connection | undefined): string | undefined {
+  const first = connection?.remoteAddr.getComponents()[0]
+  return first !== undefined && (first.name === 'ip4' || first.name === 'ip6') ? first.value : undefined
 }
 
 function parsePeerId (peerId: string): PeerId {

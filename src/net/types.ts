@@ -74,9 +74,31 @@ export interface NetNodeInit {
   mdns?: boolean
   /** Connection encrypter: 'plaintext' (default when protected: the protector already authenticates and encrypts), or 'tls' / 'noise' layered on top. */
   encryption?: 'tls' | 'noise' | 'plaintext'
+  /**
+   * Protocols whose `bulk` calls go over the bulk lane (plain TCP beside the
+   * libp2p connection, net/bulk.ts) when the peer offers it; default none.
+   * Their bodies must be content-addressed and checked by their receivers.
+   */
+  bulkProtocols?: readonly string[]
   /** Turn the cluster protector off. Only for benchmarks that measure its cost. */
   unprotected?: boolean
   logger?: NetLogger
+}
+
+/** Counters of the bulk lane (net/bulk.ts). */
+export interface BulkLaneStats {
+  /** TCP port the lane listens on. */
+  port: number
+  /** Calls this node made over the lane, connections it opened, body bytes each way. */
+  calls: number
+  connections: number
+  bytesSent: number
+  bytesReceived: number
+  /** Bulk calls that went over libp2p because the lane to the peer could not be set up. */
+  fallbacks: number
+  /** Requests this node answered on the lane, and connections it refused (bad ticket, seal or message). */
+  served: number
+  refused: number
 }
 
 /** A running Cairn network node. */
@@ -101,6 +123,8 @@ export interface NetNode {
   hangUp: (peerId: string) => Promise<void>
   /** Round-trip time to a connected peer in ms, measured with libp2p ping. */
   ping: (peerId: string, options?: DialOptions) => Promise<number>
+  /** The bulk lane's counters, when this node runs one. */
+  bulkLaneStats?: () => BulkLaneStats | undefined
   /** Serve `protocol`; replaces an earlier handler of the same protocol. */
   handle: (protocol: string, handler: RpcHandler) => Promise<void>
   /** Send one request and await its response; see rpc.ts for errors. */

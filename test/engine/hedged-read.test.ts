@@ -29,6 +29,8 @@ interface Harness {
   setHanging: (node: string | undefined, timeoutMs?: number) => void
   /** Drop every shard `node` holds. */
   lose: (node: string) => void
+  /** Answer successful gets only after this long. */
+  setDelay: (ms: number) => void
 }
 
 function harness (): Harness {
@@ -36,6 +38,7 @@ function harness (): Harness {
   const disk = (id: string): Map<string, Buffer> => disks.get(id) as Map<string, Buffer>
   let hanging: string | undefined
   let hangTimeoutMs: number | undefined
+  let delayMs = 0
   const hung = { asked: 0, aborted: 0 }
   const failures: string[] = []
   // The reader is n0, which holds no shard, so every fetch goes to a peer.
@@ -61,6 +64,7 @@ function harness (): Harness {
       }
       const b = disk(node).get(hash)
       if (b === undefined) throw new CairnError('NOT_FOUND', `no shard ${hash} on ${node}`)
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs))
       return b
     },
     release: async (node, hash) => { disk(node).delete(hash) }
@@ -80,7 +84,8 @@ function harness (): Harness {
     hung,
     failures,
     setHanging: (node, timeoutMs) => { hanging = node; hangTimeoutMs = timeoutMs },
-    lose: (node) => { disk(node).clear() }
+    lose: (node) => { disk(node).clear() },
+    setDelay: (ms) => { delayMs = ms }
   }
 }
 
@@ -124,5 +129,22 @@ describe('hedged reads', () => {
       return true
     })
     assert.ok(h.failures.some((f) => f.startsWith('n2: ')), `the timed-out holder was reported (${h.failures.join('; ')})`)
+  })
+
+  it('fails when the last fetch to finish is a success and k were not reached', async () => {
+    const h = harness()
+    const data = randomBytes(1024 * 1024)
+    await h.engine.put('hedge', 'late', chunks(data))
+    // Three holders fail at once, the three others answer later: 3 of 4.
+    h.lose('n1')
+    h.lose('n3')
+    h.lose('n5')
+    h.setDelay(50)
+    await assert.rejects(async () => { for await (const _ of h.engine.open('hedge', 'late').body) { /* drain */ } }, (err: unknown) => {
+      assert.ok(err instanceof CairnError)
+      assert.equal(err.code, 'NOT_ENOUGH_SHARDS')
+      assert.match(err.message, /only 3 of 6 shards reachable and 4 are needed/)
+      return true
+    })
   })
 })
