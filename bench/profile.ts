@@ -1,5 +1,5 @@
 /**
- * `node bench/profile.ts [--size MiB] [--nodes N] [--out DIR]`: CPU profiles
+ * `node bench/profile.ts [--size MiB] [--nodes N] [--lane on|off] [--out DIR]`: CPU profiles
  * of every node of a local cluster during one large put and one large get
  * through the native API (writer node-1, reader node-2, as `npm run bench`),
  * and where each node's CPU went per object byte.
@@ -15,7 +15,11 @@
  * which on a loaded machine includes time the process waited for a core, so
  * each node's shares are scaled to the CPU it really used in the phase
  * (utime + stime from /proc/PID/stat, every thread). Writes DIR/profile.json and keeps the raw
- * .cpuprofile files in DIR (open them in Chrome DevTools).
+ * .cpuprofile files in DIR (open them in Chrome DevTools). `--lane off`
+ * carries shards over libp2p streams instead of the bulk lane
+ * (CAIRN_BULK_LANE=off), to compare the two. The nodes run the TypeScript
+ * sources (CAIRN_RUN_SOURCES=1) so that samples name source files; type
+ * stripping happens at start-up, outside the measured phases.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -95,14 +99,14 @@ function top (m: Map<string, number>, n: number): Array<[string, number]> {
 }
 
 async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, nodes: { type: 'string', default: '6' }, out: { type: 'string' } } })
+  const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, nodes: { type: 'string', default: '6' }, lane: { type: 'string', default: 'on' }, out: { type: 'string' } } })
   const size = Number(values.size) * MiB
   const out = values.out ?? join(ROOT, 'bench', 'out', 'profile')
   rmSync(out, { recursive: true, force: true })
   mkdirSync(out, { recursive: true })
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-profile-'))
   const load0 = loadavg()[0] as number
-  const cluster = await startCluster(dir, { nodes: Number(values.nodes), env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${out}` } })
+  const cluster = await startCluster(dir, { nodes: Number(values.nodes), env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${out}`, CAIRN_RUN_SOURCES: '1', CAIRN_BULK_LANE: values.lane === 'off' ? 'off' : 'on' } })
   const phases: Record<string, [number, number]> = {}
   const cpu: Record<string, Map<number, number>> = {}
   const nodeCpu = (): Map<number, number> => new Map(cluster.nodes.map((n) => [n.pid, cpuNsOf(n.pid)]))
@@ -133,10 +137,10 @@ async function main (): Promise<void> {
   }
   const load1 = loadavg()[0] as number
   const pidName = new Map(cluster.nodes.map((n) => [n.pid, n.name]))
-  const report: Record<string, unknown> = { sizeBytes: size, nodes: cluster.nodes.length, loadAverage: [load0, load1], phases: {} }
+  const report: Record<string, unknown> = { sizeBytes: size, nodes: cluster.nodes.length, lane: values.lane, loadAverage: [load0, load1], phases: {} }
   for (const [phase, [from, to]] of Object.entries(phases)) {
     const wallS = (to - from) / 1e6
-    console.log(`\n## ${phase}: ${(size / MiB).toFixed(0)} MiB in ${wallS.toFixed(2)} s = ${(size / 1e6 / wallS).toFixed(1)} MB/s (load ${load0.toFixed(1)} → ${load1.toFixed(1)})`)
+    console.log(`\n## ${phase} (bulk lane ${values.lane}): ${(size / MiB).toFixed(0)} MiB in ${wallS.toFixed(2)} s = ${(size / 1e6 / wallS).toFixed(1)} MB/s (load ${load0.toFixed(1)} → ${load1.toFixed(1)})`)
     const allCats = new Map<string, number>()
     const allFns = new Map<string, number>()
     const perNode: Record<string, unknown> = {}
