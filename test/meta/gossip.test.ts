@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { gossipOrder, gossipTargetCount } from '../../src/meta/gossip.ts'
+import { MAX_GOSSIP_HOPS } from '../../src/meta/gossip.ts'
 import { COMMIT_QUORUM_TIMEOUT_MS, GOSSIP_HEDGE_MS } from '../../src/meta/replicator.ts'
 import type { MetaRecord } from '../../src/meta/types.ts'
 import { HybridClock } from '../../src/util/hlc.ts'
@@ -154,5 +155,42 @@ describe('push gossip', () => {
     await mesh.quiesce()
     for (const name of ['n0', 'n1', 'n2']) assert.equal(mesh.stores[name]?.get('version', record.pk)?.tombstone, true, `${name} holds the undo`)
     assert.equal(mesh.replicators.n0?.stats.undoneCommits, 1)
+  })
+
+  it('answers a push before forwarding it, forwards with hop + 1, and never beyond MAX_GOSSIP_HOPS', async () => {
+    const mesh = metaMesh(20)
+    const clock = new HybridClock()
+    const receiver = mesh.replicators.n1
+    assert.ok(receiver !== undefined)
+    const push = async (record: MetaRecord, hop: number): Promise<void> => {
+      const body = new TextEncoder().encode(JSON.stringify([record]))
+      const res = await receiver.handle({ op: 'push', forward: true, hop }, body, 'n0')
+      assert.equal(res.header.applied, 1)
+    }
+    const first = version(clock, 'a')
+    await push(first, 3)
+    assert.equal(mesh.pushes.length, 0, 'nothing forwarded before the answer')
+    await mesh.quiesce()
+    const forwarded = mesh.pushes.filter((p) => p.from === 'n1')
+    assert.equal(forwarded.length, gossipTargetCount(19, 3))
+    assert.ok(forwarded.every((p) => p.hop === 4 && p.forward && p.to !== 'n0'))
+    const before = mesh.pushes.length
+    await push(version(clock, 'b'), MAX_GOSSIP_HOPS)
+    await mesh.quiesce()
+    assert.equal(mesh.pushes.length, before, 'a record at the last hop is not forwarded')
+    await receiver.handle({ op: 'push', forward: true, hop: 0 }, new TextEncoder().encode(JSON.stringify([first])), 'n0')
+    await mesh.quiesce()
+    assert.equal(mesh.pushes.length, before, 'a record already held is not forwarded again')
+  })
+
+  it('forwards nothing of a push it refused for clock skew', async () => {
+    // n3's clock is an hour behind: the writer's records are too far ahead for it.
+    const mesh = metaMesh(20, (name) => ({ random: seededRandom(Number(name.slice(1)) + 1), ...(name === 'n3' ? { wallClock: () => Date.now() - 3_600_000 } : {}) }))
+    const record = version(new HybridClock(), 'k')
+    await mesh.replicators.n0?.commit([record])
+    await mesh.quiesce()
+    assert.equal(mesh.stores.n3?.get('version', record.pk), undefined)
+    assert.equal(mesh.replicators.n3?.stats.forwards, 0)
+    assert.ok(mesh.pushes.some((p) => p.to === 'n3'), 'n3 was offered the record')
   })
 })
