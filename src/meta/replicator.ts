@@ -15,7 +15,7 @@
  *    forwards a record at most once (meta/gossip.ts). Pushes to one peer are
  *    batched by bytes: while one push is on the wire, new records queue
  *    (bounded) and go in the next one, so many small puts cost few round
- *    trips; forwards have a queue of their own per peer.
+ *    trips; forwards have a queue of their own per peer (push-queues.ts).
  * 2. Anti-entropy: `syncWith(peer)` walks a Merkle tree over the records
  *    (4096 XOR-of-digest leaves, fan-out 16: levels of 1, 16, 256 and 4096
  *    hashes) top-down, exchanging only the hashes of subtrees that differ,
@@ -44,22 +44,19 @@ import { batchByBytes } from './batch.ts'
 import { compareRecords } from './crdt.ts'
 import { DEFAULT_GOSSIP_FANOUT, MAX_GOSSIP_HOPS, gossipOrder, gossipTargetCount } from './gossip.ts'
 import { GroupCommitter } from './group-commit.ts'
+import { MAX_RECORDS_PER_MESSAGE, PushQueues } from './push-queues.ts'
 import { MERKLE_LEAF_COUNT } from './store.ts'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, SkewTracker, formatSkewMs, splitBySkew } from './skew.ts'
 import type { SkewRefusal } from './skew.ts'
 import type { MetaStore, RecordSummary } from './store.ts'
 import type { MetaRecord, MetaTable, VersionBody } from './types.ts'
 
+export { MAX_PUSH_BATCH_BYTES, MAX_QUEUED_RECORDS_PER_PEER, MAX_RECORDS_PER_MESSAGE } from './push-queues.ts'
+
 /** Fan-out of the Merkle tree. */
 export const MERKLE_FANOUT = 16
 /** Depth of the leaf level (16^3 = 4096 leaves). */
 export const MERKLE_LEAF_LEVEL = 3
-/** Most records sent in one push or fetch message (keeps bodies well under the 16 MiB frame limit). */
-export const MAX_RECORDS_PER_MESSAGE = 2000
-/** Most bytes of records in one push message (well under the 16 MiB frame limit). */
-export const MAX_PUSH_BATCH_BYTES = 4 * 1024 * 1024
-/** Most records queued for one peer (own writes and forwards each); beyond it records are dropped and anti-entropy delivers them. */
-export const MAX_QUEUED_RECORDS_PER_PEER = 20_000
 /** Longest wait for a commit's quorum before it is undone. */
 export const COMMIT_QUORUM_TIMEOUT_MS = 10_000
 /** Default writeQuorum when no setting is wired (the cluster setting's default). */
@@ -139,16 +136,6 @@ export interface ReplicatorOptions {
   random?: () => number
 }
 
-/** How a queued push travels: forwarded or own, whether its receiver forwards it, its hop count. */
-interface PushRoute { kind: 'own' | 'forward', forward: boolean, hop: number }
-
-interface PendingPush {
-  peer: string
-  route: PushRoute
-  records: MetaRecord[]
-  waiters: Array<{ resolve: () => void, reject: (err: Error) => void }>
-}
-
 /** The pushes of one commit or publish: peers in the order they are tried, and how far. */
 interface Spread {
   /** Peers pushed to so far. */
@@ -164,10 +151,6 @@ const decoder = new TextDecoder()
 
 function jsonBody (value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value))
-}
-
-function recordBytes (record: MetaRecord): number {
-  return Buffer.byteLength(JSON.stringify(record)) + 1
 }
 
 function parseJson (body: Uint8Array): unknown {
@@ -199,14 +182,13 @@ export function treeHash (leaves: Buffer[], level: number, index: number): Buffe
  *
  * @example
  * const replicator = new Replicator(meta, transport)
- * await replicator.commit([record]) // durable here and on every online peer
+ * await replicator.commit([record]) // durable here and on writeQuorum peers; gossip spreads it to the rest
  */
 export class Replicator {
   readonly stats: ReplicationStats = { pushes: 0, recordsPushed: 0, pushBytesSent: 0, forwards: 0, recordsForwarded: 0, forwardBytesSent: 0, pushesReceived: 0, pushBytesReceived: 0, syncs: 0, syncBytesSent: 0, syncBytesReceived: 0, recordsPulled: 0, recordsSentBySync: 0, lastSyncMs: 0, undoneCommits: 0, recordsDropped: 0 }
   private readonly meta: MetaStore
   private readonly transport: MetaTransport
-  private readonly pending = new Map<string, PendingPush>()
-  private readonly sending = new Set<string>()
+  private readonly queues: PushQueues
   private readonly onChange: ((records: MetaRecord[]) => void) | undefined
   /** Records refused for clock skew, per origin (for status). */
   readonly skew = new SkewTracker()
@@ -219,6 +201,7 @@ export class Replicator {
     this.onChange = onChange
     this.group = new GroupCommitter(meta, onChange)
     this.options = options
+    this.queues = new PushQueues(async (peer, header, body) => await transport.call(peer, header, body), this.stats)
   }
 
   /** Group-commit counters (transactions, records). */
@@ -291,7 +274,7 @@ export class Replicator {
         const peer = order[next++] as string
         sent.add(peer)
         launched++
-        this.enqueuePush(peer, records, { kind: 'own', forward, hop: 0 }).then(onAck, (err: unknown) => {
+        this.queues.enqueue(peer, records, { kind: 'own', forward, hop: 0 }).then(onAck, (err: unknown) => {
           onError(err)
           more(1)
         })
@@ -400,68 +383,8 @@ export class Replicator {
     const forward = targets.length < candidates.length
     for (const peer of targets) {
       const batch = single ? records : records.filter((r) => r.origin !== peer)
-      if (batch.length > 0) this.enqueuePush(peer, batch, { kind: 'forward', forward, hop: hop + 1 }).catch(() => { /* anti-entropy delivers it */ })
+      if (batch.length > 0) this.queues.enqueue(peer, batch, { kind: 'forward', forward, hop: hop + 1 }).catch(() => { /* anti-entropy delivers it */ })
     }
-  }
-
-  private async enqueuePush (peer: string, records: MetaRecord[], route: PushRoute): Promise<void> {
-    // Own writes and forwards queue apart, so each message is one or the other (for the counters).
-    const key = route.kind === 'own' ? peer : `${peer}\u0000forward`
-    return await new Promise<void>((resolve, reject) => {
-      let entry = this.pending.get(key)
-      if (entry === undefined) {
-        entry = { peer, route: { ...route }, records: [], waiters: [] }
-        this.pending.set(key, entry)
-      }
-      if (entry.records.length + records.length > MAX_QUEUED_RECORDS_PER_PEER) {
-        // A peer that fell this far behind is caught up by anti-entropy.
-        this.stats.recordsDropped += records.length
-        reject(new CairnError('PEER_ERROR', `push queue of ${peer} is full`, 'the peer is caught up by anti-entropy'))
-        return
-      }
-      // One message for records of several routes: forwarded if any asks for it, the largest hop.
-      entry.route.forward ||= route.forward
-      entry.route.hop = Math.max(entry.route.hop, route.hop)
-      entry.records.push(...records)
-      entry.waiters.push({ resolve, reject })
-      if (!this.sending.has(key)) void this.flush(key)
-    })
-  }
-
-  private async flush (key: string): Promise<void> {
-    this.sending.add(key)
-    try {
-      for (let entry = this.pending.get(key); entry !== undefined; entry = this.pending.get(key)) {
-        this.pending.delete(key)
-        const { peer, route } = entry
-        const header = route.forward ? { op: 'push', forward: true, hop: route.hop } : { op: 'push' }
-        try {
-          for (const bytes of batchByBytes(entry.records, recordBytes, MAX_PUSH_BATCH_BYTES)) {
-            for (let i = 0; i < bytes.length; i += MAX_RECORDS_PER_MESSAGE) {
-              const batch = bytes.slice(i, i + MAX_RECORDS_PER_MESSAGE)
-              const body = jsonBody(batch)
-              await this.transport.call(peer, header, body)
-              this.countPush(route, batch.length, body.length)
-            }
-          }
-          for (const w of entry.waiters) w.resolve()
-        } catch (err) {
-          for (const w of entry.waiters) w.reject(err as Error)
-        }
-      }
-    } finally {
-      this.sending.delete(key)
-    }
-  }
-
-  private countPush (route: PushRoute, records: number, bytes: number): void {
-    this.stats.pushes++
-    this.stats.pushBytesSent += bytes
-    this.stats.recordsPushed += records
-    if (route.kind !== 'forward') return
-    this.stats.forwards++
-    this.stats.forwardBytesSent += bytes
-    this.stats.recordsForwarded += records
   }
 
   /** Serve one replication request from a peer. */
