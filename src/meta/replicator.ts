@@ -215,9 +215,10 @@ export class Replicator {
    * random online peers (at least the quorum; every peer in a small cluster),
    * and resolve once `writeQuorum` other nodes hold them durably; the pushes
    * to the rest, and their forwards, go on in the background. A peer that
-   * fails is replaced by an untried one, and while the quorum is missing
-   * more peers are tried every GOSSIP_HEDGE_MS, so a commit fails only when
-   * it would have failed pushing to every peer. When the quorum is not
+   * refuses is replaced at once by an untried one, so refusals fail a commit
+   * only where they failed it when every write went to every peer; while the
+   * quorum is missing (chosen peers hang) as many more peers as
+   * acknowledgements are missing are tried every GOSSIP_HEDGE_MS. When the quorum is not
    * reached (peers fail, or COMMIT_QUORUM_TIMEOUT_MS passes) the commit is
    * undone: for each record, its previous local state is written again with
    * a new HLC (a tombstone when there was none), so the undo wins over the
