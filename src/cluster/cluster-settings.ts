@@ -57,6 +57,7 @@ export class ClusterSettings {
   }
 
   writeQuorum (): number { return this.get('writeQuorum') }
+  gossipFanout (): number { return this.get('gossipFanout') }
   maxClockSkewMs (): number { return this.get('maxClockSkew') }
   orphanGraceMs (): number { return this.get('orphanGrace') }
   deadAfterMs (): number { return this.get('deadAfter') }

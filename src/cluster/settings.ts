@@ -139,6 +139,15 @@ export const SETTINGS = {
     min: 1,
     max: 1_000_000,
     doc: 'audits of a node before auditMinScore applies to it'
+  },
+  gossipFanout: {
+    // 3: with the logarithmic term (src/meta/gossip.ts) a cluster of up to 5
+    // nodes pushes every write to every peer, as without gossip.
+    type: 'integer',
+    defaultValue: 3,
+    min: 0,
+    max: 254,
+    doc: 'fewest peers a write is pushed to and a node forwards new records to (gossip); the fanout is max(this, ceil(log2(online peers + 1)) + 1), every peer in a small cluster; 0 pushes every write to every peer'
   }
 } as const satisfies Record<string, SettingSpec>
 

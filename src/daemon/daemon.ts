@@ -190,6 +190,7 @@ export class Daemon {
       now: () => this.clock.now(),
       selfId: this.net.peerId,
       maxClockSkewMs: () => this.settings.maxClockSkewMs(),
+      gossipFanout: () => this.settings.gossipFanout(),
       onClockSkew: (refusal, via) => { this.log(skewLogLine(refusal, via, (id) => this.membership.nodeName(id))) }
     })
     this.engine = new Engine({

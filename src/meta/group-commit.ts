@@ -2,7 +2,8 @@
  * Group commit: the records of every commit() and incoming push that arrive
  * while the event loop is busy are merged into one SQLite transaction (one
  * fsync with synchronous=FULL) on the next turn of the loop. Each caller
- * learns which of its own records changed the replica.
+ * learns which of its own records changed the replica (a record two callers
+ * brought is counted for the first).
  */
 import type { MetaStore } from './store.ts'
 import type { MetaRecord } from './types.ts'
@@ -72,7 +73,10 @@ export class GroupCommitter {
     }
     const ids = new Set(changed.map(identity))
     if (changed.length > 0) this.onChange?.(changed)
-    for (const w of group) w.resolve(w.records.filter((r) => ids.has(identity(r))))
+    // A record that changed the replica is told to the first caller that
+    // brought it only: two pushes of one record in one transaction changed
+    // it once, and gossip forwards what changed (once per node).
+    for (const w of group) w.resolve(w.records.filter((r) => ids.delete(identity(r))))
   }
 
   private applyAlone (w: Waiting): void {

@@ -3,12 +3,19 @@
  * (the daemon wires it to libp2p; this module never imports the network).
  *
  * Two mechanisms:
- * 1. Push: `commit(records)` applies records locally and pushes them to every
- *    online peer; it resolves once `writeQuorum` of them acknowledged (each
- *    peer applies them, fsynced, in a group transaction before it answers)
- *    and undoes itself when that quorum is not reached. Pushes to one peer
- *    are batched by bytes: while one push is on the wire, new records queue
- *    (bounded) and go in the next one, so many small puts cost few round trips.
+ * 1. Push gossip: `commit(records)` applies records locally and pushes them
+ *    to a random subset of the online peers (`gossipTargetCount`: every peer
+ *    in a small cluster, about log2 N in a large one, never fewer than the
+ *    quorum; a failed peer is replaced by an untried one); it resolves once
+ *    `writeQuorum` of them acknowledged (each peer applies them, fsynced, in
+ *    a group transaction before it answers) and undoes itself when that
+ *    quorum is not reached. A push to a subset is flagged `forward`: its
+ *    receiver forwards the records that were new to it, after answering, to
+ *    as many random peers (not the sender, not the origin), so each node
+ *    forwards a record at most once (meta/gossip.ts). Pushes to one peer are
+ *    batched by bytes: while one push is on the wire, new records queue
+ *    (bounded) and go in the next one, so many small puts cost few round
+ *    trips; forwards have a queue of their own per peer (push-queues.ts).
  * 2. Anti-entropy: `syncWith(peer)` walks a Merkle tree over the records
  *    (4096 XOR-of-digest leaves, fan-out 16: levels of 1, 16, 256 and 4096
  *    hashes) top-down, exchanging only the hashes of subtrees that differ,
@@ -23,7 +30,9 @@
  * - `fetch` {} body: JSON [table, pk][] → {served} body: JSON MetaRecord[]
  *   for the first `served` keys (at least one; missing keys are skipped), as
  *   many as fit SYNC_BODY_MAX_BYTES; the requester asks again for the rest
- * - `push` {} body: JSON MetaRecord[] → {applied}
+ * - `push` {forward?, hop?} body: JSON MetaRecord[] → {applied}; with
+ *   `forward: true` the receiver forwards the records new to it, in pushes
+ *   with hop + 1 (none beyond MAX_GOSSIP_HOPS); an older peer ignores both
  * Every request and answer of anti-entropy is cut by encoded bytes, so none
  * exceeds the RPC frame limit whatever the table or record sizes (records are
  * limited on write to MAX_RECORD_BYTES, well below the budget). An answer
@@ -33,27 +42,34 @@ import { CairnError, errorMessage } from '../util/errors.ts'
 import { hlcWallMs } from '../util/hlc.ts'
 import { batchByBytes } from './batch.ts'
 import { compareRecords } from './crdt.ts'
+import { DEFAULT_GOSSIP_FANOUT, MAX_GOSSIP_HOPS, gossipOrder, gossipTargetCount } from './gossip.ts'
 import { GroupCommitter } from './group-commit.ts'
+import { MAX_RECORDS_PER_MESSAGE, PushQueues } from './push-queues.ts'
 import { MERKLE_LEAF_COUNT } from './store.ts'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, SkewTracker, formatSkewMs, splitBySkew } from './skew.ts'
 import type { SkewRefusal } from './skew.ts'
 import type { MetaStore, RecordSummary } from './store.ts'
 import type { MetaRecord, MetaTable, VersionBody } from './types.ts'
 
+export { MAX_PUSH_BATCH_BYTES, MAX_QUEUED_RECORDS_PER_PEER, MAX_RECORDS_PER_MESSAGE } from './push-queues.ts'
+
 /** Fan-out of the Merkle tree. */
 export const MERKLE_FANOUT = 16
 /** Depth of the leaf level (16^3 = 4096 leaves). */
 export const MERKLE_LEAF_LEVEL = 3
-/** Most records sent in one push or fetch message (keeps bodies well under the 16 MiB frame limit). */
-export const MAX_RECORDS_PER_MESSAGE = 2000
-/** Most bytes of records in one push message (well under the 16 MiB frame limit). */
-export const MAX_PUSH_BATCH_BYTES = 4 * 1024 * 1024
-/** Most records queued for one peer; beyond it records are dropped and anti-entropy delivers them. */
-export const MAX_QUEUED_RECORDS_PER_PEER = 20_000
 /** Longest wait for a commit's quorum before it is undone. */
 export const COMMIT_QUORUM_TIMEOUT_MS = 10_000
 /** Default writeQuorum when no setting is wired (the cluster setting's default). */
 export const DEFAULT_WRITE_QUORUM = 1
+/**
+ * While a commit lacks its quorum, this often it pushes to as many more
+ * untried peers as acknowledgements are missing: a chosen peer that hangs
+ * (a frozen PC still counted online for up to 3 s of missed heartbeats) must
+ * not hold up a write that other peers could acknowledge, as it would not
+ * have when every write went to every peer. Two seconds: longer than a
+ * push takes on a busy office LAN, so a slow peer rarely costs an extra push.
+ */
+export const GOSSIP_HEDGE_MS = 2000
 /** Most leaves whose summaries are asked for in one request. */
 export const MAX_LEAVES_PER_REQUEST = 512
 /**
@@ -77,10 +93,15 @@ export interface MetaTransport {
 
 /** Traffic counters, for status and for the anti-entropy report. */
 export interface ReplicationStats {
+  /** Push messages this node sent (its own writes and forwards), the records and body bytes in them. */
   pushes: number
   recordsPushed: number
-  /** Body bytes of the pushes this node sent, and the pushes it received (and their body bytes). */
   pushBytesSent: number
+  /** Of those, the forwards of records other nodes wrote (gossip). */
+  forwards: number
+  recordsForwarded: number
+  forwardBytesSent: number
+  /** Push messages this node received (and their body bytes). */
   pushesReceived: number
   pushBytesReceived: number
   syncs: number
@@ -109,19 +130,27 @@ export interface ReplicatorOptions {
   wallClock?: () => number
   /** Told about refused records, at most once per origin per SKEW_LOG_INTERVAL_MS (for the log). */
   onClockSkew?: (refusal: SkewRefusal, via: 'push' | 'pull') => void
+  /** The gossipFanout setting (default DEFAULT_GOSSIP_FANOUT): the fewest peers a write is pushed to; 0 pushes to every peer. */
+  gossipFanout?: () => number
+  /** Random numbers in [0, 1) for the choice of peers (default Math.random). */
+  random?: () => number
 }
 
-interface PendingPush { records: MetaRecord[], waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> }
+/** The pushes of one commit or publish: peers in the order they are tried, and how far. */
+interface Spread {
+  /** Peers pushed to so far. */
+  sent: Set<string>
+  /** Push to `count` more untried peers (fewer when none are left); returns how many. */
+  more: (count: number) => number
+  /** Try no further peers (a failed commit). */
+  stop: () => void
+}
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 function jsonBody (value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value))
-}
-
-function recordBytes (record: MetaRecord): number {
-  return Buffer.byteLength(JSON.stringify(record)) + 1
 }
 
 function parseJson (body: Uint8Array): unknown {
@@ -153,14 +182,13 @@ export function treeHash (leaves: Buffer[], level: number, index: number): Buffe
  *
  * @example
  * const replicator = new Replicator(meta, transport)
- * await replicator.commit([record]) // durable here and on every online peer
+ * await replicator.commit([record]) // durable here and on writeQuorum peers; gossip spreads it to the rest
  */
 export class Replicator {
-  readonly stats: ReplicationStats = { pushes: 0, recordsPushed: 0, pushBytesSent: 0, pushesReceived: 0, pushBytesReceived: 0, syncs: 0, syncBytesSent: 0, syncBytesReceived: 0, recordsPulled: 0, recordsSentBySync: 0, lastSyncMs: 0, undoneCommits: 0, recordsDropped: 0 }
+  readonly stats: ReplicationStats = { pushes: 0, recordsPushed: 0, pushBytesSent: 0, forwards: 0, recordsForwarded: 0, forwardBytesSent: 0, pushesReceived: 0, pushBytesReceived: 0, syncs: 0, syncBytesSent: 0, syncBytesReceived: 0, recordsPulled: 0, recordsSentBySync: 0, lastSyncMs: 0, undoneCommits: 0, recordsDropped: 0 }
   private readonly meta: MetaStore
   private readonly transport: MetaTransport
-  private readonly pending = new Map<string, PendingPush>()
-  private readonly sending = new Set<string>()
+  private readonly queues: PushQueues
   private readonly onChange: ((records: MetaRecord[]) => void) | undefined
   /** Records refused for clock skew, per origin (for status). */
   readonly skew = new SkewTracker()
@@ -173,6 +201,7 @@ export class Replicator {
     this.onChange = onChange
     this.group = new GroupCommitter(meta, onChange)
     this.options = options
+    this.queues = new PushQueues(async (peer, header, body) => await transport.call(peer, header, body), this.stats)
   }
 
   /** Group-commit counters (transactions, records). */
@@ -182,13 +211,18 @@ export class Replicator {
 
   /**
    * Commit `records` all or nothing as a client sees it: apply them here
-   * (fsynced, in a group transaction), push them to every online peer, and
-   * resolve once `writeQuorum` other nodes hold them durably; the pushes to
-   * the rest go on in the background. When the quorum is not reached (peers
-   * fail, or COMMIT_QUORUM_TIMEOUT_MS passes) the commit is undone: for each
-   * record, its previous local state is written again with a new HLC (a
-   * tombstone when there was none), so the undo wins over the record on every
-   * replica that received it, and the commit rejects.
+   * (fsynced, in a group transaction), push them to `gossipTargetCount`
+   * random online peers (at least the quorum; every peer in a small cluster),
+   * and resolve once `writeQuorum` other nodes hold them durably; the pushes
+   * to the rest, and their forwards, go on in the background. A peer that
+   * refuses is replaced at once by an untried one, so refusals fail a commit
+   * only where they failed it when every write went to every peer; while the
+   * quorum is missing (chosen peers hang) as many more peers as
+   * acknowledgements are missing are tried every GOSSIP_HEDGE_MS. When the quorum is not
+   * reached (peers fail, or COMMIT_QUORUM_TIMEOUT_MS passes) the commit is
+   * undone: for each record, its previous local state is written again with
+   * a new HLC (a tombstone when there was none), so the undo wins over the
+   * record on every replica that received it, and the commit rejects.
    */
   async commit (records: MetaRecord[], signal?: AbortSignal): Promise<void> {
     const before = records.map((r) => this.meta.get(r.table, r.pk))
@@ -198,58 +232,111 @@ export class Replicator {
     local.catch(() => { /* awaited below */ })
     const peers = this.transport.onlinePeers()
     const needed = Math.min(this.options.writeQuorum?.() ?? DEFAULT_WRITE_QUORUM, this.transport.memberCount?.() ?? peers.length)
+    const sent = new Set<string>()
     try {
-      await Promise.all([local, this.replicate(records, peers, needed, signal)])
+      await Promise.all([local, this.replicate(records, peers, needed, sent, signal)])
     } catch (err) {
-      await this.undo(records, before)
+      await this.undo(records, before, sent)
       throw err
     }
   }
 
   /**
-   * Apply `records` here (fsynced) and push them to every online peer in the
-   * background, with no quorum and no undo: for records that must spread
-   * whoever is online, such as a node's own roster entry at start.
+   * Apply `records` here (fsynced) and spread them to the online peers in
+   * the background (gossip, as a commit), with no quorum and no undo: for
+   * records that must spread whoever is online, such as a node's own roster
+   * entry at start.
    */
   async publish (records: MetaRecord[]): Promise<void> {
     await this.group.apply(records)
-    for (const peer of this.transport.onlinePeers()) this.enqueuePush(peer, records).catch(() => { /* anti-entropy spreads it */ })
+    this.spreadInBackground(records, this.transport.onlinePeers(), new Set())
   }
 
-  /** Push to `peers`; resolve once `needed` of them acknowledged. */
-  private async replicate (records: MetaRecord[], peers: string[], needed: number, signal?: AbortSignal): Promise<void> {
-    const pushes = peers.map(async (peer) => { await this.enqueuePush(peer, records) })
-    for (const p of pushes) p.catch(() => { /* counted below; a background push failure is healed by anti-entropy */ })
+  /** Peers a write is pushed to, and a node forwards new records to, out of `peerCount` online. */
+  private targetCount (peerCount: number): number {
+    return gossipTargetCount(peerCount, this.options.gossipFanout?.() ?? DEFAULT_GOSSIP_FANOUT)
+  }
+
+  private get random (): () => number {
+    return this.options.random ?? Math.random
+  }
+
+  /**
+   * Pushes of `records` to the peers of `order`, in that order, as many at a
+   * time as `more` asks for; a failed push is replaced by the next untried
+   * peer, so the records still reach that many nodes.
+   */
+  private spread (records: MetaRecord[], order: readonly string[], forward: boolean, onAck: () => void, onError: (err: unknown) => void, sent = new Set<string>()): Spread {
+    let next = 0
+    let stopped = false
+    const more = (count: number): number => {
+      let launched = 0
+      while (!stopped && launched < count && next < order.length) {
+        const peer = order[next++] as string
+        sent.add(peer)
+        launched++
+        this.queues.enqueue(peer, records, { kind: 'own', forward, hop: 0 }).then(onAck, (err: unknown) => {
+          onError(err)
+          more(1)
+        })
+      }
+      return launched
+    }
+    return { sent, more, stop: () => { stopped = true } }
+  }
+
+  /** Spread `records` to the fanout of `peers`, those in `first` before the others; failures are left to anti-entropy. */
+  private spreadInBackground (records: MetaRecord[], peers: string[], first: ReadonlySet<string>): void {
+    const count = Math.max(this.targetCount(peers.length), peers.filter((p) => first.has(p)).length)
+    this.spread(records, gossipOrder(peers, first, this.random), count < peers.length, () => {}, () => {}).more(count)
+  }
+
+  /** Push to the fanout of `peers` (at least `needed`); resolve once `needed` of them acknowledged. */
+  private async replicate (records: MetaRecord[], peers: string[], needed: number, sent: Set<string>, signal?: AbortSignal): Promise<void> {
+    const count = Math.max(needed, this.targetCount(peers.length))
+    let acks = 0
+    const errors: string[] = []
+    let settle: ((err?: Error) => void) | undefined
+    const spread = this.spread(records, gossipOrder(peers, new Set(), this.random), count < peers.length, () => {
+      if (++acks === needed) settle?.()
+    }, (err: unknown) => {
+      // A background push failure is healed by anti-entropy; it only matters while the quorum is missing.
+      errors.push(errorMessage(err))
+      if (peers.length - errors.length < needed) settle?.(new CairnError('PEER_ERROR', `the metadata could not be replicated to ${needed} other node(s) (${errors[0] ?? 'unknown'})`, 'check that other nodes are online (cairn status) and retry'))
+    }, sent)
+    spread.more(count)
     if (needed <= 0) return
     if (peers.length < needed) {
+      spread.stop()
       throw new CairnError('PEER_ERROR', `the metadata reached no quorum: ${peers.length} other node(s) online, writeQuorum needs ${needed}`, 'bring nodes online (cairn status) or lower writeQuorum (cairn config set writeQuorum N) and retry')
     }
     await new Promise<void>((resolve, reject) => {
-      let acks = 0
-      const errors: string[] = []
+      let done = false
       const finish = (err?: Error): void => {
+        if (done) return
+        done = true
         clearTimeout(timer)
+        clearInterval(hedge)
         signal?.removeEventListener('abort', onAbort)
-        if (err === undefined) resolve(); else reject(err)
+        if (err === undefined) resolve()
+        else {
+          // A failed commit is undone: pushing it to more peers would only spread what the undo reverts.
+          spread.stop()
+          reject(err)
+        }
       }
+      settle = finish
       const onAbort = (): void => { finish(new CairnError('TIMEOUT', 'the write was cancelled before it reached a quorum of nodes', 'retry the write')) }
       const timer = setTimeout(() => {
         finish(new CairnError('TIMEOUT', `the metadata reached ${acks} of the ${needed} other node(s) writeQuorum needs within ${COMMIT_QUORUM_TIMEOUT_MS} ms`, 'check that other nodes are online and responsive (cairn status) and retry'))
       }, COMMIT_QUORUM_TIMEOUT_MS)
+      const hedge = setInterval(() => { spread.more(needed - acks) }, GOSSIP_HEDGE_MS)
       signal?.addEventListener('abort', onAbort, { once: true })
-      for (const p of pushes) {
-        p.then(() => {
-          if (++acks === needed) finish()
-        }, (err: unknown) => {
-          errors.push(errorMessage(err))
-          if (peers.length - errors.length < needed) finish(new CairnError('PEER_ERROR', `the metadata could not be replicated to ${needed} other node(s) (${errors[0] ?? 'unknown'})`, 'check that other nodes are online (cairn status) and retry'))
-        })
-      }
     })
   }
 
-  /** Write the compensating records of a failed commit and push them to every online peer (best effort). */
-  private async undo (records: readonly MetaRecord[], before: ReadonlyArray<MetaRecord | undefined>): Promise<void> {
+  /** Write the compensating records of a failed commit and spread them, first to the peers the commit reached (best effort). */
+  private async undo (records: readonly MetaRecord[], before: ReadonlyArray<MetaRecord | undefined>, sent: ReadonlySet<string>): Promise<void> {
     const now = this.options.now
     if (now === undefined) return
     // A record at the lowest HLC (an implicit bucket creation) is a default
@@ -274,51 +361,30 @@ export class Replicator {
     if (undo.length === 0) return
     // Queued after the commit's own group transaction, so it lands after it here.
     await this.group.apply(undo).catch(() => { /* a failing disk: the pushes below still revert the peers */ })
-    for (const peer of this.transport.onlinePeers()) this.enqueuePush(peer, undo).catch(() => { /* anti-entropy spreads it */ })
+    // The peers the commit was pushed to may hold the record (and have
+    // forwarded it): they get the undo first, in their queue behind the
+    // record, and forward it as new, so it follows the record's paths.
+    this.spreadInBackground(undo, this.transport.onlinePeers(), sent)
   }
 
-  private async enqueuePush (peer: string, records: MetaRecord[]): Promise<void> {
-    return await new Promise<void>((resolve, reject) => {
-      let entry = this.pending.get(peer)
-      if (entry === undefined) {
-        entry = { records: [], waiters: [] }
-        this.pending.set(peer, entry)
-      }
-      if (entry.records.length + records.length > MAX_QUEUED_RECORDS_PER_PEER) {
-        // A peer that fell this far behind is caught up by anti-entropy.
-        this.stats.recordsDropped += records.length
-        reject(new CairnError('PEER_ERROR', `push queue of ${peer} is full`, 'the peer is caught up by anti-entropy'))
-        return
-      }
-      entry.records.push(...records)
-      entry.waiters.push({ resolve, reject })
-      if (!this.sending.has(peer)) void this.flush(peer)
-    })
-  }
-
-  private async flush (peer: string): Promise<void> {
-    this.sending.add(peer)
-    try {
-      for (let entry = this.pending.get(peer); entry !== undefined; entry = this.pending.get(peer)) {
-        this.pending.delete(peer)
-        try {
-          for (const bytes of batchByBytes(entry.records, recordBytes, MAX_PUSH_BATCH_BYTES)) {
-            for (let i = 0; i < bytes.length; i += MAX_RECORDS_PER_MESSAGE) {
-              const batch = bytes.slice(i, i + MAX_RECORDS_PER_MESSAGE)
-              const body = jsonBody(batch)
-              await this.transport.call(peer, { op: 'push' }, body)
-              this.stats.pushes++
-              this.stats.pushBytesSent += body.length
-              this.stats.recordsPushed += batch.length
-            }
-          }
-          for (const w of entry.waiters) w.resolve()
-        } catch (err) {
-          for (const w of entry.waiters) w.reject(err as Error)
-        }
-      }
-    } finally {
-      this.sending.delete(peer)
+  /**
+   * Forward `records`, new to this node, received from `sender` at `hop`, to
+   * the fanout of the other online peers (not the sender, not the origin), in
+   * the background. Each record is forwarded once at most: only the first
+   * copy of it changes the replica.
+   */
+  private forward (records: MetaRecord[], sender: string, hop: number): void {
+    if (records.length === 0 || hop + 1 > MAX_GOSSIP_HOPS) return
+    const online = this.transport.onlinePeers()
+    const origins = new Set(records.map((r) => r.origin))
+    const single = origins.size === 1
+    const candidates = online.filter((p) => p !== sender && p !== this.options.selfId && !(single && origins.has(p)))
+    const targets = gossipOrder(candidates, new Set(), this.random).slice(0, this.targetCount(online.length))
+    // Receivers forward again only if some candidate was left out.
+    const forward = targets.length < candidates.length
+    for (const peer of targets) {
+      const batch = single ? records : records.filter((r) => r.origin !== peer)
+      if (batch.length > 0) this.queues.enqueue(peer, batch, { kind: 'forward', forward, hop: hop + 1 }).catch(() => { /* anti-entropy delivers it */ })
     }
   }
 
@@ -334,6 +400,11 @@ export class Replicator {
       // The answer (the acknowledgement a writer counts for its quorum) goes
       // only after the group transaction holding these records is fsynced.
       const changed = await this.group.apply(records as MetaRecord[])
+      if (header.forward === true && changed.length > 0) {
+        const hop = gossipHop(header.hop)
+        // After the answer: forwarding must not delay the acknowledgement a writer counts.
+        setImmediate(() => { this.forward(changed, peer, hop) })
+      }
       return { header: { applied: changed.length } }
     }
     if (op === 'hashes') {
@@ -518,6 +589,11 @@ function jsonBytes (value: unknown): number {
 /** Like jsonBytes, but a record bigger than the budget (written before the limit existed) counts as exactly the budget, so it travels alone. */
 function cappedJsonBytes (value: unknown): number {
   return Math.min(jsonBytes(value), SYNC_BODY_MAX_BYTES)
+}
+
+/** The hop count of a forwarded push; a missing or malformed one is treated as the last hop (not forwarded again). */
+function gossipHop (hop: unknown): number {
+  return typeof hop === 'number' && Number.isInteger(hop) && hop >= 0 && hop <= MAX_GOSSIP_HOPS ? hop : MAX_GOSSIP_HOPS
 }
 
 /** How many items of a request of `asked` an answer covers (all, from a peer that does not say). */
