@@ -98,7 +98,13 @@ export class Libp2pNetNode implements NetNode {
       nodeSignal: this.#stopController.signal,
       ...(this.#init.logger === undefined ? {} : { logger: this.#init.logger })
     })
-    await server.start()
+    try {
+      await server.start()
+    } catch (err) {
+      // Shards then go over libp2p, as to a peer without a lane.
+      this.#init.logger?.warn('cannot listen for the bulk lane; shards go over libp2p', { host, error: errorMessage(err) })
+      return
+    }
     this.#bulkServer = server
     await this.handle(BULK_TICKET_PROTOCOL, async (req) => ({ header: server.issue(req.peerId) }))
     this.#bulkClient = new BulkClient({
