@@ -90,3 +90,25 @@ export function liveVersions (metaDir: string): number {
     db.close()
   }
 }
+
+/**
+ * True once the replica of the node in `metaDir` holds a live version of
+ * every key in `keys` of `bucket` (a count of versions is not enough when
+ * the replica may hold other versions besides).
+ *
+ * @example
+ * await waitFor(async () => holdsKeys(dir('node-1'), 'hybrid', stored.map((o) => o.key)), CONVERGE_MS, 'every put')
+ */
+export function holdsKeys (metaDir: string, bucket: string, keys: readonly string[]): boolean {
+  const db = new DatabaseSync(join(metaDir, 'meta.db'), { readOnly: true })
+  try {
+    const held = new Set<string>()
+    for (const r of db.prepare("SELECT body FROM records WHERE tbl = 'version' AND tombstone = 0").all() as Array<{ body: string }>) {
+      const body = JSON.parse(r.body) as { bucket: string, key: string }
+      if (body.bucket === bucket) held.add(body.key)
+    }
+    return keys.every((k) => held.has(k))
+  } finally {
+    db.close()
+  }
+}

@@ -18,7 +18,7 @@ import type { TestCluster } from '../helpers/cluster.ts'
 import { api, healStatus, q, sha } from '../helpers/api.ts'
 import { assertSucceeded } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
-import { liveVersions, stripeHolders } from '../helpers/holders.ts'
+import { holdsKeys, stripeHolders } from '../helpers/holders.ts'
 
 process.env.CAIRN_REPAIR_INTERVAL_MS = '1000'
 
@@ -48,7 +48,7 @@ describe('hybrid pool: 2 anchors and 6 PCs, 4+2, every PC off twice', { timeout:
   /** Put `BATCH` objects named `${prefix}-i` through every node in turn; the first one is 3 stripes long. */
   const putBatch = async (prefix: string): Promise<void> => {
     for (let i = 0; i < BATCH; i++) {
-      const bytes = randomBytes(i === 0 ? 9 * MIB : randomInt(16, 400) * KIB)
+      const bytes = randomBytes(i === 0 ? 9 * MIB : randomInt(17, 400) * KIB)
       const writer = c.nodes[i % NODES]?.name as string
       const a = await api(dir(writer), 'PUT', `/object?${q('hybrid', `${prefix}-${i}`)}`, bytes)
       assert.equal(a.status, 200, `${prefix}-${i} through ${writer}: ${a.body.toString('utf8').slice(0, 300)}`)
@@ -71,7 +71,7 @@ describe('hybrid pool: 2 anchors and 6 PCs, 4+2, every PC off twice', { timeout:
   const assertAnchorsHoldK = async (): Promise<void> => {
     const s = await fetchStatus(dir('node-1'))
     const nameOf = new Map(s.nodes.map((n) => [n.id, n.name]))
-    await waitFor(async () => liveVersions(dir('node-1')) >= stored.length, CONVERGE_MS, "node-1's replica to hold every put")
+    await waitFor(async () => holdsKeys(dir('node-1'), 'hybrid', stored.map((o) => o.key)), CONVERGE_MS, "node-1's replica to hold every put")
     const stripes = stripeHolders(dir('node-1'))
     assert.ok(stripes.length >= stored.length + 2, `${stripes.length} stripes for ${stored.length} objects`)
     for (const holders of stripes) {
