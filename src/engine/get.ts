@@ -160,6 +160,7 @@ function rankCandidates (ctx: GetContext, stripe: StripeManifest, k: number, hea
 async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, signal: AbortSignal | undefined, health: ReadHealth): Promise<Buffer> {
   const { stripe, index: stripeIndex } = job
   const { k, m, codec, dataKey, nonceBase } = job.keys
+  signal?.throwIfAborted()
   const candidates = rankCandidates(ctx, stripe, k, health)
   const got: Array<Buffer | null> = new Array(k + m).fill(null)
   const failures: string[] = []
@@ -173,6 +174,7 @@ async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, sign
   let have = 0
   let hedge: ReturnType<typeof setTimeout> | undefined
   let onAbort: (() => void) | undefined
+  let hedged = false
   try {
     await new Promise<void>((resolve, reject) => {
       let settled = false
@@ -191,14 +193,18 @@ async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, sign
           running.set(ticket, c.node)
           fetchOne(c).finally(() => { running.delete(ticket) }).then(settle, (err: unknown) => {
             busy.delete(c.index)
-            if (fetchSignal.aborted) return
+            if (signal?.aborted === true) { finish(signal.reason as Error); return }
+            if (fetchSignal.aborted) return // the stripe is complete: this fetch was cut short
+            const error = err instanceof Error ? err : new Error(String(err))
             health.demote(c.node)
-            failures.push(`${ctx.cluster.nodeName(c.node) || c.node.slice(-8)}: ${(err as Error).message}`)
-            ctx.onShardFailure?.(c.node, c.hash, err as Error)
+            failures.push(`${ctx.cluster.nodeName(c.node) || c.node.slice(-8)}: ${error.message}`)
+            try {
+              ctx.onShardFailure?.(c.node, c.hash, error)
+            } catch { /* a failing listener must not stall the read */ }
             // A failed fetch is replaced by the next candidate.
             launch()
             settle()
-          })
+          }).catch((err: unknown) => { finish(err instanceof Error ? err : new Error(String(err))) })
           return true
         }
         return false
@@ -214,8 +220,9 @@ async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, sign
       const onHedge = (): void => {
         hedge = undefined
         if (settled || have >= k) return
-        // Every holder still busy is slow for this read; fetch other shards beside them.
-        for (const node of running.values()) health.demote(node)
+        hedged = true
+        // Every other holder still busy is slow for this read; fetch other shards beside them.
+        for (const node of running.values()) if (node !== ctx.cluster.selfId) health.demote(node)
         for (let i = running.size; i > 0 && launch(); i--) { /* one extra fetch per lagging one */ }
         // The extra fetches may lag too: look again later.
         hedge = setTimeout(onHedge, HEDGE_NOTHING_MS)
@@ -229,7 +236,7 @@ async function fetchStripe (ctx: GetContext, job: StripeJob, label: string, sign
         if (got[c.index] === null && have < k) {
           got[c.index] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
           have++
-          if (have === 1 && have < k) {
+          if (have === 1 && have < k && !hedged) {
             clearTimeout(hedge)
             const elapsed = performance.now() - started
             hedge = setTimeout(onHedge, Math.max(HEDGE_MIN_MS - elapsed, HEDGE_FACTOR * elapsed - elapsed, 0))

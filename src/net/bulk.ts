@@ -25,7 +25,10 @@
  * The id travels in clear and is useless once used. An attacker on the path
  * can still break a transfer (as on any TCP connection): the body then fails
  * its hash check or the connection closes, and the caller tries another
- * holder.
+ * holder. What a passive listener on the path does see, unlike on the
+ * protected libp2p connection: each shard's ciphertext and size (and so,
+ * by hashing it, its content address). Its confidentiality rests on the
+ * data-key encryption alone, as it does on every holder's disk.
  *
  * ## Wire format
  * Client → server, once: `CAIRNBK1` (8 bytes) then the ticket id (16 bytes).
@@ -59,7 +62,7 @@ const HELLO_BYTES = MAGIC.length + TICKET_ID_BYTES
 /** A ticket not used within this time is forgotten. */
 export const TICKET_TTL_MS = 30_000
 /** Unused tickets one peer may hold at once. */
-export const MAX_TICKETS_PER_PEER = 16
+export const MAX_TICKETS_PER_PEER = 64
 /** Time a new connection has to present its ticket. */
 export const HELLO_TIMEOUT_MS = 5_000
 /** An idle lane connection is closed after this long (both ends). */
@@ -72,6 +75,11 @@ export const BULK_RETRY_AFTER_MS = 60_000
 export const BULK_IDLE_PER_PEER = 8
 /** Most requests queued on one server connection (the client sends one at a time). */
 const MAX_QUEUED_REQUESTS = 1
+/** Most lane connections a node accepts at once (each peer keeps a few). */
+export const MAX_BULK_CONNECTIONS = 1024
+
+/** A setup failure that says nothing about the lane itself (it is tried again on the next call). */
+class PassingSetupError extends Error {}
 
 /** The lane to a peer could not be set up (no ticket, no TCP connection): the caller should use libp2p. */
 export class BulkUnavailableError extends Error {
@@ -200,6 +208,8 @@ export interface BulkServerInit {
   /** Protocols served on the lane, and their handlers. */
   protocols: ReadonlySet<string>
   handlers: ReadonlyMap<string, RpcHandler>
+  /** True for an IP address a member is connected from over libp2p; other sources are refused before their hello. */
+  isPeerHost: (ip: string) => boolean
   /** Aborted when the node stops. */
   nodeSignal: AbortSignal
   logger?: NetLogger
@@ -221,6 +231,7 @@ export class BulkServer {
 
   async start (): Promise<void> {
     const server = createServer((socket) => { this.#accept(socket) })
+    server.maxConnections = MAX_BULK_CONNECTIONS
     server.on('error', (err) => { this.#init.logger?.warn('bulk lane server error', { error: errorMessage(err) }) })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -252,6 +263,13 @@ export class BulkServer {
   }
 
   #accept (socket: Socket): void {
+    // Only an address a member is connected from may even say hello.
+    const from = (socket.remoteAddress ?? '').replace(/^::ffff:/, '')
+    if (!this.#init.isPeerHost(from)) {
+      this.stats.refused++
+      socket.destroy()
+      return
+    }
     this.#sockets.add(socket)
     socket.setNoDelay(true)
     const closed = new AbortController()
@@ -284,8 +302,9 @@ export class BulkServer {
     let busy = false
     socket.setTimeout(BULK_IDLE_TIMEOUT_MS, () => { socket.destroy() })
     const next = (): void => {
+      if (busy) return
       const m = queue.shift()
-      if (m === undefined || busy) return
+      if (m === undefined) return
       busy = true
       void this.#answer(m, ticket.peerId, signal).then(({ header, body }) => {
         if (!socket.destroyed) writeMessage(socket, sealer, header, undefined, body)
@@ -387,6 +406,7 @@ export class BulkClient {
   readonly #idle = new Map<string, BulkConnection[]>()
   readonly #unavailableUntil = new Map<string, number>()
   readonly #open = new Set<BulkConnection>()
+  #closed = false
   /** Calls answered over the lane, connections opened, and body bytes each way. */
   readonly stats = { calls: 0, connections: 0, bytesSent: 0, bytesReceived: 0 }
 
@@ -398,6 +418,7 @@ export class BulkClient {
   }
 
   close (): void {
+    this.#closed = true
     for (const c of this.#open) c.socket.destroy()
     this.#idle.clear()
   }
@@ -414,7 +435,13 @@ export class BulkClient {
     // A reused connection may have been closed by the peer a moment ago:
     // then (nothing was answered, and shard put and get are idempotent) try once more on a new one.
     for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new CairnError('NODE_UNREACHABLE', 'this node is stopping', 'retry on another node', { peerId, protocol })
       const { connection, reused } = await this.#acquire(peerId, signal)
+      if (signal.aborted) {
+        this.#release(peerId, connection)
+        if (options.signal?.aborted === true) throw options.signal.reason
+        throw new CairnError('TIMEOUT', `call ${protocol} to ${peerId} timed out after ${options.timeoutMs} ms`, 'the peer may be overloaded; retry', { peerId, protocol })
+      }
       const onAbort = (): void => { connection.socket.destroy() }
       signal.addEventListener('abort', onAbort, { once: true })
       try {
@@ -431,6 +458,11 @@ export class BulkClient {
         if (options.signal?.aborted === true) throw options.signal.reason
         if (timeout.aborted) throw new CairnError('TIMEOUT', `call ${protocol} to ${peerId} timed out after ${options.timeoutMs} ms`, 'the peer may be overloaded; retry', { peerId, protocol })
         if (reused && attempt === 0) continue
+        if (!reused) {
+          // A new connection that closed before any answer: the lane to this peer does not work (a refused ticket, a middlebox).
+          this.#unavailableUntil.set(peerId, Date.now() + BULK_RETRY_AFTER_MS)
+          throw new BulkUnavailableError(`the new bulk connection to ${peerId} closed before answering: ${errorMessage(err)}`)
+        }
         throw new CairnError('NODE_UNREACHABLE', `the bulk connection to ${peerId} broke during ${protocol}: ${errorMessage(err)}`, 'the node may have gone offline; retry on another node', { peerId, protocol })
       } finally {
         signal.removeEventListener('abort', onAbort)
@@ -440,7 +472,7 @@ export class BulkClient {
 
   #release (peerId: string, connection: BulkConnection): void {
     const idle = this.#idle.get(peerId) ?? []
-    if (connection.closed || idle.length >= BULK_IDLE_PER_PEER) {
+    if (this.#closed || connection.closed || connection.socket.destroyed || idle.length >= BULK_IDLE_PER_PEER) {
       connection.socket.destroy()
       return
     }
@@ -451,22 +483,32 @@ export class BulkClient {
   async #acquire (peerId: string, signal: AbortSignal): Promise<{ connection: BulkConnection, reused: boolean }> {
     const idle = this.#idle.get(peerId) ?? []
     for (let c = idle.pop(); c !== undefined; c = idle.pop()) {
-      if (!c.closed) return { connection: c, reused: true }
+      if (!c.closed && !c.socket.destroyed) return { connection: c, reused: true }
     }
     try {
       return { connection: await this.#connect(peerId, signal), reused: false }
     } catch (err) {
       if (signal.aborted) throw err
-      this.#unavailableUntil.set(peerId, Date.now() + BULK_RETRY_AFTER_MS)
+      // Only a lane that does not work is given up for a while; a passing
+      // condition (no libp2p connection at this instant, the peer's ticket
+      // limit) just sends this one call over libp2p.
+      if (!(err instanceof PassingSetupError)) this.#unavailableUntil.set(peerId, Date.now() + BULK_RETRY_AFTER_MS)
       throw new BulkUnavailableError(`no bulk lane to ${peerId}: ${errorMessage(err)}`)
     }
   }
 
   async #connect (peerId: string, signal: AbortSignal): Promise<BulkConnection> {
     const host = this.#init.hostOf(peerId)
-    if (host === undefined) throw new Error('not connected')
+    if (host === undefined) throw new PassingSetupError('not connected over libp2p')
     const setup = AbortSignal.any([signal, AbortSignal.timeout(BULK_CONNECT_TIMEOUT_MS)])
-    const t = await this.#init.ticket(peerId, setup)
+    let t: Record<string, unknown>
+    try {
+      t = await this.#init.ticket(peerId, setup)
+    } catch (err) {
+      // The peer serves tickets but holds too many unused ones (a burst of new connections).
+      if (err instanceof CairnError && err.code === 'PEER_ERROR' && /unused bulk tickets/.test(err.message)) throw new PassingSetupError(err.message)
+      throw err
+    }
     const port = t.port
     const id = typeof t.id === 'string' ? Buffer.from(t.id, 'base64') : undefined
     const key = typeof t.key === 'string' ? Buffer.from(t.key, 'base64') : undefined

@@ -95,6 +95,7 @@ export class Libp2pNetNode implements NetNode {
       host,
       protocols: this.#bulkProtocols,
       handlers: this.#handlers,
+      isPeerHost: (ip) => this.libp2p.getConnections().some((c) => c.status === 'open' && remoteHost(c) === ip),
       nodeSignal: this.#stopController.signal,
       ...(this.#init.logger === undefined ? {} : { logger: this.#init.logger })
     })

@@ -147,4 +147,14 @@ describe('hedged reads', () => {
       return true
     })
   })
+
+  it('rejects at once, with the caller\'s reason, when the caller gave up before the read began', async () => {
+    const h = harness()
+    const data = randomBytes(1024 * 1024)
+    await h.engine.put('hedge', 'gone', chunks(data))
+    h.setHanging('n2')
+    const gaveUp = new AbortController()
+    gaveUp.abort(new CairnError('TIMEOUT', 'the client went away'))
+    await assert.rejects(async () => { for await (const _ of h.engine.open('hedge', 'gone', undefined, gaveUp.signal).body) { /* drain */ } }, /the client went away/)
+  })
 })

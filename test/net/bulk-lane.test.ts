@@ -41,9 +41,9 @@ async function pair (): Promise<{ a: Libp2pNetNode, b: Libp2pNetNode, stored: Ma
   return { a, b, stored }
 }
 
-async function rawConnect (port: number): Promise<Socket> {
+async function rawConnect (port: number, localAddress = '127.0.0.1'): Promise<Socket> {
   return await new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port }, () => { resolve(s) })
+    const s = connect({ host: '127.0.0.1', port, localAddress }, () => { resolve(s) })
     s.once('error', reject)
   })
 }
@@ -99,9 +99,14 @@ test('a connection without a fresh ticket, or with a tampered header, is dropped
   const replay = await rawConnect(port)
   replay.write(Buffer.concat([Buffer.from('CAIRNBK1'), id, new Sealer(createSecretKey(Buffer.from(ticket.key, 'base64')), 'req\0').seal({ v: 1, hash: sha(body) }, PUT, body.length), body]))
   await closed(replay)
+  // A valid ticket from an address no member is connected from (127.0.0.2 is loopback too).
+  const ticket2 = (await b.call(a.peerId, BULK_TICKET_PROTOCOL, { v: 1 })).header as { port: number, id: string, key: string }
+  const stranger = await rawConnect(port, '127.0.0.2')
+  stranger.write(Buffer.concat([Buffer.from('CAIRNBK1'), Buffer.from(ticket2.id, 'base64'), new Sealer(createSecretKey(Buffer.from(ticket2.key, 'base64')), 'req\0').seal({ v: 1, hash: sha(body) }, PUT, body.length), body]))
+  await closed(stranger)
   assert.equal(stored.size, 0, 'no request was served')
   assert.equal(a.bulkLaneStats()?.served, 0)
-  await waitFor(() => (a.bulkLaneStats()?.refused ?? 0) >= 3, 5000, 'three refused connections')
+  await waitFor(() => (a.bulkLaneStats()?.refused ?? 0) >= 4, 5000, 'four refused connections')
   // The node still serves honest callers.
   await b.call(a.peerId, PUT, { v: 1, hash: sha(body) }, body, { bulk: true })
   assert.equal(stored.size, 1)
