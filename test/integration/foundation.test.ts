@@ -86,6 +86,9 @@ describe('foundation: a 6-node 4+2 cluster', { timeout: 3_000_000 }, () => {
     const stored = await put(file, 'demo/big', 'node-1')
     assert.equal(stored.size, BIG_OBJECT_BYTES)
     assert.equal(stored.sha256, bigSha)
+    // The shards went over the bulk lane (net/bulk.ts), not libp2p streams: 5 of every 6 to peers.
+    const lane = ((await c.apiStatus('node-1')) as unknown as { bulkLane: { calls: number, fallbacks: number, bytesSent: number } | null }).bulkLane
+    assert.ok(lane !== null && lane.fallbacks === 0 && lane.bytesSent >= BIG_OBJECT_BYTES, `node-1's bulk lane carried the shards: ${JSON.stringify(lane)}`)
 
     await Promise.all([c.kill('node-2'), c.kill('node-5')])
     assert.equal(await getSha('demo/big', 'node-3'), bigSha, 'read through node-3 with node-2 and node-5 down')
