@@ -45,6 +45,7 @@ import { compareRecords } from './crdt.ts'
 import { DEFAULT_GOSSIP_FANOUT, MAX_GOSSIP_HOPS, gossipOrder, gossipTargetCount } from './gossip.ts'
 import { GroupCommitter } from './group-commit.ts'
 import { MAX_RECORDS_PER_MESSAGE, PushQueues } from './push-queues.ts'
+import type { PushCounters } from './push-queues.ts'
 import { MERKLE_LEAF_COUNT } from './store.ts'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, SkewTracker, formatSkewMs, splitBySkew } from './skew.ts'
 import type { SkewRefusal } from './skew.ts'
@@ -91,16 +92,14 @@ export interface MetaTransport {
   call: (peer: string, header: Record<string, unknown>, body: Uint8Array, signal?: AbortSignal) => Promise<{ header: Record<string, unknown>, body: Uint8Array }>
 }
 
-/** Traffic counters, for status and for the anti-entropy report. */
-export interface ReplicationStats {
-  /** Push messages this node sent (its own writes and forwards), the records and body bytes in them. */
-  pushes: number
-  recordsPushed: number
-  pushBytesSent: number
-  /** Of those, the forwards of records other nodes wrote (gossip). */
-  forwards: number
-  recordsForwarded: number
-  forwardBytesSent: number
+/**
+ * Traffic counters, for status and for the anti-entropy report. The push
+ * counters (PushCounters): push messages this node sent, its own writes and
+ * forwards together, with their records and body bytes; of those, the
+ * forwards of records other nodes wrote (gossip); records dropped from a
+ * full queue (anti-entropy delivers them).
+ */
+export interface ReplicationStats extends PushCounters {
   /** Push messages this node received (and their body bytes). */
   pushesReceived: number
   pushBytesReceived: number
@@ -112,8 +111,6 @@ export interface ReplicationStats {
   lastSyncMs: number
   /** Commits that missed their quorum and were undone. */
   undoneCommits: number
-  /** Records not queued for a peer whose push queue was full (anti-entropy delivers them). */
-  recordsDropped: number
 }
 
 /** How commits are acknowledged and undone, and which clocks are trusted. */
