@@ -173,7 +173,7 @@ export class Healer {
       const todo: Array<{ id: string, body: VersionBody, live: number }> = []
       let seen = 0
       this.stateCache = new Map()
-      for (const record of this.d.meta.live('version')) {
+      for (const record of this.d.meta.livePaged('version')) {
         signal?.throwIfAborted()
         const body = record.body as VersionBody
         if (body.deleteMarker || body.manifest === undefined) continue

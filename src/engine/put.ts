@@ -24,9 +24,8 @@ import { encodeStripe, STRIPE_SIZE_BYTES } from './stripe.ts'
 import { stripes } from './chunker.ts'
 import { StripeListWriter } from './stripe-list.ts'
 import type { ClusterView, ShardIO } from './types.ts'
+import { INLINE_CEILING_BYTES } from '../cluster/inline-limit.ts'
 
-/** Objects up to this size are stored inline in metadata (replicated to every node). */
-export const INLINE_MAX_BYTES = 16 * 1024
 /** Stripes encoded and being sent at once: bounds memory at ~this × 1.5 × stripe size. */
 export const PUT_STRIPES_IN_FLIGHT = 4
 /** Largest object accepted by one put (5 TiB, S3's limit). */
@@ -68,6 +67,14 @@ export function happinessOf (cluster: ClusterView): number {
   return Math.min(full, Math.max(cluster.k, cluster.happiness?.() ?? full))
 }
 
+/**
+ * Objects up to this size are stored inline in metadata (replicated to every
+ * node): the cluster's limit, which shrinks as it grows (cluster/inline-limit.ts).
+ */
+export function inlineMaxOf (cluster: ClusterView): number {
+  return Math.min(INLINE_CEILING_BYTES, cluster.inlineMaxBytes?.() ?? INLINE_CEILING_BYTES)
+}
+
 /** Refuse early, before any data is read, when fewer than `happiness` distinct nodes are online. */
 export function checkPlacementPossible (cluster: ClusterView): PlacementNode[] {
   const online = cluster.onlineNodes()
@@ -105,12 +112,14 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   let size = 0
   let index = 0
   let pendingInline: Buffer | undefined
+  // Read once, so every stripe of this put sees the same limit.
+  const inlineMax = options.inline === false ? -1 : inlineMaxOf(ctx.cluster)
   try {
     for await (const plain of stripes(body, STRIPE_SIZE_BYTES, options.maxBytes ?? MAX_OBJECT_BYTES)) {
       signal?.throwIfAborted()
       digest.update(plain)
       size += plain.length
-      if (index === 0 && plain.length <= INLINE_MAX_BYTES && options.inline !== false) {
+      if (index === 0 && plain.length <= inlineMax) {
         // Possibly a tiny object: decide once we know whether more follows.
         pendingInline = Buffer.from(plain)
         index++

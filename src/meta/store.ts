@@ -33,6 +33,36 @@ import { CairnError } from '../util/errors.ts'
 export const MERKLE_LEAF_COUNT = 4096
 /** Most objects one list call returns. */
 export const MAX_LIST_LIMIT = 10_000
+/** Records per page of a full-table scan (livePaged): ~1 MB of JSON, one query per page. */
+export const LIVE_PAGE_RECORDS = 1000
+
+/**
+ * A string above every object key in SQLite's byte order: keys are at most
+ * 1024 UTF-8 bytes (engine/names.ts), so 1025 copies of U+10FFFF (the
+ * largest UTF-8 sequence, F4 8F BF BF) sort after any of them.
+ */
+const KEY_ABOVE_ALL = '\u{10FFFF}'.repeat(1025)
+
+/**
+ * The smallest string above every string that starts with `prefix` (the
+ * prefix with its last code point incremented), or undefined when there is
+ * none ('' or only U+10FFFF). UTF-8 byte order is code point order, the order
+ * SQLite compares TEXT in, so `key >= prefix AND key < prefixEnd(prefix)` is
+ * exactly the keys that start with `prefix`, as an index range.
+ *
+ * @example
+ * prefixEnd('dept-07/') // 'dept-070'
+ */
+export function prefixEnd (prefix: string): string | undefined {
+  const points = [...prefix]
+  while (points.length > 0) {
+    const last = (points.pop() as string).codePointAt(0) as number
+    if (last === 0x10FFFF) continue
+    const next = last === 0xD7FF ? 0xE000 : last + 1
+    return points.join('') + String.fromCodePoint(next)
+  }
+  return undefined
+}
 
 /** One version a locally held shard was written for. */
 export interface ShardOwner { versionId: string, writer: string, storedMs: number }
@@ -235,8 +265,8 @@ export class MetaStore {
     const from = beforePrefix ? prefix : afterKey
     const inclusive = beforePrefix ? '>=' : '>'
     add(this.stmt(`SELECT ${VERSION_COLUMNS}, json_extract(r.body, '$.meta.etag') AS etag FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
-      WHERE v.bucket = ? AND v.key ${inclusive} ? AND substr(v.key, 1, ?) = ? ORDER BY v.key, v.version_id DESC LIMIT ?`)
-      .all(bucket, from, prefix.length, prefix, cap - out.length) as unknown as VersionRow[])
+      WHERE v.bucket = ? AND v.key ${inclusive} ? AND v.key < ? AND substr(v.key, 1, ?) = ? ORDER BY v.key, v.version_id DESC LIMIT ?`)
+      .all(bucket, from, prefixEnd(prefix) ?? KEY_ABOVE_ALL, prefix.length, prefix, cap - out.length) as unknown as VersionRow[])
     return out
   }
 
@@ -249,9 +279,13 @@ export class MetaStore {
   /** Current, non-deleted objects of a bucket whose keys start with `prefix`, in key order. */
   list (bucket: string, prefix: string, limit: number, startAfter = ''): ObjectInfo[] {
     const cap = Math.max(1, Math.min(limit, MAX_LIST_LIMIT))
+    // Bounded on both sides by the prefix, so the index range holds only its keys
+    // (without the bounds SQLite walked the bucket from its first key: O(bucket) per page).
+    // One lower bound (SQLite ranges an index on one), compared as UTF-8 bytes.
+    const beforePrefix = Buffer.compare(Buffer.from(startAfter), Buffer.from(prefix)) < 0
     const rows = this.stmt(`SELECT key, size, version_id, time_ms FROM current
-      WHERE bucket = ? AND delete_marker = 0 AND key > ? AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?`)
-      .all(bucket, startAfter, prefix.length, prefix, cap) as unknown as Array<{ key: string, size: number, version_id: string, time_ms: number }>
+      WHERE bucket = ? AND delete_marker = 0 AND key ${beforePrefix ? '>=' : '>'} ? AND key < ? AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?`)
+      .all(bucket, beforePrefix ? prefix : startAfter, prefixEnd(prefix) ?? KEY_ABOVE_ALL, prefix.length, prefix, cap) as unknown as Array<{ key: string, size: number, version_id: string, time_ms: number }>
     return rows.map((r) => ({ key: r.key, size: r.size, version: r.version_id, timeMs: r.time_ms }))
   }
 
@@ -362,6 +396,22 @@ export class MetaStore {
       WHERE tbl = ? AND tombstone = 0 AND pk >= ? AND pk > ? AND substr(pk, 1, ?) = ? ORDER BY pk LIMIT ?`)
       .all(table, prefix, after, prefix.length, prefix, Math.max(1, limit)) as unknown as RecordRow[]
     return rows.map(rowToRecord)
+  }
+
+  /**
+   * Every live record of `table` in pk order, read `pageSize` at a time, so
+   * a scan of a million versions holds one page in memory, not the table
+   * (`live` materialises every row: fine for the roster, not for versions).
+   * Records committed during the scan may or may not be seen.
+   */
+  * livePaged (table: MetaTable, pageSize = LIVE_PAGE_RECORDS): Generator<MetaRecord> {
+    let after = ''
+    for (;;) {
+      const page = this.liveWithPrefix(table, '', pageSize, after)
+      yield * page
+      if (page.length < pageSize) return
+      after = (page[page.length - 1] as MetaRecord).pk
+    }
   }
 
   /** A value this node keeps for itself (`local_state`), or undefined. */
