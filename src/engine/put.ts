@@ -100,9 +100,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   // enough to be inline needs only the metadata quorum, not happiness nodes.
   let placeable: PlacementNode[] | undefined
   const online = (): PlacementNode[] => (placeable ??= checkPlacementPossible(ctx.cluster))
-  const dataKey = generateDataKey()
-  const nonceBase = randomBytes(8)
-  const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
+  const { manifest, dataKey, nonceBase } = newManifest(k, m, ctx.masterKey)
   const digest = createHash('sha256')
   const written: StoredData['written'] = []
   const tally: PutTally = { unplaced: 0, notes: new Set(), full: new Set() }
@@ -134,7 +132,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
       if (inFlight.length >= PUT_STRIPES_IN_FLIGHT) await list.add(await (inFlight.shift() as Promise<StripeManifest>))
     }
     if (pendingInline !== undefined) {
-      manifest.inline = encryptStripe(dataKey, nonceBase, 0, pendingInline).toString('base64')
+      sealInline(manifest, dataKey, nonceBase, pendingInline)
     }
     while (inFlight.length > 0) await list.add(await (inFlight.shift() as Promise<StripeManifest>))
     await list.finish()
@@ -144,6 +142,25 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
     throw err
   }
   return { size, sha256: digest.digest('hex'), manifest, written, versionId, unplaced: tally.unplaced, placementNotes: [...(tally.notes ?? [])] }
+}
+
+/**
+ * The manifest of a new version, with no stripes yet: a fresh data key
+ * (wrapped with the master key) and nonce base.
+ *
+ * @example
+ * const { manifest, dataKey, nonceBase } = newManifest(4, 2, masterKey)
+ */
+export function newManifest (k: number, m: number, masterKey: Buffer): { manifest: Manifest, dataKey: Buffer, nonceBase: Buffer } {
+  const dataKey = generateDataKey()
+  const nonceBase = randomBytes(8)
+  const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
+  return { manifest, dataKey, nonceBase }
+}
+
+/** Store a tiny object's plaintext inline in its manifest (encrypted as stripe 0). */
+export function sealInline (manifest: Manifest, dataKey: Buffer, nonceBase: Buffer, plain: Uint8Array): void {
+  manifest.inline = encryptStripe(dataKey, nonceBase, 0, plain).toString('base64')
 }
 
 /** Mark a promise as handled now (it is awaited later), so an early rejection never crashes the process. */
