@@ -64,6 +64,17 @@ export function prefixEnd (prefix: string): string | undefined {
   return undefined
 }
 
+/**
+ * Length of `text` in characters (code points), what SQLite's substr()
+ * counts; JavaScript's length counts UTF-16 units, two for a character
+ * beyond U+FFFF (an emoji), which made a prefix ending in one match nothing.
+ */
+function characters (text: string): number {
+  let n = 0
+  for (const _ of text) n++
+  return n
+}
+
 /** One version a locally held shard was written for. */
 export interface ShardOwner { versionId: string, writer: string, storedMs: number }
 
@@ -266,7 +277,7 @@ export class MetaStore {
     const inclusive = beforePrefix ? '>=' : '>'
     add(this.stmt(`SELECT ${VERSION_COLUMNS}, json_extract(r.body, '$.meta.etag') AS etag FROM versions v JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
       WHERE v.bucket = ? AND v.key ${inclusive} ? AND v.key < ? AND substr(v.key, 1, ?) = ? ORDER BY v.key, v.version_id DESC LIMIT ?`)
-      .all(bucket, from, prefixEnd(prefix) ?? KEY_ABOVE_ALL, prefix.length, prefix, cap - out.length) as unknown as VersionRow[])
+      .all(bucket, from, prefixEnd(prefix) ?? KEY_ABOVE_ALL, characters(prefix), prefix, cap - out.length) as unknown as VersionRow[])
     return out
   }
 
@@ -285,7 +296,7 @@ export class MetaStore {
     const beforePrefix = Buffer.compare(Buffer.from(startAfter), Buffer.from(prefix)) < 0
     const rows = this.stmt(`SELECT key, size, version_id, time_ms FROM current
       WHERE bucket = ? AND delete_marker = 0 AND key ${beforePrefix ? '>=' : '>'} ? AND key < ? AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?`)
-      .all(bucket, beforePrefix ? prefix : startAfter, prefixEnd(prefix) ?? KEY_ABOVE_ALL, prefix.length, prefix, cap) as unknown as Array<{ key: string, size: number, version_id: string, time_ms: number }>
+      .all(bucket, beforePrefix ? prefix : startAfter, prefixEnd(prefix) ?? KEY_ABOVE_ALL, characters(prefix), prefix, cap) as unknown as Array<{ key: string, size: number, version_id: string, time_ms: number }>
     return rows.map((r) => ({ key: r.key, size: r.size, version: r.version_id, timeMs: r.time_ms }))
   }
 
@@ -394,7 +405,7 @@ export class MetaStore {
   liveWithPrefix (table: MetaTable, prefix: string, limit: number, after = ''): MetaRecord[] {
     const rows = this.stmt(`SELECT tbl, pk, hlc, origin, tombstone, body FROM records
       WHERE tbl = ? AND tombstone = 0 AND pk >= ? AND pk > ? AND substr(pk, 1, ?) = ? ORDER BY pk LIMIT ?`)
-      .all(table, prefix, after, prefix.length, prefix, Math.max(1, limit)) as unknown as RecordRow[]
+      .all(table, prefix, after, characters(prefix), prefix, Math.max(1, limit)) as unknown as RecordRow[]
     return rows.map(rowToRecord)
   }
 
