@@ -226,7 +226,11 @@ async function seed (dirs: string[], count: number, origin: string, originName: 
     const db = new DatabaseSync(path)
     try {
       db.exec(`ATTACH DATABASE '${own.replaceAll("'", "''")}' AS own;
-        BEGIN; DELETE FROM local_state; INSERT INTO local_state SELECT * FROM own.local_state;
+        BEGIN; CREATE TEMP TABLE seeded_max AS SELECT value FROM local_state WHERE name = 'max-hlc';
+        DELETE FROM local_state; INSERT INTO local_state SELECT * FROM own.local_state;
+        INSERT INTO local_state(name, value) SELECT 'max-hlc', (SELECT value FROM seeded_max)
+          WHERE (SELECT value FROM seeded_max) > coalesce((SELECT value FROM local_state WHERE name = 'max-hlc'), '')
+          ON CONFLICT(name) DO UPDATE SET value = excluded.value;
         DELETE FROM shard_owners; INSERT INTO shard_owners SELECT * FROM own.shard_owners; COMMIT; DETACH DATABASE own;`)
     } finally { db.close() }
     rmSync(own, { force: true })

@@ -240,7 +240,7 @@ export class Auditor {
     const self = this.d.net.peerId
     const online = this.coordinationNodes()
     const reservoir = new Reservoir<{ id: string, body: VersionBody, only: string | undefined }>(AUDIT_STRIPES_PER_ROUND, Math.random)
-    for (const record of this.d.meta.livePaged('version')) {
+    for (const record of this.d.meta.codedVersionsPaged()) {
       const body = record.body as VersionBody
       if (body.deleteMarker || body.manifest === undefined || body.manifest.inline !== undefined) continue
       const order = rankNodes(`repair/${record.pk}`, online).slice(0, 2).map((n) => n.id)

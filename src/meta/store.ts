@@ -25,7 +25,7 @@ import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { mergeRecords } from './crdt.ts'
 import { parseRecord } from './codec.ts'
-import { SCHEMA_MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts'
+import { SCHEMA_INDEX_SQL, SCHEMA_MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts'
 import type { MetaRecord, MetaTable, ObjectInfo, PartBody, VersionBody, VersionInfo } from './types.ts'
 import { CairnError } from '../util/errors.ts'
 
@@ -33,7 +33,9 @@ import { CairnError } from '../util/errors.ts'
 export const MERKLE_LEAF_COUNT = 4096
 /** Most objects one list call returns. */
 export const MAX_LIST_LIMIT = 10_000
-/** Records per page of a full-table scan (livePaged): ~1 MB of JSON, one query per page. */
+/** `local_state` name of the largest HLC of any stored record (maxHlc). */
+const MAX_HLC_STATE = 'max-hlc'
+/** Records per page of a scan of the coded versions (codedVersionsPaged): ~1 MB of JSON, one query per page. */
 export const LIVE_PAGE_RECORDS = 1000
 
 /**
@@ -158,6 +160,7 @@ export class MetaStore {
     if (row === undefined) db.prepare('INSERT INTO schema_version(v) VALUES (?)').run(SCHEMA_VERSION)
     else if (row.v < SCHEMA_VERSION && row.v >= 1) migrate(db, row.v)
     else if (row.v !== SCHEMA_VERSION) throw new CairnError('CONFIG', `metadata database ${path} has schema ${row.v}, this Cairn expects ${SCHEMA_VERSION}`, 'upgrade Cairn on this node')
+    db.exec(SCHEMA_INDEX_SQL)
     return new MetaStore(db)
   }
 
@@ -182,13 +185,19 @@ export class MetaStore {
     const changed: MetaRecord[] = []
     this.db.exec('BEGIN IMMEDIATE')
     try {
+      let newest = ''
       for (const incoming of records) {
         const record = parseRecord(incoming)
-        if (this.applyOne(record)) changed.push(record)
+        if (this.applyOne(record)) {
+          changed.push(record)
+          if (record.hlc > newest) newest = record.hlc
+        }
       }
+      if (newest !== '' && newest > (this.maxHlc() ?? '')) this.setLocalState(MAX_HLC_STATE, newest)
       this.db.exec('COMMIT')
     } catch (err) {
       this.db.exec('ROLLBACK')
+      this.#maxHlc = undefined // read again from the replica: the transaction's value was rolled back
       throw err
     }
     return changed
@@ -221,8 +230,8 @@ export class MetaStore {
       if (owners !== undefined) {
         for (const partKey of owners.partKeys) this.stmt('INSERT OR IGNORE INTO part_versions(part_id, version_id) VALUES (?, ?)').run(`${owners.uploadId}/${partKey}`, record.pk)
       }
-      this.stmt(`INSERT OR REPLACE INTO versions(version_id, bucket, key, size, time_ms, node, node_name, delete_marker, sha256, null_version)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(record.pk, body.bucket, body.key, body.size, body.timeMs, record.origin, body.nodeName, body.deleteMarker ? 1 : 0, body.sha256, body.nullVersion === true ? 1 : 0)
+      this.stmt(`INSERT OR REPLACE INTO versions(version_id, bucket, key, size, time_ms, node, node_name, delete_marker, sha256, null_version, inline)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(record.pk, body.bucket, body.key, body.size, body.timeMs, record.origin, body.nodeName, body.deleteMarker ? 1 : 0, body.sha256, body.nullVersion === true ? 1 : 0, body.manifest?.inline === undefined ? 0 : 1)
     }
     const newest = this.stmt('SELECT version_id, size, time_ms, delete_marker FROM versions WHERE bucket = ? AND key = ? ORDER BY version_id DESC LIMIT 1')
       .get(body.bucket, body.key) as { version_id: string, size: number, time_ms: number, delete_marker: number } | undefined
@@ -308,9 +317,19 @@ export class MetaStore {
 
   /** The largest HLC of any stored record (tombstones included), or undefined for an empty replica: the seed of the node's clock. */
   maxHlc (): string | undefined {
-    const row = this.stmt('SELECT max(hlc) AS hlc FROM records').get() as { hlc: string | null } | undefined
-    return row?.hlc ?? undefined
+    // Kept in local_state by apply: records have no index on hlc, and scanning a
+    // million of them (~1 GB) at every start cost seconds. A replica written
+    // before this has no entry yet: scanned once, then kept.
+    this.#maxHlc ??= this.localState(MAX_HLC_STATE) ?? null
+    if (this.#maxHlc === null) {
+      const row = this.stmt('SELECT max(hlc) AS hlc FROM records').get() as { hlc: string | null } | undefined
+      if (row?.hlc === null || row?.hlc === undefined) return undefined
+      this.setLocalState(MAX_HLC_STATE, row.hlc)
+    }
+    return this.#maxHlc ?? undefined
   }
+
+  #maxHlc: string | null | undefined
 
   /** Number of live objects, versions and records, for status. */
   counts (): { objects: number, versions: number, records: number } {
@@ -410,19 +429,27 @@ export class MetaStore {
   }
 
   /**
-   * Every live record of `table` in pk order, read `pageSize` at a time, so
-   * a scan of a million versions holds one page in memory, not the table
-   * (`live` materialises every row: fine for the roster, not for versions).
-   * Records committed during the scan may or may not be seen.
+   * Every live version that is not a delete marker and not stored inline
+   * (the erasure-coded ones, and any without a manifest), in version-id
+   * order, a page at a time through the partial index `versions_coded`: what
+   * the healer, auditor and mover scan, at a cost that grows with the coded
+   * versions, not with all of them.
    */
-  * livePaged (table: MetaTable, pageSize = LIVE_PAGE_RECORDS): Generator<MetaRecord> {
+  * codedVersionsPaged (pageSize = LIVE_PAGE_RECORDS): Generator<MetaRecord> {
     let after = ''
     for (;;) {
-      const page = this.liveWithPrefix(table, '', pageSize, after)
+      const page = (this.stmt(`SELECT r.tbl, r.pk, r.hlc, r.origin, r.tombstone, r.body FROM versions v INDEXED BY versions_coded
+        JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
+        WHERE v.inline = 0 AND v.delete_marker = 0 AND v.version_id > ? ORDER BY v.version_id LIMIT ?`).all(after, Math.max(1, pageSize)) as unknown as RecordRow[]).map(rowToRecord)
       yield * page
       if (page.length < pageSize) return
       after = (page[page.length - 1] as MetaRecord).pk
     }
+  }
+
+  /** Live object versions stored inline (not delete markers): healthy wherever the metadata is. */
+  inlineVersionCount (): number {
+    return (this.stmt('SELECT count(*) AS n FROM versions WHERE inline = 1 AND delete_marker = 0').get() as { n: number }).n
   }
 
   /** A value this node keeps for itself (`local_state`), or undefined. */
@@ -434,6 +461,7 @@ export class MetaStore {
   /** Keep `value` under `name` in `local_state` (durable when this returns). */
   setLocalState (name: string, value: string): void {
     this.stmt('INSERT INTO local_state(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value').run(name, value)
+    if (name === MAX_HLC_STATE) this.#maxHlc = value
   }
 
   /** SQLite's synchronous level on this connection (2 = FULL: every commit fsynced). */
