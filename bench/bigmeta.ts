@@ -250,7 +250,7 @@ async function putMany (apis: Api[], count: number, prefix: string): Promise<voi
 }
 
 /** Run the whole bench in a fresh directory. */
-export async function benchBigmeta (opts: { objects: number, nodes: number, absentWrites: number }): Promise<BigmetaResult> {
+export async function benchBigmeta (opts: { objects: number, nodes: number, absentWrites: number, keep?: boolean }): Promise<BigmetaResult> {
   const startedAt = new Date().toISOString()
   const loadStart = loadavg()[0] as number
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bigmeta-'))
@@ -379,7 +379,8 @@ export async function benchBigmeta (opts: { objects: number, nodes: number, abse
       await cluster.stop()
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    if (opts.keep === true) process.stderr.write(`bigmeta: kept ${dir}\n`)
+    else rmSync(dir, { recursive: true, force: true })
   }
 }
 
@@ -414,12 +415,12 @@ export function formatBigmeta (r: BigmetaResult): string {
 
 /** `--objects N` (default 1,000,000; `--quick` 20,000), `--nodes N` (6), `--absent-writes N` (2000; quick 300). Writes bench/out/bigmeta.json. */
 export async function runBigmeta (argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { objects: { type: 'string' }, nodes: { type: 'string' }, 'absent-writes': { type: 'string' }, quick: { type: 'boolean' }, bigmeta: { type: 'boolean' } }, allowPositionals: true })
+  const { values } = parseArgs({ args: argv, options: { objects: { type: 'string' }, nodes: { type: 'string' }, 'absent-writes': { type: 'string' }, quick: { type: 'boolean' }, keep: { type: 'boolean' }, bigmeta: { type: 'boolean' } }, allowPositionals: true })
   const quick = values.quick === true
   const objects = Number(values.objects ?? (quick ? 20_000 : 1_000_000))
   const nodes = Number(values.nodes ?? 6)
   const absentWrites = Number(values['absent-writes'] ?? (quick ? 300 : 2000))
-  const r = await benchBigmeta({ objects, nodes, absentWrites })
+  const r = await benchBigmeta({ objects, nodes, absentWrites, keep: values.keep === true })
   mkdirSync(OUT_DIR, { recursive: true })
   writeFileSync(join(OUT_DIR, 'bigmeta.json'), JSON.stringify(r, null, 2))
   console.log(`\nCairn with ${objects.toLocaleString('en')} objects in its metadata, ${nodes} nodes, 4+2`)

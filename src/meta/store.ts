@@ -335,7 +335,8 @@ export class MetaStore {
   counts (): { objects: number, versions: number, records: number } {
     const objects = (this.stmt('SELECT count(*) AS n FROM current WHERE delete_marker = 0').get() as { n: number }).n
     const versions = (this.stmt('SELECT count(*) AS n FROM versions').get() as { n: number }).n
-    const records = (this.stmt('SELECT count(*) AS n FROM records').get() as { n: number }).n
+    // The Merkle leaves count every record (records are never deleted, only tombstoned): 4096 rows, not a walk of the table.
+    const records = (this.stmt('SELECT coalesce(sum(count), 0) AS n FROM merkle').get() as { n: number }).n
     return { objects, versions, records }
   }
 
@@ -433,13 +434,15 @@ export class MetaStore {
    * (the erasure-coded ones, and any without a manifest), in version-id
    * order, a page at a time through the partial index `versions_coded`: what
    * the healer, auditor and mover scan, at a cost that grows with the coded
-   * versions, not with all of them.
+   * versions, not with all of them. CROSS JOIN keeps the index as the outer
+   * loop (with a plain JOIN SQLite walked every version record and probed
+   * the index: 0.1 s per page at 300,000 inline versions).
    */
   * codedVersionsPaged (pageSize = LIVE_PAGE_RECORDS): Generator<MetaRecord> {
     let after = ''
     for (;;) {
       const page = (this.stmt(`SELECT r.tbl, r.pk, r.hlc, r.origin, r.tombstone, r.body FROM versions v INDEXED BY versions_coded
-        JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
+        CROSS JOIN records r ON r.tbl = 'version' AND r.pk = v.version_id
         WHERE v.inline = 0 AND v.delete_marker = 0 AND v.version_id > ? ORDER BY v.version_id LIMIT ?`).all(after, Math.max(1, pageSize)) as unknown as RecordRow[]).map(rowToRecord)
       yield * page
       if (page.length < pageSize) return
