@@ -33,6 +33,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import type { IncomingMessage } from 'node:http'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -44,7 +45,7 @@ import { sha256Hex } from '../src/crypto/index.ts'
 import { MetaStore } from '../src/meta/store.ts'
 import type { MetaRecord } from '../src/meta/types.ts'
 import { HybridClock } from '../src/util/hlc.ts'
-import { api, cairnCli, call, drain, startCluster } from './local.ts'
+import { api, cairnCli, call as callOnce, drain, startCluster } from './local.ts'
 import type { Api, NodeInfo } from './local.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -93,6 +94,21 @@ export interface BigmetaResult {
   catchUp: { writes: number, writeMs: number, writesPerSec: number, catchUpMs: number, absentNode: Replication, othersSyncBytesSent: number }
   loadAverage: { start: number, seeded: number, end: number }
   startedAt: string
+}
+
+/**
+ * One HTTP call, tried once more when the connection is reset: the shared
+ * keep-alive agent may hand out a socket to a node of the first start
+ * (stopped and started again on the same port) or one the server is just
+ * closing. A reset request reached no handler, so trying again is safe.
+ */
+async function call (target: Api, method: string, path: string, body?: Buffer): Promise<IncomingMessage> {
+  try {
+    return await callOnce(target, method, path, body)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') throw err
+    return await callOnce(target, method, path, body)
+  }
 }
 
 function median (values: number[]): number {
