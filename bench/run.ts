@@ -39,6 +39,9 @@
  * `--peer helia` adds the Helia comparison. `--scale` runs only the scale
  * bench (bench/scale.ts: clusters of 6, 12, 24 and 48 nodes; with `--quick`,
  * shorter rounds), writes bench/out/scale.json and its SVG charts to docs/img.
+ * `--bigmeta` runs only the large-metadata bench (bench/bigmeta.ts: 1,000,000
+ * seeded objects in 6 nodes; `--quick` 20,000; `--objects N`, `--nodes N`),
+ * writes bench/out/bigmeta.json.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -51,6 +54,7 @@ import { benchRepair, formatRepairBench } from './repair.ts'
 import { benchStartup, formatStartupBench } from './startup.ts'
 import { benchS3, formatS3Bench } from './s3.ts'
 import { benchScale, formatScaleBench } from './scale.ts'
+import { runBigmeta } from './bigmeta.ts'
 import { formatRsCost, measureComputeLimit, measureRsCost, RS_COST_HEADER, RS_COST_SHAPES } from './compute.ts'
 import type { RsCost } from './compute.ts'
 import { benchHelia } from './helia.ts'
@@ -129,6 +133,10 @@ function formatPeerRows (peerRows: PeerRow[]): string[] {
 
 async function main (): Promise<void> {
   const quick = process.argv.includes('--quick')
+  if (process.argv.includes('--bigmeta')) {
+    await runBigmeta(process.argv.slice(2))
+    return
+  }
   if (process.argv.includes('--scale')) {
     const rows = await benchScale({ quick, svgDir: join(ROOT, 'docs', 'img') })
     console.log('\nCairn at scale: N node processes on one 2-core machine, 4+2')

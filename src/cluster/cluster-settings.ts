@@ -8,6 +8,7 @@ import type { MetaRecord, SettingBody } from '../meta/types.ts'
 import { SETTINGS, formatSetting, isSettingKey, parseSetting, resolveSettings, settingJson } from './settings.ts'
 import type { SettingKey } from './settings.ts'
 import { CairnError } from '../util/errors.ts'
+import { inlineLimitBytes } from './inline-limit.ts'
 
 /** What the settings need from the node. */
 export interface ClusterSettingsInit {
@@ -20,6 +21,8 @@ export interface ClusterSettingsInit {
   selfId: string
   /** The cluster's coding parameters (settings whose default depends on them: happiness). */
   code?: { k: number, m: number }
+  /** Members in the roster (the setting whose default depends on it: inlineMaxBytes). */
+  memberCount?: () => number
 }
 
 /**
@@ -68,6 +71,11 @@ export class ClusterSettings {
     return Math.min(k + m, Math.max(k, set === 0 ? k + 1 : set))
   }
 
+  /** The largest inline object: the setting, or derived from the member count when 0 (inline-limit.ts). */
+  inlineMaxBytes (): number {
+    return inlineLimitBytes(this.init.memberCount?.() ?? 1, this.get('inlineMaxBytes'))
+  }
+
   target (): number { return this.get('target') }
   /** The repairThreshold setting kept within [k, k+m], or undefined when it is to be derived (0). */
   repairThresholdOverride (): number | undefined {
@@ -96,6 +104,7 @@ export class ClusterSettings {
     for (const key of Object.keys(SETTINGS) as SettingKey[]) out[key] = settingJson(key, values[key])
     // Settings whose 0 stands for a derived value are shown resolved where the node can resolve them.
     if (this.init.code !== undefined) out.happiness = this.happiness()
+    if (this.init.memberCount !== undefined) out.inlineMaxBytes = this.inlineMaxBytes()
     if (values.repairThreshold === 0) out.repairThreshold = 'auto'
     return out
   }

@@ -71,6 +71,17 @@ export const SETTINGS = {
     max: 255,
     doc: 'distinct online nodes a put needs; with fewer than k+m online it stores what it can and the healer adds the rest (0 means k+1)'
   },
+  inlineMaxBytes: {
+    // 0: derived from the member count (src/cluster/inline-limit.ts), 16 KiB
+    // up to 8 members and shrinking beyond, so that every member's replica
+    // of the small objects stays bounded.
+    type: 'integer',
+    defaultValue: 0,
+    zeroMeans: '128 KiB / members, within 512 B..16 KiB',
+    min: 0,
+    max: 16 * 1024,
+    doc: 'largest object stored inline in the metadata every node replicates instead of erasure coded (0: 128 KiB divided by the member count, within 512 B..16 KiB)'
+  },
   target: {
     type: 'fraction',
     defaultValue: 0.9999,

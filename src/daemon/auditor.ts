@@ -240,7 +240,7 @@ export class Auditor {
     const self = this.d.net.peerId
     const online = this.coordinationNodes()
     const reservoir = new Reservoir<{ id: string, body: VersionBody, only: string | undefined }>(AUDIT_STRIPES_PER_ROUND, Math.random)
-    for (const record of this.d.meta.live('version')) {
+    for (const record of this.d.meta.codedVersionsPaged()) {
       const body = record.body as VersionBody
       if (body.deleteMarker || body.manifest === undefined || body.manifest.inline !== undefined) continue
       const order = rankNodes(`repair/${record.pk}`, online).slice(0, 2).map((n) => n.id)
@@ -433,6 +433,7 @@ export class Auditor {
  */
 export function withoutExcluded (view: ClusterView, excluded: (nodeId: string) => boolean): ClusterView {
   const happiness = view.happiness
+  const inlineMaxBytes = view.inlineMaxBytes
   return {
     selfId: view.selfId,
     selfName: view.selfName,
@@ -441,6 +442,7 @@ export function withoutExcluded (view: ClusterView, excluded: (nodeId: string) =
     onlineNodes: () => view.onlineNodes().filter((n) => !excluded(n.id)),
     nodeName: (id) => view.nodeName(id),
     isOnline: (id) => view.isOnline(id),
-    ...(happiness === undefined ? {} : { happiness: () => happiness.call(view) })
+    ...(happiness === undefined ? {} : { happiness: () => happiness.call(view) }),
+    ...(inlineMaxBytes === undefined ? {} : { inlineMaxBytes: () => inlineMaxBytes.call(view) })
   }
 }

@@ -172,6 +172,7 @@ export class Daemon {
       meta: this.meta,
       connected: () => this.responsivePeers(),
       happiness: () => this.settings.happiness(),
+      inlineMaxBytes: () => this.settings.inlineMaxBytes(),
       selfCapacity: () => ({ ...this.store.stats(), corruptShards: this.store.stats().corruptCount, atMs: Date.now() })
     })
     this.settings = new ClusterSettings({
@@ -179,7 +180,8 @@ export class Daemon {
       commit: async (records, signal) => { await this.replicator.commit(records, signal) },
       now: () => this.clock.now(),
       selfId: this.net.peerId,
-      code: { k: cluster.k, m: cluster.m }
+      code: { k: cluster.k, m: cluster.m },
+      memberCount: () => this.membership.memberIds().size
     })
     this.replicator = new Replicator(this.meta, {
       onlinePeers: () => this.memberPeers(),

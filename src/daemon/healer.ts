@@ -173,14 +173,17 @@ export class Healer {
       const todo: Array<{ id: string, body: VersionBody, live: number }> = []
       let seen = 0
       this.stateCache = new Map()
-      for (const record of this.d.meta.live('version')) {
+      // Inline versions are in every replica's metadata: healthy, and counted without reading them.
+      const inline = this.d.meta.inlineVersionCount()
+      counts.total += inline
+      counts.healthy += inline
+      for (const record of this.d.meta.codedVersionsPaged()) {
         signal?.throwIfAborted()
+        if (++seen % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
         const body = record.body as VersionBody
-        if (body.deleteMarker || body.manifest === undefined) continue
+        if (body.deleteMarker || body.manifest === undefined || body.manifest.inline !== undefined) continue
         live.add(record.pk)
         counts.total++
-        if (body.manifest.inline !== undefined) { counts.healthy++; continue } // inline: in every replica's metadata
-        if (++seen % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
         const health = await this.versionHealth(record.pk, signal).catch(() => undefined)
         if (health === undefined && this.d.meta.versionState(record.pk) !== 'live') { counts.total--; continue } // removed meanwhile
         const state = health?.state ?? 'unavailable'

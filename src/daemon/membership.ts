@@ -15,6 +15,7 @@ import type { NodePresence } from '../meta/node-presence.ts'
 import { placementMeasure } from '../cluster/placement-profile.ts'
 import type { PlacementMeasure } from '../cluster/placement-profile.ts'
 import { fromNodePresence } from '../cluster/presence-history.ts'
+import { inlineLimitBytes } from '../cluster/inline-limit.ts'
 
 /** Free/used space a peer reported through the node-info protocol. */
 export interface PeerCapacity { usedBytes: number, quotaBytes: number, corruptShards: number, atMs: number, liveBytes?: number, orphanBytes?: number, lostShards?: number }
@@ -30,9 +31,11 @@ export class Membership implements ClusterView {
   private readonly selfCapacity: () => PeerCapacity
   /** Distinct online nodes a put needs (the cluster's happiness setting). */
   readonly happiness: () => number
+  /** The largest object stored inline (the inline limit of this roster, or the setting). */
+  readonly inlineMaxBytes: () => number
   readonly capacity = new Map<string, PeerCapacity>()
 
-  constructor (init: { selfId: string, selfName: string, k: number, m: number, meta: MetaStore, connected: () => string[], selfCapacity: () => PeerCapacity, happiness?: () => number }) {
+  constructor (init: { selfId: string, selfName: string, k: number, m: number, meta: MetaStore, connected: () => string[], selfCapacity: () => PeerCapacity, happiness?: () => number, inlineMaxBytes?: () => number }) {
     this.selfId = init.selfId
     this.selfName = init.selfName
     this.k = init.k
@@ -41,6 +44,7 @@ export class Membership implements ClusterView {
     this.connected = init.connected
     this.selfCapacity = init.selfCapacity
     this.happiness = init.happiness ?? (() => init.k + init.m)
+    this.inlineMaxBytes = init.inlineMaxBytes ?? (() => inlineLimitBytes(this.memberIds().size))
   }
 
   #roster: Array<{ id: string, body: NodeBody }> | undefined

@@ -150,7 +150,7 @@ export class Mover {
   /** Every live erasure-coded version with its stripes, in version-id order (the same on every node). */
   private async * versions (signal?: AbortSignal): AsyncGenerator<{ id: string, body: VersionBody, stripes: Array<{ stripe: StripeManifest, index: number, codec: ErasureCodecName | undefined }> }> {
     let seen = 0
-    for (const record of this.d.meta.live('version')) {
+    for (const record of this.d.meta.codedVersionsPaged()) {
       signal?.throwIfAborted()
       const body = record.body as VersionBody
       if (body.deleteMarker || body.manifest === undefined || body.manifest.inline !== undefined) continue

@@ -27,7 +27,7 @@ import { stripesOf } from './stripe-list.ts'
 import type { ErasureCodecName } from '../erasure/index.ts'
 import { expiredVersions } from './retention.ts'
 import { checkBucketName, checkObjectKey } from './names.ts'
-import { checkPlacementPossible, INLINE_MAX_BYTES, releaseShards, storeObjectData, versionBody } from './put.ts'
+import { checkPlacementPossible, inlineMaxOf, releaseShards, storeObjectData, versionBody } from './put.ts'
 import type { ClusterView, MetaCommitter, ShardIO } from './types.ts'
 
 /** The engine's collaborators. */
@@ -121,7 +121,7 @@ export class Engine {
   checkWritable (bucket: string, key: string, sizeHint?: number): void {
     checkBucketName(bucket)
     checkObjectKey(key)
-    if (sizeHint === undefined || sizeHint > INLINE_MAX_BYTES) checkPlacementPossible(this.init.cluster)
+    if (sizeHint === undefined || sizeHint > inlineMaxOf(this.init.cluster)) checkPlacementPossible(this.init.cluster)
   }
 
   /** Store a new version of bucket/key from `body`. */

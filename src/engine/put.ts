@@ -24,9 +24,8 @@ import { encodeStripe, STRIPE_SIZE_BYTES } from './stripe.ts'
 import { stripes } from './chunker.ts'
 import { StripeListWriter } from './stripe-list.ts'
 import type { ClusterView, ShardIO } from './types.ts'
+import { INLINE_CEILING_BYTES } from '../cluster/inline-limit.ts'
 
-/** Objects up to this size are stored inline in metadata (replicated to every node). */
-export const INLINE_MAX_BYTES = 16 * 1024
 /** Stripes encoded and being sent at once: bounds memory at ~this × 1.5 × stripe size. */
 export const PUT_STRIPES_IN_FLIGHT = 4
 /** Largest object accepted by one put (5 TiB, S3's limit). */
@@ -68,6 +67,14 @@ export function happinessOf (cluster: ClusterView): number {
   return Math.min(full, Math.max(cluster.k, cluster.happiness?.() ?? full))
 }
 
+/**
+ * Objects up to this size are stored inline in metadata (replicated to every
+ * node): the cluster's limit, which shrinks as it grows (cluster/inline-limit.ts).
+ */
+export function inlineMaxOf (cluster: ClusterView): number {
+  return Math.min(INLINE_CEILING_BYTES, cluster.inlineMaxBytes?.() ?? INLINE_CEILING_BYTES)
+}
+
 /** Refuse early, before any data is read, when fewer than `happiness` distinct nodes are online. */
 export function checkPlacementPossible (cluster: ClusterView): PlacementNode[] {
   const online = cluster.onlineNodes()
@@ -93,9 +100,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   // enough to be inline needs only the metadata quorum, not happiness nodes.
   let placeable: PlacementNode[] | undefined
   const online = (): PlacementNode[] => (placeable ??= checkPlacementPossible(ctx.cluster))
-  const dataKey = generateDataKey()
-  const nonceBase = randomBytes(8)
-  const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(ctx.masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
+  const { manifest, dataKey, nonceBase } = newManifest(k, m, ctx.masterKey)
   const digest = createHash('sha256')
   const written: StoredData['written'] = []
   const tally: PutTally = { unplaced: 0, notes: new Set(), full: new Set() }
@@ -105,12 +110,14 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
   let size = 0
   let index = 0
   let pendingInline: Buffer | undefined
+  // Read once, so every stripe of this put sees the same limit.
+  const inlineMax = options.inline === false ? -1 : inlineMaxOf(ctx.cluster)
   try {
     for await (const plain of stripes(body, STRIPE_SIZE_BYTES, options.maxBytes ?? MAX_OBJECT_BYTES)) {
       signal?.throwIfAborted()
       digest.update(plain)
       size += plain.length
-      if (index === 0 && plain.length <= INLINE_MAX_BYTES && options.inline !== false) {
+      if (index === 0 && plain.length <= inlineMax) {
         // Possibly a tiny object: decide once we know whether more follows.
         pendingInline = Buffer.from(plain)
         index++
@@ -125,7 +132,7 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
       if (inFlight.length >= PUT_STRIPES_IN_FLIGHT) await list.add(await (inFlight.shift() as Promise<StripeManifest>))
     }
     if (pendingInline !== undefined) {
-      manifest.inline = encryptStripe(dataKey, nonceBase, 0, pendingInline).toString('base64')
+      sealInline(manifest, dataKey, nonceBase, pendingInline)
     }
     while (inFlight.length > 0) await list.add(await (inFlight.shift() as Promise<StripeManifest>))
     await list.finish()
@@ -135,6 +142,25 @@ export async function storeObjectData (ctx: PutContext, versionId: string, body:
     throw err
   }
   return { size, sha256: digest.digest('hex'), manifest, written, versionId, unplaced: tally.unplaced, placementNotes: [...(tally.notes ?? [])] }
+}
+
+/**
+ * The manifest of a new version, with no stripes yet: a fresh data key
+ * (wrapped with the master key) and nonce base.
+ *
+ * @example
+ * const { manifest, dataKey, nonceBase } = newManifest(4, 2, masterKey)
+ */
+export function newManifest (k: number, m: number, masterKey: Buffer): { manifest: Manifest, dataKey: Buffer, nonceBase: Buffer } {
+  const dataKey = generateDataKey()
+  const nonceBase = randomBytes(8)
+  const manifest: Manifest = { k, m, codec: chooseCodec(k, m), stripeSizeBytes: STRIPE_SIZE_BYTES, wrappedKey: wrapDataKey(masterKey, dataKey), nonceBase: nonceBase.toString('base64'), stripes: [] }
+  return { manifest, dataKey, nonceBase }
+}
+
+/** Store a tiny object's plaintext inline in its manifest (encrypted as stripe 0). */
+export function sealInline (manifest: Manifest, dataKey: Buffer, nonceBase: Buffer, plain: Uint8Array): void {
+  manifest.inline = encryptStripe(dataKey, nonceBase, 0, plain).toString('base64')
 }
 
 /** Mark a promise as handled now (it is awaited later), so an early rejection never crashes the process. */

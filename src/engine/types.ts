@@ -25,6 +25,12 @@ export interface ClusterView {
    * Default k+m (no degraded writes).
    */
   happiness?: () => number
+  /**
+   * The largest object stored inline in its version record (inline-limit.ts:
+   * shrinks with the member count, or the `inlineMaxBytes` setting).
+   * Default INLINE_CEILING_BYTES.
+   */
+  inlineMaxBytes?: () => number
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 
 /** Version of the on-disk schema. */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 /**
  * The statements that bring a database of schema N to N+1, run in one
@@ -12,10 +12,28 @@ export const SCHEMA_VERSION = 2
  * - 1 → 2: `versions.null_version` (VersionBody.nullVersion, S3's `null`
  *   version). Every version written before was not one, so 0 is right for
  *   every existing row.
+ * - 2 → 3: `versions.inline` (1 when the version's object is stored inline in
+ *   its record), so the healer, auditor and mover walk only the erasure-coded
+ *   versions (index `versions_coded`, SCHEMA_INDEX_SQL) instead of decoding
+ *   every record: with a million small inline objects that walk was a
+ *   million JSON parses every 30 s. Filled from the records.
  */
 export const SCHEMA_MIGRATIONS: Record<number, string> = {
-  1: 'ALTER TABLE versions ADD COLUMN null_version INTEGER NOT NULL DEFAULT 0;'
+  1: 'ALTER TABLE versions ADD COLUMN null_version INTEGER NOT NULL DEFAULT 0;',
+  2: `ALTER TABLE versions ADD COLUMN inline INTEGER NOT NULL DEFAULT 0;
+    UPDATE versions SET inline = 1 WHERE version_id IN
+      (SELECT pk FROM records WHERE tbl = 'version' AND tombstone = 0 AND json_extract(body, '$.manifest.inline') IS NOT NULL);`
 }
+
+/**
+ * Indexes on columns that a migration adds, created once the schema is
+ * current (SCHEMA_SQL runs before the migrations, when an old table may lack
+ * the column). `versions_coded` is partial: only live erasure-coded object
+ * versions, the ones background scans visit.
+ */
+export const SCHEMA_INDEX_SQL = `
+CREATE INDEX IF NOT EXISTS versions_coded ON versions(version_id) WHERE inline = 0 AND delete_marker = 0;
+`
 
 /**
  * Idempotent DDL. `shard_owners` is local (never replicated): for every
@@ -62,7 +80,8 @@ CREATE TABLE IF NOT EXISTS versions (
   node_name TEXT NOT NULL,
   delete_marker INTEGER NOT NULL,
   sha256 TEXT NOT NULL,
-  null_version INTEGER NOT NULL DEFAULT 0
+  null_version INTEGER NOT NULL DEFAULT 0,
+  inline INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_by_key ON versions(bucket, key, version_id);
 CREATE INDEX IF NOT EXISTS versions_by_key_newest ON versions(bucket, key, version_id DESC);

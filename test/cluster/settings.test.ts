@@ -41,6 +41,7 @@ describe('settings registry', () => {
       orphanGrace: 3_600_000,
       deadAfter: 72 * 3_600_000,
       happiness: 0,
+      inlineMaxBytes: 0,
       target: 0.9999,
       repairThreshold: 0,
       repairRate: 20_000_000,
@@ -89,7 +90,7 @@ describe('settings registry', () => {
     await settings.set('maxClockSkew', '30s')
     assert.equal(settings.writeQuorum(), 2)
     assert.equal(settings.maxClockSkewMs(), 30_000)
-    assert.deepEqual(settings.toJson(), { writeQuorum: 2, gossipFanout: 3, maxClockSkew: '30s', orphanGrace: '1h', deadAfter: '3d', happiness: 6, target: 0.9999, repairThreshold: 'auto', repairRate: '20MB/s', scrubShare: 0.1, multipartExpiry: '7d', scrubInterval: '7d', auditInterval: '10m', auditMinScore: 0.9, auditMinAudits: 10 })
+    assert.deepEqual(settings.toJson(), { writeQuorum: 2, gossipFanout: 3, maxClockSkew: '30s', orphanGrace: '1h', deadAfter: '3d', happiness: 6, inlineMaxBytes: 0, target: 0.9999, repairThreshold: 'auto', repairRate: '20MB/s', scrubShare: 0.1, multipartExpiry: '7d', scrubInterval: '7d', auditInterval: '10m', auditMinScore: 0.9, auditMinAudits: 10 })
     // A record from a peer changes the value once the cache is invalidated.
     meta.apply([{ v: 1, table: 'setting', pk: 'orphanGrace', hlc: clock.now(), origin: 'peer', tombstone: false, body: { value: '10s' } }])
     settings.invalidate()

@@ -172,7 +172,7 @@ describe('commit: all or nothing across processes', { timeout: 1_200_000 }, () =
       got = parseJsonOutput<Record<string, unknown>>(await cluster().cli(['config', 'get', '--node', last.dir, '--json']), 'config get --json')
       return got.maxClockSkew === '30s'
     }, CONVERGE_MS, 'the setting to reach node-6')
-    assert.deepEqual(got, { writeQuorum: 1, gossipFanout: 3, maxClockSkew: '30s', orphanGrace: '1h', deadAfter: '3d', happiness: 4, target: 0.9999, repairThreshold: 'auto', repairRate: '20MB/s', scrubShare: 0.1, multipartExpiry: '7d', scrubInterval: '7d', auditInterval: '10m', auditMinScore: 0.9, auditMinAudits: 10 }, 'every cluster setting, happiness resolved to k+1 for 3+2')
+    assert.deepEqual(got, { writeQuorum: 1, gossipFanout: 3, maxClockSkew: '30s', orphanGrace: '1h', deadAfter: '3d', happiness: 4, inlineMaxBytes: 16384, target: 0.9999, repairThreshold: 'auto', repairRate: '20MB/s', scrubShare: 0.1, multipartExpiry: '7d', scrubInterval: '7d', auditInterval: '10m', auditMinScore: 0.9, auditMinAudits: 10 }, 'every cluster setting, happiness resolved to k+1 for 3+2, the inline limit to 16 KiB for 6 members')
     assertFailedClearly(await cluster().cli(['config', 'set', 'happiness', '2', '--node', first.dir]), 'happiness below k', /outside 3\.\.5/)
     assertFailedClearly(await cluster().cli(['config', 'set', 'writeQuorom', '2', '--node', first.dir]), 'unknown key', /unknown setting/, /writeQuorum, maxClockSkew, orphanGrace/)
     assertFailedClearly(await cluster().cli(['config', 'set', 'orphanGrace', 'soon', '--node', first.dir]), 'bad duration', /not a valid duration/)
