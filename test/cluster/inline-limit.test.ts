@@ -13,11 +13,12 @@ import { describe, it } from 'node:test'
 import { INLINE_BUDGET_BYTES, INLINE_CEILING_BYTES, INLINE_FLOOR_BYTES, inlineLimitBytes } from '../../src/cluster/inline-limit.ts'
 import { ClusterSettings } from '../../src/cluster/cluster-settings.ts'
 import { Engine } from '../../src/engine/engine.ts'
-import type { ClusterView, ShardIO } from '../../src/engine/types.ts'
+import type { ClusterView } from '../../src/engine/types.ts'
 import { MetaStore } from '../../src/meta/store.ts'
 import type { VersionBody } from '../../src/meta/types.ts'
 import { CairnError } from '../../src/util/errors.ts'
 import { HybridClock } from '../../src/util/hlc.ts'
+import { memoryDisks, memoryShards } from '../helpers/memory-shards.ts'
 
 describe('inline limit rule', () => {
   it('is 16 KiB up to 8 members, then 128 KiB / N, with a 512 B floor', () => {
@@ -66,8 +67,7 @@ describe('inline limit rule', () => {
 const NODE_IDS = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6']
 
 function harness (limit: () => number, online: () => string[]): { engine: Engine, meta: MetaStore, disks: Map<string, Map<string, Buffer>> } {
-  const disks = new Map(NODE_IDS.map((id) => [id, new Map<string, Buffer>()]))
-  const disk = (id: string): Map<string, Buffer> => disks.get(id) as Map<string, Buffer>
+  const disks = memoryDisks(NODE_IDS)
   const cluster: ClusterView = {
     selfId: 'n1',
     selfName: 'node-1',
@@ -79,15 +79,7 @@ function harness (limit: () => number, online: () => string[]): { engine: Engine
     happiness: () => 5,
     inlineMaxBytes: limit
   }
-  const shards: ShardIO = {
-    put: async (node, hash, bytes) => { disk(node).set(hash, Buffer.from(bytes)) },
-    get: async (node, hash) => {
-      const b = disk(node).get(hash)
-      if (b === undefined) throw new CairnError('NOT_FOUND', `no shard ${hash} on ${node}`)
-      return b
-    },
-    release: async (node, hash) => { disk(node).delete(hash) }
-  }
+  const shards = memoryShards(disks)
   const meta = MetaStore.open(':memory:')
   const engine = new Engine({ cluster, shards, meta, committer: { commit: async (records) => { meta.apply(records) } }, clock: new HybridClock(), masterKey: randomBytes(32) })
   return { engine, meta, disks }

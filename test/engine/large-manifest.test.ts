@@ -10,11 +10,12 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { afterEach, describe, it } from 'node:test'
 import { Engine } from '../../src/engine/engine.ts'
-import type { ClusterView, ShardIO } from '../../src/engine/types.ts'
+import type { ClusterView } from '../../src/engine/types.ts'
 import { MetaStore } from '../../src/meta/store.ts'
 import type { VersionBody } from '../../src/meta/types.ts'
 import { CairnError } from '../../src/util/errors.ts'
 import { HybridClock } from '../../src/util/hlc.ts'
+import { memoryDisks, memoryShards } from '../helpers/memory-shards.ts'
 
 /** The test knobs, spelt out (src/engine/stripe-list.ts and src/meta/codec.ts name them). */
 const MANIFEST_INLINE_MAX_BYTES_VARIABLE = 'CAIRN_MANIFEST_INLINE_MAX_BYTES'
@@ -24,8 +25,7 @@ const MAX_RECORD_BYTES_VARIABLE = 'CAIRN_MAX_RECORD_BYTES'
 const NODE_IDS = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6']
 
 function harness (): { engine: Engine, meta: MetaStore, disks: Map<string, Map<string, Buffer>> } {
-  const disks = new Map(NODE_IDS.map((id) => [id, new Map<string, Buffer>()]))
-  const disk = (id: string): Map<string, Buffer> => disks.get(id) as Map<string, Buffer>
+  const disks = memoryDisks(NODE_IDS)
   const cluster: ClusterView = {
     selfId: 'n1',
     selfName: 'node-1',
@@ -35,15 +35,7 @@ function harness (): { engine: Engine, meta: MetaStore, disks: Map<string, Map<s
     nodeName: (id) => id,
     isOnline: () => true
   }
-  const shards: ShardIO = {
-    put: async (node, hash, bytes) => { disk(node).set(hash, Buffer.from(bytes)) },
-    get: async (node, hash) => {
-      const b = disk(node).get(hash)
-      if (b === undefined) throw new CairnError('NOT_FOUND', `no shard ${hash} on ${node}`)
-      return b
-    },
-    release: async (node, hash) => { disk(node).delete(hash) }
-  }
+  const shards = memoryShards(disks)
   const meta = MetaStore.open(':memory:')
   const engine = new Engine({ cluster, shards, meta, committer: { commit: async (records) => { meta.apply(records) } }, clock: new HybridClock(), masterKey: randomBytes(32) })
   return { engine, meta, disks }

@@ -20,12 +20,13 @@ import { createHash, randomBytes } from 'node:crypto'
 import { afterEach, describe, it } from 'node:test'
 import { Engine } from '../../src/engine/engine.ts'
 import { MAX_PART_NUMBER } from '../../src/engine/multipart.ts'
-import type { ClusterView, ShardIO } from '../../src/engine/types.ts'
+import type { ClusterView } from '../../src/engine/types.ts'
 import { checkRecordSize, maxRecordBytes, parseRecord } from '../../src/meta/codec.ts'
 import { MetaStore } from '../../src/meta/store.ts'
 import type { Manifest, MetaRecord, PartBody, VersionBody } from '../../src/meta/types.ts'
 import { CairnError } from '../../src/util/errors.ts'
 import { HybridClock } from '../../src/util/hlc.ts'
+import { memoryDisks, memoryShards } from '../helpers/memory-shards.ts'
 
 const PART_LIST_INLINE_MAX_BYTES_VARIABLE = 'CAIRN_PART_LIST_INLINE_MAX_BYTES'
 const MANIFEST_SEGMENT_BYTES_VARIABLE = 'CAIRN_MANIFEST_SEGMENT_BYTES'
@@ -35,18 +36,9 @@ const NODE_IDS = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6']
 interface Harness { engine: Engine, meta: MetaStore, disks: Map<string, Map<string, Buffer>>, failCommits: { on: boolean } }
 
 function harness (): Harness {
-  const disks = new Map(NODE_IDS.map((id) => [id, new Map<string, Buffer>()]))
-  const disk = (id: string): Map<string, Buffer> => disks.get(id) as Map<string, Buffer>
+  const disks = memoryDisks(NODE_IDS)
   const cluster: ClusterView = { selfId: 'n1', selfName: 'node-1', k: 4, m: 2, onlineNodes: () => NODE_IDS.map((id) => ({ id, weight: 1 })), nodeName: (id) => id, isOnline: () => true }
-  const shards: ShardIO = {
-    put: async (node, hash, bytes) => { disk(node).set(hash, Buffer.from(bytes)) },
-    get: async (node, hash) => {
-      const b = disk(node).get(hash)
-      if (b === undefined) throw new CairnError('NOT_FOUND', `no shard ${hash} on ${node}`)
-      return b
-    },
-    release: async (node, hash) => { disk(node).delete(hash) }
-  }
+  const shards = memoryShards(disks)
   const meta = MetaStore.open(':memory:')
   const failCommits = { on: false }
   const committer = {
