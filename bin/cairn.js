@@ -13,9 +13,9 @@
 // which Node 24 runs directly (type stripping): slower to start, never stale.
 // CAIRN_RUN_SOURCES=1 forces the sources (exact line numbers in stacks).
 //
-// When the sources run, Node's compile cache (module.enableCompileCache) keeps
-// V8's code cache and the stripped JavaScript, keyed by each file's content,
-// so an edited file is recompiled and the rest is not. It lives in the installation
+// Node's compile cache (module.enableCompileCache) keeps V8's code cache, and
+// for .ts files the stripped JavaScript, keyed by each file's content, so an
+// edited file is recompiled and the rest is not. It lives in the installation
 // (.cache/), not in the shared /tmp where another user could plant code
 // cache; where that is not writable Node runs without it. NODE_COMPILE_CACHE
 // or NODE_DISABLE_COMPILE_CACHE=1 in the environment take precedence.
@@ -28,13 +28,8 @@ if (major < 22) {
 }
 const { currentBuildEntry } = await import('./build-manifest.js')
 const { fileURLToPath } = await import('node:url')
+const { enableCompileCache } = await import('node:module')
+if (process.env.NODE_COMPILE_CACHE === undefined) enableCompileCache(fileURLToPath(new URL('../.cache/node-compile-cache', import.meta.url)))
 const entry = process.env.CAIRN_RUN_SOURCES === '1' ? undefined : currentBuildEntry(fileURLToPath(new URL('..', import.meta.url)))
-// Only the sources gain from the cache (the bundle starts as fast without
-// it: docs/PERFORMANCE.md); not writing it also keeps the cache flush out of
-// every bundled command's exit.
-if (entry === undefined && process.env.NODE_COMPILE_CACHE === undefined) {
-  const { enableCompileCache } = await import('node:module')
-  enableCompileCache(fileURLToPath(new URL('../.cache/node-compile-cache', import.meta.url)))
-}
 const { main } = await import(entry !== undefined ? `../dist/${entry}` : '../src/cli/main.ts')
 await main(process.argv.slice(2))
