@@ -3,6 +3,7 @@
  * turns every error into one clear line on stderr and a non-zero exit code.
  */
 import { CairnError } from '../util/errors.ts'
+import { http } from '../util/node-http.ts'
 
 type Command = (argv: string[]) => Promise<number>
 
@@ -37,33 +38,66 @@ function usage (): string {
   return ['usage: cairn COMMAND [ARGS]   (CAIRN_NODE=DIR may replace --node DIR)', '', ...Object.values(COMMANDS).map((c) => `  cairn ${c.help}`)].join('\n')
 }
 
-/** Run the CLI with `argv` (without node and script) and exit. */
+/** How long a finished command leaves its last open handles before it exits anyway. */
+export const EXIT_FALLBACK_MS = 2_000
+
+/**
+ * End a finished command with `code` by letting the event loop run dry, not
+ * by `process.exit()`.
+ *
+ * `process.exit()` shuts V8's platform threads down while the isolate is still
+ * alive. A background compile job (Maglev, Sparkplug) that is waiting for the
+ * main thread to collect garbage then never finishes, and the process hangs
+ * in the join forever (nodejs/node#54918). Here that was a `cairn put --json`
+ * that printed its whole result under load and was still alive 240 s later.
+ * A natural end disposes the isolate first, which releases such jobs.
+ * Keep-alive sockets to the node are closed here; if anything else is still
+ * open after EXIT_FALLBACK_MS, `process.exit()` ends the process as before
+ * (and says what was open when CAIRN_EXIT_REPORT=1, which the tests set).
+ */
+function finish (code: number): void {
+  process.exitCode = code
+  http.globalAgent.destroy()
+  setTimeout(() => {
+    if (process.env.CAIRN_EXIT_REPORT === '1') process.stderr.write(`cairn: still open ${EXIT_FALLBACK_MS} ms after the command ended: ${process.getActiveResourcesInfo().join(', ')}; exiting\n`)
+    process.exit(code)
+  }, EXIT_FALLBACK_MS).unref()
+}
+
+/**
+ * Run the CLI with `argv` (without node and script). The process ends when
+ * the command is done (see finish); `start` and `cluster` end when they stop.
+ */
 export async function main (argv: string[]): Promise<void> {
   const [name, ...rest] = argv
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     console.log(usage())
-    process.exit(name === undefined ? 2 : 0)
+    finish(name === undefined ? 2 : 0)
+    return
   }
   const command = COMMANDS[name]
   if (command === undefined) {
     console.error(`cairn: unknown command ${JSON.stringify(name)}; run \`cairn help\` for the list`)
-    process.exit(2)
+    finish(2)
+    return
   }
   // Commands with several actions print their own help; the others print their usage line.
   if ((rest.includes('--help') || rest.includes('-h')) && !OWN_HELP.has(name)) {
     console.log(`usage: cairn ${command.help}\n\nCommands that talk to a node take --node DIR (or CAIRN_NODE=DIR); --json prints machine-readable output where offered.`)
-    process.exit(0)
+    finish(0)
+    return
   }
   try {
     const code = await (await command.run())(rest)
-    process.exitCode = code
-    if (name !== 'start' && name !== 'cluster') process.exit(code)
+    if (name === 'start' || name === 'cluster') process.exitCode = code
+    else finish(code)
   } catch (err) {
     if (err instanceof CairnError) {
       console.error(`cairn ${name}: ${err.oneLine()}`)
-      process.exit(err.exitCode)
+      finish(err.exitCode)
+      return
     }
     console.error(`cairn ${name}: internal error: ${(err as Error)?.stack ?? String(err)}`)
-    process.exit(1)
+    finish(1)
   }
 }

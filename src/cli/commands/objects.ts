@@ -71,10 +71,17 @@ export async function get (argv: string[]): Promise<number> {
   const meter = progressMeter('get', expectedSize, args.booleans.has('quiet') || out === '-')
   const tmp = out === '-' ? undefined : `${out}.cairn-partial`
   const sink: Writable = tmp === undefined ? process.stdout : createWriteStream(tmp)
+  // A failure to write OUT is the local side's, not a holder's.
+  let writeError: Error | undefined
+  sink.once('error', (err) => { writeError = err })
   try {
     await pipeline(res, check, meter.stream, sink)
   } catch (err) {
     if (tmp !== undefined) rmSync(tmp, { force: true })
+    if (writeError !== undefined) {
+      if (tmp === undefined) throw new CairnError('BAD_INPUT', `stdout closed after ${received} of ${expectedSize} bytes of ${bucket}/${key} (${writeError.message})`, 'the program reading the output stopped early; nothing is wrong with the object')
+      throw new CairnError('BAD_INPUT', `cannot write ${out} (${writeError.message}); nothing was written`, 'check free space and permissions where OUT goes')
+    }
     throw new CairnError('PEER_ERROR', `the download of ${bucket}/${key} broke off after ${received} of ${expectedSize} bytes (${(err as Error).message})`, 'a holder node may have gone away mid-transfer; retry, and see `cairn status`')
   }
   meter.done()
