@@ -47,13 +47,18 @@ export function collectIntervalMs (): number {
   return ms > 0 ? ms : COLLECT_INTERVAL_MS
 }
 
+/** The cluster's `orphanGrace` setting, or CAIRN_ORPHAN_GRACE_MS when set (tests and demos). */
+export function orphanGraceMs (d: Pick<Daemon, 'settings'>): number {
+  return envMs(ORPHAN_GRACE_ENV) ?? d.settings.orphanGraceMs()
+}
+
 /**
  * Build the collector of `d` (the daemon runs it as the `collect` worker).
  * The grace period is the cluster's `orphanGrace` setting
  * (CAIRN_ORPHAN_GRACE_MS overrides it for tests and demos).
  */
 export function createCollector (d: Daemon): ShardCollector {
-  const graceMs = (): number => envMs(ORPHAN_GRACE_ENV) ?? d.settings.orphanGraceMs()
+  const graceMs = (): number => orphanGraceMs(d)
   const collector = new ShardCollector({
     selfId: d.net.peerId,
     listShards: () => d.store.list(),

@@ -30,10 +30,11 @@ import { encodeInvite } from './invite.ts'
 import { Membership } from './membership.ts'
 import { createLocalShards, createShardIO, serveShards } from './shard-io.ts'
 import type { LocalShards } from './shard-io.ts'
-import { collectIntervalMs, createCollector } from './collection.ts'
+import { collectIntervalMs, createCollector, orphanGraceMs } from './collection.ts'
 import { Healer } from './healer.ts'
 import { AUDIT_INTERVAL_ENV, Auditor, withoutExcluded } from './auditor.ts'
-import { Scrubber } from '../heal/scrub.ts'
+import type { Scrubber } from '../heal/scrub.ts'
+import { createNodeScrubber } from './scrubbing.ts'
 import { Workers } from './workers.ts'
 import { formatRate } from '../util/rate.ts'
 import type { ShardCollector } from '../heal/collector.ts'
@@ -334,15 +335,12 @@ export class Daemon {
   }
 
   private createScrubber (): Scrubber {
-    const self = this.net.peerId
-    return new Scrubber({
-      listShards: (signal) => this.store.list(signal === undefined ? {} : { signal }),
-      verify: async (hash, signal) => (await this.store.get(hash, signal === undefined ? {} : { signal }))?.length ?? null,
-      has: async (hash) => await this.store.has(hash),
-      quarantined: () => this.store.corruptShards(),
-      ownedHashes: () => this.meta.ownedShardHashes(),
-      expectedHere: (hash) => this.meta.shardOwners(hash).some((o) => this.meta.versionState(o.versionId) === 'live' && this.engine.listsHolder(o.versionId, hash, self) !== false),
-      forget: (hash) => { this.meta.clearShardOwners(hash) },
+    return createNodeScrubber({
+      store: this.store,
+      meta: this.meta,
+      self: this.net.peerId,
+      listsHolder: (ownerId, hash, node) => this.engine.listsHolder(ownerId, hash, node),
+      graceMs: () => orphanGraceMs(this),
       share: () => this.settings.scrubShare(),
       log: this.log
     })

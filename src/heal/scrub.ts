@@ -22,7 +22,7 @@ export interface ScrubInit {
   ownedHashes: () => string[]
   /** True while some live version places `hash` on this node (or cannot tell). */
   expectedHere: (hash: string) => boolean
-  /** Forget the owner tags of a shard that is neither here nor expected. */
+  /** Forget the owner tags of a shard that is neither here nor expected (the node keeps tags young enough to be a put in flight). */
   forget: (hash: string) => void
   /** Largest share of disk time to spend, in (0, 1]. */
   share: () => number

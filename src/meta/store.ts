@@ -387,9 +387,10 @@ export class MetaStore {
     return this.shardOwners(hash)
   }
 
-  /** Forget every owner of a shard (its file was deleted). */
-  clearShardOwners (hash: string): void {
-    this.stmt('DELETE FROM shard_owners WHERE hash = ?').run(hash)
+  /** Forget every owner of a shard (its file was deleted), or only those stored before `storedBeforeMs`. */
+  clearShardOwners (hash: string, storedBeforeMs?: number): void {
+    if (storedBeforeMs === undefined) this.stmt('DELETE FROM shard_owners WHERE hash = ?').run(hash)
+    else this.stmt('DELETE FROM shard_owners WHERE hash = ? AND stored_ms < ?').run(hash, storedBeforeMs)
   }
 
   /**

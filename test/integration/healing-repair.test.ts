@@ -98,6 +98,17 @@ describe('healing: repair of a dead disk and of corrupt shards, 8 nodes, 4+2', {
     }
   }
 
+  /** Which shard files are on which running node, against the manifests: for the diagnosis of a failed wait. */
+  const shardCensus = async (): Promise<string> => {
+    const where = new Map<string, string[]>()
+    for (const n of up()) for (const path of await listShardFiles(dir(n))) where.set(shardHashOf(path), [...(where.get(shardHashOf(path)) ?? []), n])
+    const versionOf = shardVersions(dir(up()[0] as string))
+    const twice = [...where].filter(([, nodes]) => nodes.length > 1).map(([hash, nodes]) => `${hash.slice(0, 12)} on ${nodes.join('+')}`)
+    const missing = [...versionOf].filter(([hash]) => !where.has(hash)).map(([hash, version]) => `${hash.slice(0, 12)} of ${version}`)
+    const unlisted = [...where.keys()].filter((hash) => !versionOf.has(hash)).length
+    return `${[...where.values()].flat().length} files; on two nodes or more: ${twice.length} [${twice.slice(0, 10).join(', ')}]; in a manifest but on no running node: ${missing.length} [${missing.slice(0, 10).join(', ')}]; in no manifest: ${unlisted}`
+  }
+
   const readAll = async (through: string): Promise<string[]> => {
     const bad: string[] = []
     for (const s of stored) {
@@ -199,7 +210,9 @@ describe('healing: repair of a dead disk and of corrupt shards, 8 nodes, 4+2', {
       await waitFor(async () => {
         const hashes = (await Promise.all(up().map(async (n) => (await listShardFiles(dir(n))).map(shardHashOf)))).flat()
         return hashes.length === OBJECTS * (K + M) && new Set(hashes).size === hashes.length
-      }, SETTLE_MS, `exactly ${OBJECTS * (K + M)} shard files, each on one node`)
+      }, SETTLE_MS, `exactly ${OBJECTS * (K + M)} shard files, each on one node`).catch(async (err: Error) => {
+        throw new Error(`${err.message}; ${await shardCensus()}`)
+      })
       await waitAllHealthy(SETTLE_MS, 'every object healthy after the coordinator returned', Date.now())
     } finally {
       reading = false
