@@ -23,7 +23,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
-import { mergeRecords } from './crdt.ts'
+import { compareHeads, mergeRecords } from './crdt.ts'
 import { parseRecord } from './codec.ts'
 import { SCHEMA_INDEX_SQL, SCHEMA_MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts'
 import type { MetaRecord, MetaTable, ObjectInfo, PartBody, VersionBody, VersionInfo } from './types.ts'
@@ -204,14 +204,27 @@ export class MetaStore {
   }
 
   private applyOne (record: MetaRecord): boolean {
-    const existing = this.get(record.table, record.pk)
-    if (existing !== undefined && mergeRecords(existing, record) === existing) return false
+    const row = this.stmt('SELECT hlc, origin, tombstone, body FROM records WHERE tbl = ? AND pk = ?').get(record.table, record.pk) as Omit<RecordRow, 'tbl' | 'pk'> | undefined
+    const existing = row === undefined ? undefined : { table: record.table, pk: record.pk, hlc: row.hlc, origin: row.origin, tombstone: row.tombstone === 1 }
+    let bodyText: string | undefined
+    if (existing !== undefined) {
+      // The heads order almost every pair; the body (an inline object's
+      // ciphertext, kilobytes) is parsed only when they tie (mergeRecords'
+      // order, unchanged), and a copy of the stored record — gossip brings
+      // one to a node more than once — ties with the same text.
+      const head = compareHeads(existing, record)
+      if (head > 0) return false
+      if (head === 0) {
+        bodyText = JSON.stringify(record.body)
+        if (bodyText === row?.body || mergeRecords(rowToRecord({ ...(row as RecordRow), tbl: record.table, pk: record.pk }), record) !== record) return false
+      }
+    }
     const leaf = leafOf(record.table, record.pk)
     const digest = digestOf(record)
     if (existing !== undefined) xorInto(digest, digestOf(existing))
     this.stmt(`INSERT INTO records(tbl, pk, hlc, origin, tombstone, body, leaf) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT(tbl, pk) DO UPDATE SET hlc=excluded.hlc, origin=excluded.origin, tombstone=excluded.tombstone, body=excluded.body`)
-      .run(record.table, record.pk, record.hlc, record.origin, record.tombstone ? 1 : 0, JSON.stringify(record.body), leaf)
+      .run(record.table, record.pk, record.hlc, record.origin, record.tombstone ? 1 : 0, bodyText ?? JSON.stringify(record.body), leaf)
     const old = this.stmt('SELECT hash FROM merkle WHERE leaf = ?').get(leaf) as { hash: Uint8Array } | undefined
     if (old !== undefined) xorInto(digest, Buffer.from(old.hash))
     this.stmt('INSERT INTO merkle(leaf, hash, count) VALUES (?, ?, 1) ON CONFLICT(leaf) DO UPDATE SET hash = excluded.hash, count = count + ?')

@@ -88,3 +88,28 @@ describe('replicas', () => {
       }), { numRuns: 150 })
   })
 })
+
+describe('MetaStore.apply', () => {
+  // Goal: the replica orders a stored record by its head and reads its body
+  // only on a tie; whatever the pair, it keeps exactly mergeRecords' winner
+  // and reports a change only when the winner is the incoming record.
+  it('keeps the mergeRecords winner of a stored and an incoming record, copies included', () => {
+    // Half the pairs tie on the head, so the body decides.
+    const pairArb = fc.tuple(bucketRecordArb, bucketRecordArb, fc.boolean()).map(([a, other, tie]): [MetaRecord, MetaRecord] => [a, tie ? { ...a, body: other.body } : other])
+    fc.assert(fc.property(pairArb, fc.boolean(), ([a, b], reorder) => {
+      const store = MetaStore.open(':memory:')
+      try {
+        // A copy of `a` whose body keys come in another order: the same value, other text.
+        const stored = reorder ? { ...a, body: { retention: (a.body as { retention: unknown }).retention, createdMs: 1 } } : a
+        store.apply([stored])
+        const winner = mergeRecords(a, b)
+        const changed = store.apply([b])
+        assert.deepEqual(store.get('bucket', 'photos'), winner)
+        assert.equal(changed.length, winner === b ? 1 : 0)
+        assert.deepEqual(store.apply([{ ...winner }]), [], 'a copy of the stored record changes nothing')
+      } finally {
+        store.close()
+      }
+    }), { numRuns: 300 })
+  })
+})
