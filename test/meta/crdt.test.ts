@@ -10,7 +10,7 @@ import fc from 'fast-check'
 import { mergeRecords } from '../../src/meta/crdt.ts'
 import { MetaStore } from '../../src/meta/store.ts'
 import { formatHlc } from '../../src/util/hlc.ts'
-import type { MetaRecord, VersionBody } from '../../src/meta/types.ts'
+import type { BucketBody, MetaRecord, VersionBody } from '../../src/meta/types.ts'
 
 const hlcArb = fc.record({ wallMs: fc.integer({ min: 1, max: 2000 }), counter: fc.integer({ min: 0, max: 3 }) }).map(formatHlc)
 const originArb = fc.constantFrom('nodeA', 'nodeB', 'nodeC')
@@ -100,7 +100,7 @@ describe('MetaStore.apply', () => {
       const store = MetaStore.open(':memory:')
       try {
         // A copy of `a` whose body keys come in another order: the same value, other text.
-        const stored = reorder ? { ...a, body: { retention: (a.body as { retention: unknown }).retention, createdMs: 1 } } : a
+        const stored = reorder ? { ...a, body: { retention: (a.body as BucketBody).retention, createdMs: 1 } } : a
         store.apply([stored])
         const winner = mergeRecords(a, b)
         const changed = store.apply([b])
