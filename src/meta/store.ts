@@ -303,6 +303,12 @@ export class MetaStore {
     return out
   }
 
+  /** The newest version of a key and whether it is a delete marker, or undefined when none exists. */
+  currentEntry (bucket: string, key: string): { versionId: string, deleteMarker: boolean } | undefined {
+    const row = this.stmt('SELECT version_id, delete_marker FROM current WHERE bucket = ? AND key = ?').get(bucket, key) as { version_id: string, delete_marker: number } | undefined
+    return row === undefined ? undefined : { versionId: row.version_id, deleteMarker: row.delete_marker === 1 }
+  }
+
   /** The newest version of a key, or undefined when none exists. */
   currentVersion (bucket: string, key: string): string | undefined {
     const row = this.stmt('SELECT version_id FROM current WHERE bucket = ? AND key = ?').get(bucket, key) as { version_id: string } | undefined
