@@ -33,7 +33,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const MiB = 1024 * 1024
 
 interface ProfileNode { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, children?: number[] }
-interface CpuProfile { nodes: ProfileNode[], startTime: number, endTime: number, samples: number[], timeDeltas: number[] }
+/** The parts of a V8 .cpuprofile this bench reads. */
+export interface CpuProfile { nodes: ProfileNode[], startTime: number, endTime: number, samples: number[], timeDeltas: number[] }
 
 /** Categories, first match wins: [name, test on "function url"]. */
 const CATEGORIES: Array<[string, RegExp]> = [
@@ -67,7 +68,7 @@ function categoryOf (name: string, url: string): string {
 }
 
 /** Self µs per function and per category within [fromUs, toUs] of monotonic time. */
-function slice (profile: CpuProfile, fromUs: number, toUs: number): { byFunction: Map<string, number>, byCategory: Map<string, number>, totalUs: number, idleUs: number } {
+export function slice (profile: CpuProfile, fromUs: number, toUs: number): { byFunction: Map<string, number>, byCategory: Map<string, number>, totalUs: number, idleUs: number } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const byFunction = new Map<string, number>()
   const byCategory = new Map<string, number>()
@@ -94,7 +95,8 @@ function slice (profile: CpuProfile, fromUs: number, toUs: number): { byFunction
   return { byFunction, byCategory, totalUs, idleUs }
 }
 
-function top (m: Map<string, number>, n: number): Array<[string, number]> {
+/** The `n` largest entries of `m`. */
+export function top (m: Map<string, number>, n: number): Array<[string, number]> {
   return [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
 }
 
@@ -169,4 +171,5 @@ async function main (): Promise<void> {
   rmSync(dir, { recursive: true, force: true })
 }
 
-await main()
+// Run only as a script: bench/small.ts imports the slicing.
+if (import.meta.main) await main()

@@ -39,6 +39,9 @@
  * `--peer helia` adds the Helia comparison. `--scale` runs only the scale
  * bench (bench/scale.ts: clusters of 6, 12, 24 and 48 nodes; with `--quick`,
  * shorter rounds), writes bench/out/scale.json and its SVG charts to docs/img.
+ * `--small` runs only the pipeline limit (quick), the 1 MiB row (20 objects)
+ * and the 4 KiB puts and gets, and writes bench/out/bench-small.json: the
+ * fixed costs per object, in a minute.
  * `--bigmeta` runs only the large-metadata bench (bench/bigmeta.ts: 1,000,000
  * seeded objects in 6 nodes; `--quick` 20,000; `--objects N`, `--nodes N`),
  * writes bench/out/bigmeta.json.
@@ -132,7 +135,8 @@ function formatPeerRows (peerRows: PeerRow[]): string[] {
 }
 
 async function main (): Promise<void> {
-  const quick = process.argv.includes('--quick')
+  const smallOnly = process.argv.includes('--small')
+  const quick = smallOnly || process.argv.includes('--quick')
   if (process.argv.includes('--bigmeta')) {
     await runBigmeta(process.argv.slice(2))
     return
@@ -147,13 +151,13 @@ async function main (): Promise<void> {
   const peer = peerIndex < 0 ? undefined : process.argv[peerIndex + 1]
   if (peer !== undefined && peer !== 'helia') throw new Error(`--peer ${peer}: the only peer is helia`)
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-'))
-  const limit = await measureComputeLimit({ k: 4, m: 2, totalBytes: 256 * MiB })
+  const limit = await measureComputeLimit({ k: 4, m: 2, totalBytes: (smallOnly ? 64 : 256) * MiB })
   const loadAtStart = loadavg()
   const pipeline = await measurePipeline({ k: 4, m: 2, quick })
   const rsCost: RsCost[] = []
-  for (const [k, m] of RS_COST_SHAPES) rsCost.push(await measureRsCost(k, m))
+  for (const [k, m] of smallOnly ? [] : RS_COST_SHAPES) rsCost.push(await measureRsCost(k, m))
   const block = randomBytes(16 * MiB)
-  const sizes: Array<[string, number, number]> = [['1 MiB', MiB, 20], ['64 MiB', 64 * MiB, 2], ['256 MiB', 256 * MiB, 1]]
+  const sizes: Array<[string, number, number]> = smallOnly ? [['1 MiB', MiB, 20]] : [['1 MiB', MiB, 20], ['64 MiB', 64 * MiB, 2], ['256 MiB', 256 * MiB, 1]]
   if (!quick) sizes.push(['1 GiB', 1024 * MiB, 1])
   // Helia runs before Cairn's cluster starts, so neither competes with the other's idle processes.
   const loadBeforePeer = loadavg()
@@ -199,10 +203,14 @@ async function main (): Promise<void> {
   const small = rows.find((r) => r.test === 'small objects')?.opsPerSec
   console.log(smallOpsError === undefined ? `4 KiB objects: ${fmt(small?.put)} puts/s, ${fmt(small?.get)} gets/s (32 in flight)` : `4 KiB objects: failed (${smallOpsError})`)
   console.log(`peak RSS per node (MiB, after the largest object): ${Object.entries(rss).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`)
-  console.log(`Reed-Solomon cost per byte of stripe data (one core, 4 MiB stripes):\n${RS_COST_HEADER}\n${rsCost.map(formatRsCost).join('\n')}`)
+  if (rsCost.length > 0) console.log(`Reed-Solomon cost per byte of stripe data (one core, 4 MiB stripes):\n${RS_COST_HEADER}\n${rsCost.map(formatRsCost).join('\n')}`)
   // Written now and again at the end, so a later bench that fails on a loaded machine does not lose these figures.
   const head = { date: new Date().toISOString(), cluster: { nodes: 6, k: 4, m: 2 }, load: { start: loadAtStart, afterPipeline: loadBeforePeer, afterCairn: loadAfterCairn }, pipeline, computeLimit: limit, rsCost, rows, peakRssMiB: rss, ...(smallOpsError === undefined ? {} : { smallOpsError }), ...(peer === undefined ? {} : { peer: { name: peer, rows: peerRows } }) }
   mkdirSync(join(ROOT, 'bench', 'out'), { recursive: true })
+  if (smallOnly) {
+    writeFileSync(join(ROOT, 'bench', 'out', 'bench-small.json'), JSON.stringify(head, null, 2))
+    return
+  }
   const out = join(ROOT, 'bench', 'out', 'bench.json')
   writeFileSync(out, JSON.stringify({ ...head, complete: false }, null, 2))
   const commit = await benchCommit()

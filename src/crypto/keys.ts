@@ -13,6 +13,7 @@ import {
   HKDF_SALT_LABEL, KEY_SIZE_BYTES, KEY_WRAP_AAD_LABEL, KEY_WRAP_VERSION_PREFIX,
   NONCE_BASE_SIZE_BYTES, NONCE_SIZE_BYTES, TAG_SIZE_BYTES
 } from './constants.ts'
+import { secretKeyOf } from './secret-key.ts'
 
 const KEY_WRAP_AAD = Buffer.from(KEY_WRAP_AAD_LABEL, 'utf8')
 const WRAPPED_SIZE_BYTES = NONCE_SIZE_BYTES + KEY_SIZE_BYTES + TAG_SIZE_BYTES
@@ -49,7 +50,7 @@ export function wrapDataKey (masterKey: Buffer, dataKey: Buffer): string {
   assert(masterKey.length === KEY_SIZE_BYTES, `master key must be ${KEY_SIZE_BYTES} bytes`)
   assert(dataKey.length === KEY_SIZE_BYTES, `data key must be ${KEY_SIZE_BYTES} bytes`)
   const iv = randomBytes(NONCE_SIZE_BYTES)
-  const cipher = createCipheriv('aes-256-gcm', masterKey, iv, { authTagLength: TAG_SIZE_BYTES })
+  const cipher = createCipheriv('aes-256-gcm', secretKeyOf(masterKey), iv, { authTagLength: TAG_SIZE_BYTES })
   cipher.setAAD(KEY_WRAP_AAD)
   const body = Buffer.concat([iv, cipher.update(dataKey), cipher.final(), cipher.getAuthTag()])
   assert(body.length === WRAPPED_SIZE_BYTES, 'wrapped key has an unexpected size')
@@ -76,7 +77,7 @@ export function unwrapDataKey (masterKey: Buffer, wrapped: string): Buffer {
   const body = Buffer.from(encoded, 'base64')
   const iv = body.subarray(0, NONCE_SIZE_BYTES)
   const sealedKey = body.subarray(NONCE_SIZE_BYTES, NONCE_SIZE_BYTES + KEY_SIZE_BYTES)
-  const decipher = createDecipheriv('aes-256-gcm', masterKey, iv, { authTagLength: TAG_SIZE_BYTES })
+  const decipher = createDecipheriv('aes-256-gcm', secretKeyOf(masterKey), iv, { authTagLength: TAG_SIZE_BYTES })
   decipher.setAAD(KEY_WRAP_AAD)
   decipher.setAuthTag(body.subarray(NONCE_SIZE_BYTES + KEY_SIZE_BYTES))
   const dataKey = decipher.update(sealedKey)

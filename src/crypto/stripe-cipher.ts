@@ -13,6 +13,7 @@ import {
   KEY_SIZE_BYTES, MAX_STRIPE_INDEX, NONCE_BASE_SIZE_BYTES, NONCE_SIZE_BYTES,
   STRIPE_AAD_LABEL, TAG_SIZE_BYTES
 } from './constants.ts'
+import { secretKeyOf } from './secret-key.ts'
 
 const STRIPE_AAD_PREFIX = Buffer.from(STRIPE_AAD_LABEL, 'utf8')
 
@@ -65,7 +66,7 @@ export function encryptStripeInto (
   checkStripeParams(dataKey, nonceBase, stripeIndex)
   const total = sealedSize(plaintext.length)
   assert(targetOffset >= 0 && targetOffset + total <= target.length, 'target too small for the sealed stripe')
-  const cipher = createCipheriv('aes-256-gcm', dataKey, stripeNonce(nonceBase, stripeIndex), { authTagLength: TAG_SIZE_BYTES })
+  const cipher = createCipheriv('aes-256-gcm', secretKeyOf(dataKey), stripeNonce(nonceBase, stripeIndex), { authTagLength: TAG_SIZE_BYTES })
   cipher.setAAD(stripeAad(stripeIndex))
   let offset = targetOffset
   for (let start = 0; start < plaintext.length; start += ENCRYPT_CHUNK_BYTES) {
@@ -104,7 +105,7 @@ export function decryptStripe (dataKey: Buffer, nonceBase: Buffer, stripeIndex: 
       'the object manifest or its shards are damaged; the read is retried with other shards when there are enough')
   }
   const cipherBytes = sealed.length - TAG_SIZE_BYTES
-  const decipher = createDecipheriv('aes-256-gcm', dataKey, stripeNonce(nonceBase, stripeIndex), { authTagLength: TAG_SIZE_BYTES })
+  const decipher = createDecipheriv('aes-256-gcm', secretKeyOf(dataKey), stripeNonce(nonceBase, stripeIndex), { authTagLength: TAG_SIZE_BYTES })
   decipher.setAAD(stripeAad(stripeIndex))
   decipher.setAuthTag(sealed.subarray(cipherBytes))
   const plain = decipher.update(sealed.subarray(0, cipherBytes))

@@ -23,6 +23,7 @@ import type { GetContext } from './get.ts'
 import { partsOf } from './parts.ts'
 import { Multipart } from './multipart.ts'
 import { holderLookup, holdersOf } from '../meta/locations.ts'
+import type { HolderLookup } from '../meta/locations.ts'
 import { stripesOf } from './stripe-list.ts'
 import type { ErasureCodecName } from '../erasure/index.ts'
 import { expiredVersions } from './retention.ts'
@@ -344,24 +345,28 @@ export class Engine {
 
   private requireCurrent (bucket: string, key: string): string {
     this.requireBucket(bucket)
-    const current = this.init.meta.currentVersion(bucket, key)
-    const versions = this.init.meta.versions(bucket, key)
-    if (current === undefined || versions[0]?.deleteMarker === true) {
+    // The current row is the newest version (what versions()[0] is), delete marker flag included.
+    const current = this.init.meta.currentEntry(bucket, key)
+    if (current === undefined || current.deleteMarker) {
       throw new CairnError('NOT_FOUND', `object ${bucket}/${key} does not exist`, `list the bucket with \`cairn ls ${bucket}\``)
     }
-    return current
+    return current.versionId
   }
 
   /** What reading the shards of `versionId` needs. */
   private readContext (versionId: string): GetContext {
-    return { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders: holderLookup(this.location(versionId)), ...(this.init.onShardFailure === undefined ? {} : { onShardFailure: this.init.onShardFailure }) }
+    // The location record is read when the first shard is looked up: an inline object has none to read.
+    let lookup: HolderLookup | undefined
+    const holders: HolderLookup = (ref) => (lookup ??= holderLookup(this.location(versionId)))(ref)
+    return { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders, ...(this.init.onShardFailure === undefined ? {} : { onShardFailure: this.init.onShardFailure }) }
   }
 
   /** Open bucket/key (the current version, or `versionId`) for reading. */
   open (bucket: string, key: string, versionId?: string, signal?: AbortSignal): ObjectReader {
     checkBucketName(bucket)
     checkObjectKey(key)
-    const id = versionId ?? this.requireCurrent(bucket, key)
+    const newest = versionId === undefined ? this.requireCurrent(bucket, key) : undefined
+    const id = versionId ?? (newest as string)
     const record = this.init.meta.get('version', id)
     const body = record?.body as VersionBody | undefined
     if (record === undefined || record.tombstone || body === undefined || body.bucket !== bucket || body.key !== key) {
@@ -370,7 +375,9 @@ export class Engine {
     if (body.deleteMarker || body.manifest === undefined) {
       throw new CairnError('NOT_FOUND', `version ${id} of ${bucket}/${key} is a delete marker`, 'pick another version from `cairn versions`')
     }
-    const info = this.init.meta.versions(bucket, key).find((v) => v.id === id) as VersionInfo
+    // From the record already read (what versions() projects from it), not another query of every version.
+    const current = newest === id || this.init.meta.currentVersion(bucket, key) === id
+    const info: VersionInfo = { id, bucket, key, size: body.size, timeMs: body.timeMs, node: record.origin, nodeName: body.nodeName, deleteMarker: false, current, sha256: body.sha256, ...(body.nullVersion === true ? { nullVersion: true } : {}) }
     const ctx = { ...this.readContext(id), ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
     const manifest = body.manifest
     return { info, meta: body.meta ?? {}, body: readObject(ctx, manifest, `${bucket}/${key}`, signal), from: (offsetBytes) => readObject(ctx, manifest, `${bucket}/${key}`, signal, GET_STRIPES_AHEAD, offsetBytes) }

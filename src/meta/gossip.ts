@@ -30,10 +30,16 @@ export const MAX_GOSSIP_HOPS = 24
 /**
  * How many of `peerCount` online peers a write is pushed to (and a node
  * forwards new records to): every peer when `floor` is 0 (gossip off) or the
- * cluster is small, else max(floor, ceil(log2(peerCount + 1)) + 1).
+ * cluster is small, else max(floor, ceil(log2(peerCount + 1)) + 1) — and
+ * every peer again when that fanout would leave out only one: reaching the
+ * last peer by forwarding costs each of the fanout receivers a push to it and
+ * to one another (4 + 4 × 3 = 16 pushes per batch with 5 peers, against 5
+ * when the writer pushes to all), and duplicates are most of a small put's
+ * CPU on the receivers.
  *
  * @example
  * gossipTargetCount(4, 3) // 4: every peer
+ * gossipTargetCount(5, 3) // 5: a fanout of 4 would leave out one
  * gossipTargetCount(11, 3) // 5
  * gossipTargetCount(47, 3) // 7
  * gossipTargetCount(47, 0) // 47: gossip off
@@ -41,7 +47,7 @@ export const MAX_GOSSIP_HOPS = 24
 export function gossipTargetCount (peerCount: number, floor: number): number {
   if (floor <= 0) return peerCount
   const fanout = Math.max(floor, Math.ceil(Math.log2(peerCount + 1)) + 1)
-  return Math.min(peerCount, fanout)
+  return fanout >= peerCount - 1 ? peerCount : fanout
 }
 
 /**

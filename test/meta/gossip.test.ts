@@ -34,8 +34,8 @@ function holding (mesh: MetaMesh, pk: string): string[] {
 
 describe('gossipTargetCount', () => {
   it('is every peer in a small cluster or with gossip off, and logarithmic above', () => {
-    for (let n = 0; n <= 4; n++) assert.equal(gossipTargetCount(n, 3), n, `${n} peers`)
-    assert.equal(gossipTargetCount(5, 3), 4)
+    for (let n = 0; n <= 5; n++) assert.equal(gossipTargetCount(n, 3), n, `${n} peers`)
+    assert.equal(gossipTargetCount(6, 3), 4, 'two peers left out: forwarding pays')
     assert.equal(gossipTargetCount(11, 3), 5)
     assert.equal(gossipTargetCount(39, 3), 7)
     assert.equal(gossipTargetCount(47, 3), 7)
