@@ -2,10 +2,10 @@
  * `node bench/idle-profile.ts [--nodes 24] [--settle-seconds 40] [--idle-seconds 30] [--profiled 3] [--out DIR]`:
  * where an idle node's CPU goes in a cluster of N node processes.
  *
- * Starts N nodes (4+2, `cairn cluster`), the first PROFILED of them with
- * `--cpu-prof` (V8's sampling profiler, written when the node stops; the
- * others run unprofiled so the sampler's own cost does not load the
- * machine), waits until every node sees every other online and then
+ * Starts N nodes (4+2, `cairn cluster`, from the TypeScript sources so that
+ * samples name source files), every one with `--cpu-prof` (V8's sampling
+ * profiler, written when the node stops; `cairn cluster` gives all its nodes
+ * one environment) and reads the profiles of the first PROFILED, waits until every node sees every other online and then
  * SETTLE seconds more (connection set-up, first anti-entropy rounds, the
  * presence start-up grace), and measures an idle window of IDLE seconds with
  * no requests: the CPU every node used (utime + stime from /proc/PID/stat,
@@ -68,10 +68,8 @@ async function main (): Promise<void> {
   rmSync(out, { recursive: true, force: true })
   mkdirSync(out, { recursive: true })
   const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-idle-'))
-  // `cairn cluster` passes its environment to every node; the first PROFILED
-  // node names are profiled through a per-node NODE_OPTIONS the cluster
-  // command does not know about, so all run with the profiler and the
-  // unprofiled ones are simply not read (their sampler costs ~1% CPU).
+  // Every node runs the sampler (its cost is in the CPU figures too); only
+  // the first PROFILED profiles are read. --profiled 0 runs no profiler.
   const cluster = await startCluster(dir, { nodes: count, args: ['--k', '4', '--m', '2'], env: profiled > 0 ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${out}`, CAIRN_RUN_SOURCES: '1' } : {} })
   const nowUs = (): number => Number(process.hrtime.bigint() / 1000n)
   let window: [number, number] = [0, 0]
