@@ -10,6 +10,7 @@ import { startS3 } from '../gateway/s3/server.ts'
 import { Engine } from '../engine/engine.ts'
 import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
+import { gossipOrder } from '../meta/gossip.ts'
 import type { BucketBody, MetaRecord, NodeBody } from '../meta/types.ts'
 import { coordinatorFor } from '../cluster/placement.ts'
 import { formatDuration } from '../util/duration.ts'
@@ -50,8 +51,16 @@ import { decommissionNode, startRebalance } from './decommission.ts'
 import { MOVE_ACTIVE_INTERVAL_MS, MOVE_IDLE_INTERVAL_MS, Mover } from './mover.ts'
 import type { Presence } from './presence.ts'
 
-/** How often every peer is reconciled by anti-entropy, besides on connect. */
+/** How often a periodic anti-entropy round runs, besides the round with each peer on connect. */
 export const ANTI_ENTROPY_INTERVAL_MS = 15_000
+/**
+ * Peers one periodic round reconciles with, chosen at random: a record push
+ * gossip missed is held by nearly every peer, so a few of them find it as
+ * surely as all; with every peer, each idle node compared Merkle trees
+ * with N − 1 peers and served N − 1 comparisons every round (issue 12).
+ * Up to 7 nodes every peer is still in every round.
+ */
+export const ANTI_ENTROPY_PEERS_PER_ROUND = 6
 /** How often open multipart uploads are checked against `multipartExpiry`. */
 export const MULTIPART_SWEEP_INTERVAL_MS = 60_000
 /** Test and demo override of MULTIPART_SWEEP_INTERVAL_MS (milliseconds). */
@@ -64,8 +73,14 @@ export const MAX_BAD_SHARD_REPORTS = 1000
 export const SHARD_FAILURE_LOG_MS = 10_000
 /** Set to `off` to carry shards over libp2p streams instead of the bulk lane (benchmarks compare both). */
 export const BULK_LANE_VARIABLE = 'CAIRN_BULK_LANE'
-/** How often peers' free space is refreshed. */
+/** How often peers' free space is refreshed, at least (clusters of up to 11 nodes). */
 export const CAPACITY_REFRESH_INTERVAL_MS = 10_000
+/**
+ * Refresh interval added per peer beyond that, so an idle node asks about one
+ * peer per second at most instead of every peer every 10 s (a holder refuses
+ * shards beyond its quota itself, so a slightly older free space is safe).
+ */
+export const CAPACITY_REFRESH_MS_PER_PEER = 1000
 /** How often the healer judges every object and repairs what this node coordinates. */
 export const REPAIR_INTERVAL_MS = 30_000
 
@@ -254,7 +269,7 @@ export class Daemon {
   /** Every periodic task, as workers (see workers.ts). */
   private addWorkers (): void {
     this.workers.add({ name: 'anti-entropy', intervalMs: () => ANTI_ENTROPY_INTERVAL_MS, run: async () => { await this.antiEntropyRound() }, describe: () => ({ stats: { ...this.replicator.stats } }) })
-    this.workers.add({ name: 'capacity', intervalMs: () => CAPACITY_REFRESH_INTERVAL_MS, run: async () => { await this.refreshCapacities() } })
+    this.workers.add({ name: 'capacity', intervalMs: () => Math.max(CAPACITY_REFRESH_INTERVAL_MS, this.net.connectedPeers().length * CAPACITY_REFRESH_MS_PER_PEER), run: async () => { await this.refreshCapacities() } })
     this.workers.add({ name: 'retention', intervalMs: () => RETENTION_SWEEP_INTERVAL_MS, run: async () => { await this.retentionSweep() } })
     this.workers.add({ name: 'multipart-expiry', intervalMs: () => envMs(MULTIPART_SWEEP_INTERVAL_ENV) ?? MULTIPART_SWEEP_INTERVAL_MS, run: async (signal) => { await this.multipartSweep(signal) } })
     this.workers.add({
@@ -512,7 +527,7 @@ export class Daemon {
 
   private async antiEntropyRound (): Promise<void> {
     // Responsive members only: a round with a hung peer would hold the queue until its timeout.
-    for (const peer of this.memberPeers()) await this.syncPeer(peer)
+    for (const peer of gossipOrder(this.memberPeers()).slice(0, ANTI_ENTROPY_PEERS_PER_ROUND)) await this.syncPeer(peer)
   }
 
   private async refreshCapacity (peer: string): Promise<void> {

@@ -1,13 +1,16 @@
 /**
  * Heartbeats over the channel RPC (`PROTOCOLS.heartbeat`): every
- * HEARTBEAT_INTERVAL_MS the node asks each connected peer for a tiny answer
- * and records who answered in a Liveness tracker, which the membership view
- * and the replicator consult, so a hung peer stops counting as online within
- * a few seconds.
+ * HEARTBEAT_INTERVAL_MS the node asks each connected peer that is due one
+ * (silent for most of the heartbeat interval, which grows with the number of
+ * peers: cluster/liveness.ts) for a tiny answer, and records in a Liveness
+ * tracker who answered and who asked, which the membership view and the
+ * replicator consult, so a hung peer stops counting as online within the
+ * liveness timeout. A heartbeat a peer sends proves that peer alive as much
+ * as an answer does, so of two peers only one needs to ask.
  *
  * Message: request header {v:1}, empty body → answer header {v:1}.
  */
-import { HEARTBEAT_INTERVAL_MS, LIVENESS_TIMEOUT_MS, Liveness } from '../cluster/liveness.ts'
+import { HEARTBEAT_INTERVAL_MS, Liveness, heartbeatIntervalMs, livenessTimeoutMs } from '../cluster/liveness.ts'
 import { PROTOCOLS } from '../net/rpc.ts'
 import type { NetNode } from '../net/types.ts'
 
@@ -18,15 +21,23 @@ import type { NetNode } from '../net/types.ts'
  * const { liveness, stop } = await startHeartbeats(net)
  */
 export async function startHeartbeats (net: NetNode): Promise<{ liveness: Liveness, stop: () => void }> {
-  const liveness = new Liveness(LIVENESS_TIMEOUT_MS)
-  await net.handle(PROTOCOLS.heartbeat, async () => ({ header: { v: 1 } }))
+  const liveness = new Liveness(livenessTimeoutMs(0))
+  await net.handle(PROTOCOLS.heartbeat, async (req) => {
+    liveness.heard(req.peerId, Date.now())
+    return { header: { v: 1 } }
+  })
   const inFlight = new Set<string>()
   const beat = (): void => {
-    for (const peer of net.connectedPeers()) {
+    const peers = net.connectedPeers()
+    const intervalMs = heartbeatIntervalMs(peers.length)
+    const timeoutMs = livenessTimeoutMs(peers.length)
+    liveness.setTimeoutMs(timeoutMs)
+    const now = Date.now()
+    for (const peer of peers) {
       // One heartbeat per peer at a time: a hung peer does not pile up calls.
-      if (inFlight.has(peer)) continue
+      if (inFlight.has(peer) || !liveness.due(peer, now, intervalMs)) continue
       inFlight.add(peer)
-      net.call(peer, PROTOCOLS.heartbeat, { v: 1 }, undefined, { timeoutMs: LIVENESS_TIMEOUT_MS })
+      net.call(peer, PROTOCOLS.heartbeat, { v: 1 }, undefined, { timeoutMs })
         .then(() => { liveness.heard(peer, Date.now()) }, () => { /* silence is what the tracker measures */ })
         .finally(() => { inFlight.delete(peer) })
     }

@@ -83,7 +83,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
   const capacity = poolCapacity(nodes.filter((n) => n.state !== 'dead' && n.adminState === 'active').map((n) => ({ quotaBytes: n.quotaBytes, freeBytes: Math.max(0, n.quotaBytes - (n.usedBytes ?? 0)), anchor: n.role === 'anchor' })), k, m)
   return {
     capacity,
-    node: { name: d.files.node.name, id: d.net.peerId, dir: d.files.dir, pid: process.pid, addrs: d.net.multiaddrs(), s3: d.s3Url() },
+    node: { name: d.files.node.name, id: d.net.peerId, dir: d.files.dir, pid: process.pid, addrs: d.net.multiaddrs(), s3: d.s3Url(), memory: processMemory() },
     s3: d.s3Url(),
     cluster: { id: d.files.cluster.clusterId, k: d.files.cluster.k, m: d.files.cluster.m },
     nodes,
@@ -146,4 +146,16 @@ export async function objectHealthReport (d: Daemon, bucket: string, key: string
       }))
     }))
   }
+}
+
+/**
+ * This process's memory (`process.memoryUsage()`): RSS, the V8 heap, and the
+ * memory outside it that V8 tracks (Buffers and ArrayBuffers).
+ *
+ * @example
+ * processMemory().rssBytes
+ */
+export function processMemory (): { rssBytes: number, heapTotalBytes: number, heapUsedBytes: number, externalBytes: number, arrayBuffersBytes: number } {
+  const m = process.memoryUsage()
+  return { rssBytes: m.rss, heapTotalBytes: m.heapTotal, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers }
 }

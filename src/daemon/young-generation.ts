@@ -33,5 +33,13 @@ export function holdYoungGeneration (): void {
  * const daemon = await Daemon.start(dir, log); releaseYoungGeneration()
  */
 export function releaseYoungGeneration (): void {
-  setFlagsFromString(`--semi-space-growth-factor=${V8_DEFAULT_SEMI_SPACE_GROWTH_FACTOR}`)
+  setFlagsFromString(`--semi-space-growth-factor=${releasedGrowthFactor()}`)
+}
+
+/** Benchmark override of the growth factor a running node uses (bench/memory.ts compares them). */
+export const SEMI_SPACE_GROWTH_FACTOR_ENV = 'CAIRN_SEMI_SPACE_GROWTH_FACTOR'
+
+function releasedGrowthFactor (): number {
+  const value = Number(process.env[SEMI_SPACE_GROWTH_FACTOR_ENV])
+  return Number.isInteger(value) && value >= 1 && value <= 8 ? value : V8_DEFAULT_SEMI_SPACE_GROWTH_FACTOR
 }

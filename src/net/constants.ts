@@ -96,7 +96,17 @@ export const MAX_INCOMING_PENDING_CONNECTIONS = 100
  * for this long (its default is 5 s). A ping waits behind the bulk data of
  * the same connection, so on a busy 2-core PC moving shards a 5 s limit cut
  * healthy connections in the middle of a transfer. Liveness for placement
- * and quorum comes from Cairn's own heartbeats (3 s); this only decides when
- * a silent connection is torn down.
+ * and quorum comes from Cairn's own heartbeats (3 s and more:
+ * cluster/liveness.ts); this only decides when a silent connection is torn
+ * down.
  */
 export const CONNECTION_PING_MIN_TIMEOUT_MS = 30_000
+
+/**
+ * How often libp2p's connection monitor pings every connection (its default
+ * is 10 s). Each ping opens a stream (multistream-select both ways) on every
+ * connection, a cost that grows with the cluster; liveness does not depend
+ * on it, so a silent connection is torn down within about a minute instead
+ * of 40 s.
+ */
+export const CONNECTION_PING_INTERVAL_MS = 30_000

@@ -25,7 +25,7 @@ import { createLibp2p } from 'libp2p'
 import { CairnError, assert, errorMessage } from '../util/errors.ts'
 import { BootstrapKeeper } from './bootstrap.ts'
 import {
-  CLUSTER_KEY_BYTES, CLUSTER_PEER_TAG_VALUE, CONNECTION_PING_MIN_TIMEOUT_MS, DEFAULT_CALL_TIMEOUT_MS, INBOUND_CONNECTIONS_PER_SECOND_PER_HOST,
+  CLUSTER_KEY_BYTES, CLUSTER_PEER_TAG_VALUE, CONNECTION_PING_INTERVAL_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DEFAULT_CALL_TIMEOUT_MS, INBOUND_CONNECTIONS_PER_SECOND_PER_HOST,
   MAX_CONNECTIONS, MAX_INCOMING_PENDING_CONNECTIONS, MAX_MUXED_STREAMS_PER_CONNECTION, STREAM_MAX_READ_BUFFER_BYTES,
   YAMUX_INITIAL_STREAM_WINDOW_BYTES, YAMUX_MAX_STREAM_WINDOW_BYTES
 } from './constants.ts'
@@ -299,7 +299,7 @@ export async function createNetNode (init: NetNodeInit): Promise<Libp2pNetNode> 
     })],
     ...(init.unprotected === true ? {} : { connectionProtector: () => new ClusterProtector({ clusterKey }) }),
     peerDiscovery: discovery,
-    connectionMonitor: { pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT_MS } },
+    connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS, pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT_MS } },
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND_PER_HOST,

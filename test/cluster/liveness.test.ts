@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Liveness } from '../../src/cluster/liveness.ts'
+import { HEARTBEAT_MAX_INTERVAL_MS, Liveness, heartbeatIntervalMs, livenessTimeoutMs } from '../../src/cluster/liveness.ts'
 
 describe('liveness', () => {
   it('treats a silent peer as not online after the timeout', () => {
@@ -21,5 +21,31 @@ describe('liveness', () => {
     assert.equal(live.responsive('p', 103_001), false, 'and must answer within the timeout')
     assert.equal(live.lastHeard('p'), 6000, 'the last real answer is remembered across a disconnect')
     assert.equal(live.lastHeard('q'), undefined)
+  })
+
+  it('spaces heartbeats out as the cluster grows, with a bounded timeout', () => {
+    assert.equal(heartbeatIntervalMs(0), 1000)
+    assert.equal(heartbeatIntervalMs(5), 1000, 'small clusters keep the 1 s heartbeat')
+    assert.equal(heartbeatIntervalMs(10), 1000)
+    assert.equal(heartbeatIntervalMs(23), 2300)
+    assert.equal(heartbeatIntervalMs(47), 4700)
+    assert.equal(heartbeatIntervalMs(500), HEARTBEAT_MAX_INTERVAL_MS)
+    assert.equal(livenessTimeoutMs(5), 3000, 'detection in small clusters is unchanged')
+    assert.equal(livenessTimeoutMs(23), 6900)
+    assert.equal(livenessTimeoutMs(1000), 3 * HEARTBEAT_MAX_INTERVAL_MS)
+    // Heartbeats per second one node sends and answers stay about constant.
+    for (const peers of [10, 23, 47]) assert.ok(peers / (heartbeatIntervalMs(peers) / 1000) <= 10)
+  })
+
+  it('asks a peer only when it has been silent for most of an interval', () => {
+    const live = new Liveness(3000)
+    assert.equal(live.due('p', 0, 1000), true, 'never heard: due')
+    live.heard('p', 1000)
+    assert.equal(live.due('p', 1500, 1000), false, 'heard half an interval ago (its own heartbeat, say)')
+    assert.equal(live.due('p', 1750, 1000), true)
+    live.setTimeoutMs(6900)
+    assert.equal(live.timeout, 6900)
+    assert.equal(live.responsive('p', 7900), true, 'a longer timeout in a larger cluster')
+    assert.equal(live.responsive('p', 7901), false)
   })
 })
