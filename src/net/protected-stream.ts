@@ -143,6 +143,20 @@ export class ProtectedStream extends AbstractMessageStream {
   }
 
   /**
+   * A write after this stream closed is dropped, not thrown. Yamux opens a
+   * stream by sending its first window update from a microtask, outside any
+   * caller's try, so a connection that closed in between threw an uncaught
+   * StreamStateError and took the whole node down (seen after SIGSTOP and
+   * SIGCONT of a node: placement-hours.test.ts). Whoever wanted to write
+   * learns of the close from the close event, which the muxer passes on to
+   * every stream of the connection.
+   */
+  override send (data: Parameters<AbstractMessageStream['send']>[0]): boolean {
+    if (this.writeStatus === 'closed' || this.writeStatus === 'closing') return false
+    return super.send(data)
+  }
+
+  /**
    * Seal and hand everything to the transport. The frame counter advances
    * with every frame, so a chunk cannot be half-sent and retried later: the
    * transport buffers what it cannot write yet and signals 'drain'.
