@@ -23,13 +23,6 @@ export const HEARTBEAT_MAX_INTERVAL_MS = 5000
 export const LIVENESS_TIMEOUT_BEATS = 3
 /** The shortest liveness timeout (a few missed heartbeats at the shortest interval). */
 export const LIVENESS_TIMEOUT_MS = LIVENESS_TIMEOUT_BEATS * HEARTBEAT_INTERVAL_MS
-/**
- * A peer is due a heartbeat once it has been silent for this fraction of the
- * interval: less than 1, so that of two peers on the same period the one
- * that asked first keeps asking (its heartbeat tells the other it lives),
- * and each pair exchanges one heartbeat per interval instead of two.
- */
-export const HEARTBEAT_DUE_FRACTION = 0.75
 /** Peers whose last answer is remembered after they disconnect (far more than any roster; the oldest are forgotten first). */
 export const MAX_REMEMBERED_PEERS = 4096
 
@@ -81,7 +74,7 @@ export class Liveness {
     this.timeoutMs = timeoutMs
   }
 
-  /** The peer answered (or asked) at `nowMs`. */
+  /** The peer answered at `nowMs`. */
   heard (peer: string, nowMs: number): void {
     this.lastHeardMs.set(peer, nowMs)
     this.lastAnswerMs.delete(peer) // re-inserted last: the map stays in order of answers
@@ -92,12 +85,6 @@ export class Liveness {
   /** When the peer last answered (or connected), also after it disconnected; undefined if never. */
   lastHeard (peer: string): number | undefined {
     return this.lastAnswerMs.get(peer)
-  }
-
-  /** True when the connected peer has been silent for HEARTBEAT_DUE_FRACTION of `intervalMs` (or was never heard). */
-  due (peer: string, nowMs: number, intervalMs: number): boolean {
-    const last = this.lastHeardMs.get(peer)
-    return last === undefined || nowMs - last >= intervalMs * HEARTBEAT_DUE_FRACTION
   }
 
   /** Forget a disconnected peer (it starts afresh when it connects again). */

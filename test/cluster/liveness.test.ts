@@ -37,12 +37,9 @@ describe('liveness', () => {
     for (const peers of [10, 23, 47]) assert.ok(peers / (heartbeatIntervalMs(peers) / 1000) <= 10)
   })
 
-  it('asks a peer only when it has been silent for most of an interval', () => {
+  it('follows a longer timeout in a larger cluster', () => {
     const live = new Liveness(3000)
-    assert.equal(live.due('p', 0, 1000), true, 'never heard: due')
     live.heard('p', 1000)
-    assert.equal(live.due('p', 1500, 1000), false, 'heard half an interval ago (its own heartbeat, say)')
-    assert.equal(live.due('p', 1750, 1000), true)
     live.setTimeoutMs(6900)
     assert.equal(live.timeout, 6900)
     assert.equal(live.responsive('p', 7900), true, 'a longer timeout in a larger cluster')
