@@ -4,5 +4,5 @@
  */
 export * from './constants.ts'
 export { sha256Hex, isSha256Hex } from './hash.ts'
-export { encryptStripe, encryptStripeInto, decryptStripe, sealedSize } from './stripe-cipher.ts'
+export { encryptStripe, encryptStripeInto, decryptStripe, decryptStripeParts, sealedSize } from './stripe-cipher.ts'
 export { generateDataKey, generateNonceBase, wrapDataKey, unwrapDataKey, deriveKey } from './keys.ts'

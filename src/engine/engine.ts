@@ -18,7 +18,7 @@ import type { BucketBody, BucketVersioning, LocationBody, Manifest, MetaRecord, 
 import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
 import { AccessKeys } from './access-keys.ts'
-import { GET_STRIPES_AHEAD, GET_SEGMENTS_AHEAD, readObject } from './get.ts'
+import { GET_STRIPES_AHEAD, GET_SEGMENTS_AHEAD, readObject, readObjectPieces } from './get.ts'
 import type { GetContext } from './get.ts'
 import { partsOf } from './parts.ts'
 import { Multipart } from './multipart.ts'
@@ -380,7 +380,7 @@ export class Engine {
     const info: VersionInfo = { id, bucket, key, size: body.size, timeMs: body.timeMs, node: record.origin, nodeName: body.nodeName, deleteMarker: false, current, sha256: body.sha256, ...(body.nullVersion === true ? { nullVersion: true } : {}) }
     const ctx = { ...this.readContext(id), ...(this.init.onBadShard === undefined ? {} : { onBadShard: this.init.onBadShard }) }
     const manifest = body.manifest
-    return { info, meta: body.meta ?? {}, body: readObject(ctx, manifest, `${bucket}/${key}`, signal), from: (offsetBytes) => readObject(ctx, manifest, `${bucket}/${key}`, signal, GET_STRIPES_AHEAD, offsetBytes) }
+    return { info, meta: body.meta ?? {}, body: readObjectPieces(ctx, manifest, `${bucket}/${key}`, signal), from: (offsetBytes) => readObjectPieces(ctx, manifest, `${bucket}/${key}`, signal, GET_STRIPES_AHEAD, offsetBytes) }
   }
 
   /**

@@ -27,7 +27,7 @@ import type { ClusterView, ShardIO } from './types.ts'
 import { INLINE_CEILING_BYTES } from '../cluster/inline-limit.ts'
 
 /** Stripes encoded and being sent at once: bounds memory at ~this × 1.5 × stripe size. */
-export const PUT_STRIPES_IN_FLIGHT = 4
+export const PUT_STRIPES_IN_FLIGHT = 2
 /** Largest object accepted by one put (5 TiB, S3's limit). */
 export const MAX_OBJECT_BYTES = 5 * 1024 ** 4
 

@@ -9,8 +9,8 @@
  * Decode: rebuild missing data shards if needed, drop the padding, decrypt and
  * authenticate. Shards hold only ciphertext or parity of ciphertext.
  */
-import { TAG_SIZE_BYTES, decryptStripe, encryptStripeInto, sealedSize, sha256Hex } from '../crypto/index.ts'
-import { chooseCodec, createErasureCoder, joinShards, LEGACY_ERASURE_CODEC, shardSizeFor } from '../erasure/index.ts'
+import { TAG_SIZE_BYTES, decryptStripeParts, encryptStripeInto, sealedSize, sha256Hex } from '../crypto/index.ts'
+import { chooseCodec, createErasureCoder, LEGACY_ERASURE_CODEC, shardSizeFor } from '../erasure/index.ts'
 import type { ErasureCodecName } from '../erasure/index.ts'
 import { CairnError, assert } from '../util/errors.ts'
 
@@ -113,13 +113,26 @@ function checkDecodeSizes (params: StripeDecodeParams): void {
  * const plain = await decodeStripe([null, s1, s2, s3, s4, null], { ...params, cipherBytes, shardSizeBytes })
  */
 export async function decodeStripe (shards: Array<Buffer | null>, params: StripeDecodeParams): Promise<Buffer> {
+  const pieces = await decodeStripeParts(shards, params)
+  return pieces.length === 1 ? pieces[0] as Buffer : Buffer.concat(pieces)
+}
+
+/**
+ * decodeStripe, with the plaintext in pieces (one per data shard it spans):
+ * the data shards are decrypted where they are, not joined into one buffer
+ * first. For byte streams (an object's body); a reader that needs the stripe
+ * whole (a stripe-list segment) uses decodeStripe.
+ *
+ * @example
+ * for (const piece of await decodeStripeParts(shards, params)) res.write(piece)
+ */
+export async function decodeStripeParts (shards: Array<Buffer | null>, params: StripeDecodeParams): Promise<Buffer[]> {
   const { k, m } = params
   assert(shards.length === k + m, `decodeStripe needs k+m=${k + m} shard slots, got ${shards.length}`)
   checkDecodeSizes(params)
   const coder = createErasureCoder(k, m, params.codec ?? LEGACY_ERASURE_CODEC)
   const data = await coder.reconstruct(shards, params.shardSizeBytes)
-  const region = joinShards(data)
-  return decryptStripe(params.dataKey, params.nonceBase, params.stripeIndex, region.subarray(0, params.cipherBytes))
+  return decryptStripeParts(params.dataKey, params.nonceBase, params.stripeIndex, data, params.cipherBytes)
 }
 
 /**

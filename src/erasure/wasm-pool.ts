@@ -10,7 +10,7 @@ import { CairnError } from '../util/errors.ts'
 
 /**
  * Most codec worker threads: one per core, at most 2. The put path keeps four
- * stripes in flight and the get path four ahead, so two workers keep both
+ * stripes in flight and the get path two ahead, so two workers keep both
  * cores of a small office PC busy without taking memory for idle threads.
  */
 export const WASM_WORKERS_MAX = 2

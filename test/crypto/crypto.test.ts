@@ -3,8 +3,9 @@
 // behave and reject malformed input with clear errors.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { randomBytes, randomInt } from 'node:crypto'
 import {
-  decryptStripe, deriveKey, encryptStripe, generateDataKey, generateNonceBase,
+  decryptStripe, decryptStripeParts, deriveKey, encryptStripe, generateDataKey, generateNonceBase,
   isSha256Hex, sha256Hex, unwrapDataKey, wrapDataKey, TAG_SIZE_BYTES
 } from '../../src/crypto/index.ts'
 import { CairnError } from '../../src/util/errors.ts'
@@ -45,6 +46,28 @@ test('any flipped byte, wrong key, wrong nonce base or wrong index fails with CO
   assert.throws(() => decryptStripe(key, generateNonceBase(), 3, sealed), isCode('CORRUPT_SHARD'))
   assert.throws(() => decryptStripe(key, base, 4, sealed), isCode('CORRUPT_SHARD'))
   assert.throws(() => decryptStripe(key, base, 3, sealed.subarray(0, 10)), isCode('CORRUPT_SHARD'))
+})
+
+test('a stripe decrypts from pieces split anywhere (the tag across two, padding after it), byte-identical; a flipped byte fails', () => {
+  const key = generateDataKey()
+  const base = generateNonceBase()
+  for (const size of [0, 1, 100, 4096, 65_537]) {
+    const plain = randomBytes(size)
+    const sealed = encryptStripe(key, base, 7, plain)
+    const padded = Buffer.concat([sealed, Buffer.alloc(13)])
+    // Cut points: through the ciphertext, inside the tag, at its first and last byte, into the padding.
+    for (const cuts of [[], [1], [sealed.length - 8], [sealed.length - 16], [sealed.length - 1, sealed.length + 3], [Math.floor(sealed.length / 3), Math.floor(sealed.length / 2), sealed.length - 5]]) {
+      const points = [0, ...cuts.filter((c) => c > 0 && c < padded.length), padded.length]
+      const pieces = points.slice(1).map((end, i) => padded.subarray(points[i], end))
+      assert.deepEqual(Buffer.concat(decryptStripeParts(key, base, 7, pieces, sealed.length)), plain, `size ${size}, cuts ${cuts.join(',')}`)
+      const bad = Buffer.from(padded)
+      const at = randomInt(0, sealed.length)
+      bad[at] = (bad[at] as number) ^ 1
+      const badPieces = points.slice(1).map((end, i) => bad.subarray(points[i], end))
+      assert.throws(() => decryptStripeParts(key, base, 7, badPieces, sealed.length), isCode('CORRUPT_SHARD'))
+    }
+    assert.throws(() => decryptStripeParts(key, base, 7, [sealed.subarray(0, sealed.length - 1)], sealed.length), isCode('CORRUPT_SHARD'), 'fewer bytes than sealed')
+  }
 })
 
 test('programmer errors (bad key size, bad index) are assertions, not CairnErrors', () => {
