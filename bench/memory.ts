@@ -12,6 +12,8 @@
  * cluster runs the same objects with that environment for its nodes, and the
  * two alternate `--runs` times (A, B, A, B, ...) so that the machine's load
  * falls on both alike: an A/B of one setting in the same conditions.
+ * It also prints the CPU all six nodes used per object byte in each phase
+ * (/proc/PID/stat), the cost side of a setting that saves memory.
  * Writes bench/out/memory.json.
  */
 import { randomBytes } from 'node:crypto'
@@ -28,13 +30,24 @@ const MiB = 1024 * 1024
 /** How often the writer's and reader's memory is polled during a phase. */
 const POLL_MS = 250
 
-interface Memory { rssBytes: number, heapTotalBytes: number, heapUsedBytes: number, externalBytes: number, arrayBuffersBytes: number }
-interface Phase { mbPerSecond: number, peakRssMiB: number[], polled: Record<string, number> }
+interface Memory { rssBytes: number, heapTotalBytes: number, heapUsedBytes: number, externalBytes: number, arrayBuffersBytes: number, governor?: { collections: number } }
+interface Phase { mbPerSecond: number, peakRssMiB: number[], polled: Record<string, number>, nodesCpuNsPerByte: number }
 interface Run { variant: string, env: Record<string, string>, put: Phase, get: Phase, loadAverage: number }
 
 function vmHwmMiB (pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m === null ? NaN : Number(m[1]) / 1024
+}
+
+/** CPU seconds (user + system, every thread) that process `pid` has used; /proc counts in ticks of 1/100 s. */
+function cpuSeconds (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+function cpuOf (pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
 }
 
 function resetPeak (pid: number): void {
@@ -57,7 +70,9 @@ async function polling (watched: Record<string, Api>, work: () => Promise<void>)
       for (const [name, a] of Object.entries(watched)) {
         const m = await memoryOf(a)
         if (m === undefined) continue
-        for (const [field, bytes] of Object.entries(m)) max[`${name}.${field}`] = Math.max(max[`${name}.${field}`] ?? 0, bytes / MiB)
+        for (const [field, bytes] of Object.entries(m)) if (typeof bytes === 'number') max[`${name}.${field}`] = Math.max(max[`${name}.${field}`] ?? 0, bytes / MiB)
+        // The external-memory governor's collections so far (daemon/external-memory.ts), a count, not MiB.
+        if (m.governor !== undefined) max[`${name}.collections`] = m.governor.collections
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS))
     }
@@ -79,23 +94,27 @@ async function runOnce (variant: string, env: Record<string, string>, size: numb
     await drain(await call(reader, 'GET', '/api/v1/object?bucket=mem&key=warm'))
     const watched = { writer, reader }
     for (const pid of pids) resetPeak(pid)
+    let cpu = cpuOf(pids)
     let t = performance.now()
     const putPolled = await polling(watched, async () => { await drain(await call(writer, 'PUT', '/api/v1/object?bucket=mem&key=big', dataStream(size, block))) })
     const putSeconds = (performance.now() - t) / 1000
+    const putCpu = cpuOf(pids) - cpu
     const putPeak = pids.map(vmHwmMiB)
     await awaitVisible(reader, 'mem', 'big')
     for (const pid of pids) resetPeak(pid)
     let got = 0
+    cpu = cpuOf(pids)
     t = performance.now()
     const getPolled = await polling(watched, async () => { got = (await drain(await call(reader, 'GET', '/api/v1/object?bucket=mem&key=big'))).bytes })
     const getSeconds = (performance.now() - t) / 1000
+    const getCpu = cpuOf(pids) - cpu
     if (got !== size) throw new Error(`read ${got} of ${size} bytes`)
     const getPeak = pids.map(vmHwmMiB)
     return {
       variant,
       env,
-      put: { mbPerSecond: size / 1e6 / putSeconds, peakRssMiB: putPeak, polled: putPolled },
-      get: { mbPerSecond: size / 1e6 / getSeconds, peakRssMiB: getPeak, polled: getPolled },
+      put: { mbPerSecond: size / 1e6 / putSeconds, peakRssMiB: putPeak, polled: putPolled, nodesCpuNsPerByte: putCpu * 1e9 / size },
+      get: { mbPerSecond: size / 1e6 / getSeconds, peakRssMiB: getPeak, polled: getPolled, nodesCpuNsPerByte: getCpu * 1e9 / size },
       loadAverage: loadavg()[0] as number
     }
   } finally {
@@ -112,7 +131,7 @@ function parseEnv (text: string | undefined): Record<string, string> {
 function line (r: Run): string {
   const f = (v: number | undefined): string => (v ?? NaN).toFixed(0)
   const phase = (name: string, p: Phase, watched: string): string =>
-    `${name} ${p.mbPerSecond.toFixed(1)} MB/s, peak RSS writer ${f(p.peakRssMiB[0])} reader ${f(p.peakRssMiB[2])} max ${f(Math.max(...p.peakRssMiB))} MiB (${watched} heap ${f(p.polled[`${watched}.heapTotalBytes`])}, external ${f(p.polled[`${watched}.externalBytes`])})`
+    `${name} ${p.mbPerSecond.toFixed(1)} MB/s, nodes' CPU ${p.nodesCpuNsPerByte.toFixed(1)} ns/B, peak RSS writer ${f(p.peakRssMiB[0])} reader ${f(p.peakRssMiB[2])} max ${f(Math.max(...p.peakRssMiB))} MiB (${watched} heap ${f(p.polled[`${watched}.heapTotalBytes`])}, external ${f(p.polled[`${watched}.externalBytes`])}${p.polled[`${watched}.collections`] === undefined ? '' : `, governor collections ${f(p.polled[`${watched}.collections`])}`})`
   return `${r.variant.padEnd(2)} ${phase('put', r.put, 'writer')}; ${phase('get', r.get, 'reader')}; load ${r.loadAverage.toFixed(1)}`
 }
 

@@ -12,6 +12,8 @@ import { CairnError } from '../util/errors.ts'
 import { DEFAULT_ZONE, roleOf } from '../meta/node-attrs.ts'
 import { poolCapacity } from '../cluster/capacity.ts'
 import type { NodeAdminState, NodeRole } from '../meta/node-attrs.ts'
+import { governorStats } from './external-memory.ts'
+import type { GovernorStats } from './external-memory.ts'
 
 /** One roster member as status reports it. */
 export interface NodeStatus {
@@ -155,7 +157,7 @@ export async function objectHealthReport (d: Daemon, bucket: string, key: string
  * @example
  * processMemory().rssBytes
  */
-export function processMemory (): { rssBytes: number, heapTotalBytes: number, heapUsedBytes: number, externalBytes: number, arrayBuffersBytes: number } {
+export function processMemory (): { rssBytes: number, heapTotalBytes: number, heapUsedBytes: number, externalBytes: number, arrayBuffersBytes: number, governor: GovernorStats } {
   const m = process.memoryUsage()
-  return { rssBytes: m.rss, heapTotalBytes: m.heapTotal, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers }
+  return { rssBytes: m.rss, heapTotalBytes: m.heapTotal, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, governor: governorStats() }
 }

@@ -8,6 +8,7 @@ import { nodeDir } from '../node-dir.ts'
 import { Daemon } from '../../daemon/daemon.ts'
 import { errorMessage } from '../../util/errors.ts'
 import { releaseYoungGeneration } from '../../daemon/young-generation.ts'
+import { startExternalMemoryGovernor } from '../../daemon/external-memory.ts'
 
 /** Longest a clean stop may take before the process exits anyway. */
 export const STOP_TIMEOUT_MS = 10_000
@@ -21,6 +22,8 @@ export async function start (argv: string[]): Promise<number> {
   // main.ts held the young generation small while the daemon loaded (young-generation.ts).
   const daemon = await Daemon.start(nodeDir(args), log)
   releaseYoungGeneration()
+  // Dropped Buffers are collected sooner than V8 would (external-memory.ts): a node's peak RSS during large transfers.
+  const stopGovernor = startExternalMemoryGovernor()
   // Node writes its compile cache (bin/cairn.js) at exit; a node may run for weeks and end by SIGKILL.
   flushCompileCache()
   console.log(`cairn node ${daemon.files.node.name} running (pid ${process.pid}); stop with Ctrl-C`)
@@ -29,6 +32,7 @@ export async function start (argv: string[]): Promise<number> {
       log(`${signal}: stopping`)
       const force = setTimeout(() => { log('stop timed out; exiting'); process.exit(1) }, STOP_TIMEOUT_MS)
       force.unref()
+      stopGovernor()
       void daemon.stop().finally(resolve)
     }
     process.once('SIGINT', () => { stop('SIGINT') })
