@@ -231,6 +231,8 @@ async function sendObject (engine: Engine, url: URL, res: ServerResponse, signal
 }
 
 async function waitDrain (res: ServerResponse, signal: AbortSignal): Promise<void> {
+  // A client that left before this wait began: its response never drains.
+  if (signal.aborted || res.destroyed) throw new CairnError('BAD_INPUT', 'client went away')
   await new Promise<void>((resolve, reject) => {
     const onAbort = (): void => { res.off('drain', onDrain); reject(new CairnError('BAD_INPUT', 'client went away')) }
     const onDrain = (): void => { signal.removeEventListener('abort', onAbort); resolve() }

@@ -257,6 +257,22 @@ async function getObject (s3: S3Request, head: boolean): Promise<void> {
   }
 }
 
+/**
+ * Write `chunk`, waiting for 'drain' when the response is saturated; false
+ * once the client has gone away (a closed response never drains, and the
+ * listeners of each wait are removed, not left to pile up on a large GET).
+ */
+async function written (res: S3Request['res'], chunk: Buffer): Promise<boolean> {
+  if (res.destroyed) return false
+  if (res.write(chunk)) return true
+  await new Promise<void>((resolve) => {
+    const done = (): void => { res.off('drain', done); res.off('close', done); resolve() }
+    res.once('drain', done)
+    res.once('close', done)
+  })
+  return !res.destroyed
+}
+
 async function streamRange (s3: S3Request, reader: ObjectReader, headers: Record<string, string | number>, status: number, range: { start: number, end: number }): Promise<void> {
   // Stripes (and parts) before the range are not fetched.
   let offset = range.start
@@ -266,7 +282,7 @@ async function streamRange (s3: S3Request, reader: ObjectReader, headers: Record
     const to = Math.min(range.end + 1 - offset, chunk.length)
     offset += chunk.length
     if (!started) { s3.res.writeHead(status, headers); started = true }
-    if (to > from && !s3.res.write(chunk.subarray(from, to))) await new Promise<void>((resolve) => { s3.res.once('drain', resolve); s3.res.once('close', resolve) })
+    if (to > from && !await written(s3.res, chunk.subarray(from, to))) break // the client went away
     if (offset > range.end) break
   }
   if (!started) s3.res.writeHead(status, headers)
