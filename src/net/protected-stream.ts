@@ -163,6 +163,8 @@ export class ProtectedStream extends AbstractMessageStream {
    */
   sendData (data: ChunkList): SendResult {
     if (data.byteLength === 0) return { sentBytes: 0, canSendMore: true }
+    // The transport is closing under this stream (its close event follows): drop, as send() does.
+    if (this.#inner.status !== 'open') return { sentBytes: data.byteLength, canSendMore: false }
     const sealed = this.#seal(data.subarray())
     const canSendMore = this.#inner.send(sealed.length === 1 ? sealed[0] as Buffer : Buffer.concat(sealed))
     return { sentBytes: data.byteLength, canSendMore }
