@@ -67,9 +67,14 @@ export function externalGarbageLimitBytes (env: NodeJS.ProcessEnv = process.env)
  */
 export function startExternalMemoryGovernor (limitBytes = externalGarbageLimitBytes()): () => void {
   if (limitBytes <= 0) return () => {}
-  setFlagsFromString('--expose-gc')
-  const gc = runInNewContext('gc') as (() => void) | undefined
+  let gc: (() => void) | undefined
+  try {
+    setFlagsFromString('--expose-gc')
+    gc = runInNewContext('typeof gc === "function" ? gc : undefined') as (() => void) | undefined
+  } catch { gc = undefined }
+  // Without it the node runs as V8 would on its own.
   if (typeof gc !== 'function') return () => {}
+  const collect = gc
   stats.limitBytes = limitBytes
   let base = getHeapStatistics().external_memory
   let last = base
@@ -81,7 +86,7 @@ export function startExternalMemoryGovernor (limitBytes = externalGarbageLimitBy
     if (now < base) base = now
     else if (now - base >= limitBytes) {
       const started = performance.now()
-      gc()
+      collect()
       stats.collectionMs += performance.now() - started
       stats.collections++
       base = last = getHeapStatistics().external_memory
@@ -90,5 +95,5 @@ export function startExternalMemoryGovernor (limitBytes = externalGarbageLimitBy
     timer.unref()
   }
   sample()
-  return () => { clearTimeout(timer) }
+  return () => { clearTimeout(timer); stats.limitBytes = 0 }
 }
