@@ -12,12 +12,14 @@
  * allows (docs/PERFORMANCE.md, "Peak RSS").
  *
  * The governor samples V8's count of that memory (`v8.getHeapStatistics()`,
- * ~1.5 µs) every SAMPLE_MS while it grows (IDLE_SAMPLE_MS otherwise) and runs a full collection once it has grown by
- * `limitBytes` since the last one, so the dropped Buffers held stay below
- * that bound instead of V8's. The price is collections about twice as often
- * during a transfer, some 10–20% more node CPU per byte moved (none while
- * idle: nothing grows); the count and the time they took are in
- * `cairn status --json` (`node.memory.governor`).
+ * ~1.5 µs) every SAMPLE_MS while it grows (IDLE_SAMPLE_MS otherwise) and
+ * runs a full collection once it has grown by `limitBytes` since the last
+ * one, so the dropped Buffers held stay below that bound instead of V8's.
+ * The price measured: 15–25% more node CPU per byte moved during
+ * transfers, more than its collections alone explain (a 48 MiB limit ran a
+ * third as many and cost as much), so it is off unless
+ * CAIRN_EXTERNAL_GARBAGE_MIB sets a limit; the count and the time they took
+ * are in `cairn status --json` (`node.memory.governor`).
  *
  * V8's `gc()` is reached through `--expose-gc`, set at run time with
  * `v8.setFlagsFromString` before the first context that reads it.
@@ -25,15 +27,22 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
-/** Default growth of memory outside the heap that triggers a collection. */
-export const EXTERNAL_GARBAGE_LIMIT_BYTES = 32 * 1024 * 1024
+/**
+ * Default growth of memory outside the heap that triggers a collection: 0,
+ * off. At 32 MiB it took the largest node's peak RSS during a 1 GiB put and
+ * get from ~205 to ~195 MiB (median) but cost the nodes 15–25% more CPU
+ * per byte moved, and at 48 MiB the same CPU for less: on a desktop PC the
+ * CPU is the scarcer of the two (docs/PERFORMANCE.md). Set
+ * CAIRN_EXTERNAL_GARBAGE_MIB (e.g. 32) where memory is.
+ */
+export const EXTERNAL_GARBAGE_LIMIT_BYTES = 0
 /** How often the governor samples while that memory grows (a transfer runs). */
 export const SAMPLE_MS = 25
 /** How often it samples otherwise (an idle node wakes for it 10 times a second). */
 export const IDLE_SAMPLE_MS = 100
 /** Growth between two samples that counts as a transfer running. */
 const ACTIVE_GROWTH_BYTES = 1024 * 1024
-/** Override of the limit in MiB; 0 turns the governor off (benchmarks compare both). */
+/** The limit in MiB (0 or unset: off). */
 export const EXTERNAL_GARBAGE_ENV = 'CAIRN_EXTERNAL_GARBAGE_MIB'
 
 /** What the governor did, for `cairn status`. */

@@ -26,8 +26,9 @@ describe('external-memory governor', () => {
     } finally { stop() }
   })
 
-  it('reads its limit from the environment; 0 turns it off', () => {
+  it('reads its limit from the environment; unset or 0 is off', () => {
     assert.equal(externalGarbageLimitBytes({}), EXTERNAL_GARBAGE_LIMIT_BYTES)
+    assert.equal(EXTERNAL_GARBAGE_LIMIT_BYTES, 0, 'off unless set (its CPU cost: docs/PERFORMANCE.md)')
     assert.equal(externalGarbageLimitBytes({ [EXTERNAL_GARBAGE_ENV]: '16' }), 16 * MiB)
     assert.equal(externalGarbageLimitBytes({ [EXTERNAL_GARBAGE_ENV]: '0' }), 0)
     assert.equal(externalGarbageLimitBytes({ [EXTERNAL_GARBAGE_ENV]: 'lots' }), EXTERNAL_GARBAGE_LIMIT_BYTES, 'a bad value keeps the default')

@@ -22,7 +22,7 @@ export async function start (argv: string[]): Promise<number> {
   // main.ts held the young generation small while the daemon loaded (young-generation.ts).
   const daemon = await Daemon.start(nodeDir(args), log)
   releaseYoungGeneration()
-  // Dropped Buffers are collected sooner than V8 would (external-memory.ts): a node's peak RSS during large transfers.
+  // With CAIRN_EXTERNAL_GARBAGE_MIB set, dropped Buffers are collected sooner than V8 would (external-memory.ts).
   const stopGovernor = startExternalMemoryGovernor()
   // Node writes its compile cache (bin/cairn.js) at exit; a node may run for weeks and end by SIGKILL.
   flushCompileCache()
