@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import type { Server } from 'node:http'
 import { startApi } from '../gateway/api.ts'
 import { startS3 } from '../gateway/s3/server.ts'
-import { Engine } from '../engine/engine.ts'
+import { Engine, nodeTag } from '../engine/engine.ts'
 import { MetaStore } from '../meta/store.ts'
 import { Replicator } from '../meta/replicator.ts'
 import { gossipOrder } from '../meta/gossip.ts'
@@ -220,7 +220,8 @@ export class Daemon {
       clock: this.clock,
       masterKey: Buffer.from(secret.masterKey, 'base64'),
       onBadShard: (holder, hash) => { this.log(`shard ${hash.slice(0, 12)} from ${this.membership.nodeName(holder)} failed its hash check`) },
-      onShardFailure: (holder, hash, err) => { this.logShardFailure(holder, hash, err) }
+      onShardFailure: (holder, hash, err) => { this.logShardFailure(holder, hash, err) },
+      recall: async (keys, writerTag, signal) => await this.replicator.recall(keys, this.memberPeers().filter((p) => nodeTag(p) === writerTag), signal)
     })
     this.healer = new Healer(this)
     this.mover = new Mover(this)

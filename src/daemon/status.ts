@@ -115,6 +115,7 @@ export async function buildStatus (d: Daemon): Promise<Record<string, unknown>> 
  * shard counts there (live: holder not dead and shard not reported lost).
  */
 export async function objectHealthReport (d: Daemon, bucket: string, key: string, version: string | undefined, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  if (version !== undefined) await d.engine.recall(bucket, version, signal)
   const info = d.engine.open(bucket, key, version, signal).info
   const record = d.meta.get('version', info.id)
   const manifest = (record?.body as VersionBody | undefined)?.manifest

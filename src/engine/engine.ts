@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto'
 import { checkRecordSize, tagsProblem } from '../meta/codec.ts'
 import type { MetaStore } from '../meta/store.ts'
-import type { BucketBody, BucketVersioning, LocationBody, Manifest, MetaRecord, ObjectInfo, ObjectMeta, RetentionPolicy, StripeManifest, Tag, TagsBody, VersionBody, VersionInfo } from '../meta/types.ts'
+import type { BucketBody, BucketVersioning, LocationBody, Manifest, MetaRecord, MetaTable, ObjectInfo, ObjectMeta, RetentionPolicy, StripeManifest, Tag, TagsBody, VersionBody, VersionInfo } from '../meta/types.ts'
 import { CairnError } from '../util/errors.ts'
 import type { HybridClock } from '../util/hlc.ts'
 import { AccessKeys } from './access-keys.ts'
@@ -42,6 +42,12 @@ export interface EngineInit {
   onBadShard?: (node: string, hash: string) => void
   /** Told when a read could not fetch a shard from a holder (it goes on with others). */
   onShardFailure?: (node: string, hash: string, err: Error) => void
+  /**
+   * Fetch records this replica does not have from peers now (Replicator.recall),
+   * the node whose nodeTag is `writerTag` first. Without it a read of a
+   * version not received yet answers NO_SUCH_VERSION at once.
+   */
+  recall?: (keys: Array<[MetaTable, string]>, writerTag: string, signal?: AbortSignal) => Promise<unknown>
 }
 
 /**
@@ -72,6 +78,9 @@ export interface PutOptions {
   /** The body's declared size (Content-Length) when known: a body small enough to be inline is not refused for want of happiness nodes. */
   sizeHint?: number
 }
+
+/** A version id: the HLC (wall ms and counter, hex) and the writer's nodeTag. */
+const VERSION_ID = /^[0-9a-f]{12}-[0-9a-f]{4}-([0-9a-f]{8})$/
 
 /** Short, stable tag of a node id used in version ids. */
 export function nodeTag (nodeId: string): string {
@@ -359,6 +368,24 @@ export class Engine {
     let lookup: HolderLookup | undefined
     const holders: HolderLookup = (ref) => (lookup ??= holderLookup(this.location(versionId)))(ref)
     return { cluster: this.init.cluster, shards: this.init.shards, masterKey: this.init.masterKey, holders, ...(this.init.onShardFailure === undefined ? {} : { onShardFailure: this.init.onShardFailure }) }
+  }
+
+  /**
+   * Make sure this replica knows `versionId` of `bucket` before a request
+   * that names it is answered: a version written through another node a
+   * moment ago may not have reached this one yet (the write quorum need not
+   * include it), so it is fetched from its writer (whose tag the id ends
+   * with), or from a few peers when the writer does not answer. A version
+   * known here, an id that is not Cairn's (S3's `null`), or a recall that
+   * finds nothing leaves the replica as it was; the request then answers
+   * from it as before.
+   */
+  async recall (bucket: string, versionId: string, signal?: AbortSignal): Promise<void> {
+    const writerTag = VERSION_ID.exec(versionId)?.[1]
+    if (this.init.recall === undefined || writerTag === undefined || this.init.meta.get('version', versionId) !== undefined) return
+    const keys: Array<[MetaTable, string]> = [['version', versionId], ['location', versionId]]
+    if (this.init.meta.get('bucket', bucket) === undefined) keys.push(['bucket', bucket])
+    await this.init.recall(keys, writerTag, signal).catch(() => { /* answered from this replica as it is */ })
   }
 
   /** Open bucket/key (the current version, or `versionId`) for reading. */

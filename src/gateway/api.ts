@@ -211,6 +211,7 @@ async function readJsonBody (req: IncomingMessage): Promise<unknown> {
 
 async function sendObject (engine: Engine, url: URL, res: ServerResponse, signal: AbortSignal): Promise<void> {
   const version = url.searchParams.get('version') ?? undefined
+  if (version !== undefined) await engine.recall(queryParam(url, 'bucket'), version, signal)
   const reader = engine.open(queryParam(url, 'bucket'), queryParam(url, 'key'), version, signal)
   // Fetch the first stripe before the headers, so a read that cannot start
   // answers with a clear error instead of a truncated 200.

@@ -81,6 +81,10 @@ export const MAX_LEAVES_PER_REQUEST = 512
 export const SYNC_BODY_MAX_BYTES = 4 * 1024 * 1024
 /** Most keys in one fetch request (each key is at most ~2 KiB). */
 export const MAX_FETCH_KEYS = MAX_RECORDS_PER_MESSAGE
+/** Most peers a recall (a read of a record not here yet) asks at once when the writer cannot answer. */
+export const RECALL_PEERS = 6
+/** Longest wait for the peers of one recall round. */
+export const RECALL_TIMEOUT_MS = 2_000
 
 /** How the replicator talks to peers. */
 export interface MetaTransport {
@@ -537,14 +541,56 @@ export class Replicator {
         const part = keys.slice(i, i + MAX_FETCH_KEYS)
         const res = await this.requestFull(peer, { op: 'fetch' }, jsonBody(part), signal)
         i += servedCount(res.header, part.length)
-        const records = parseJson(res.body)
-        if (!Array.isArray(records)) throw new CairnError('PROTOCOL', 'fetch answer is not an array', 'upgrade the peer')
-        const changed = this.meta.apply(this.skipTooFarAhead(records as MetaRecord[], peer))
-        if (changed.length > 0) this.onChange?.(changed)
-        n += changed.length
+        n += this.applyFetched(res.body, peer)
       }
     }
     return n
+  }
+
+  /** Apply the records of a fetch answer from `peer`; returns how many changed here. */
+  private applyFetched (body: Uint8Array, peer: string): number {
+    const records = parseJson(body)
+    if (!Array.isArray(records)) throw new CairnError('PROTOCOL', 'fetch answer is not an array', 'upgrade the peer')
+    const changed = this.meta.apply(this.skipTooFarAhead(records as MetaRecord[], peer))
+    if (changed.length > 0) this.onChange?.(changed)
+    return changed.length
+  }
+
+  /**
+   * Fetch `keys` (at most MAX_FETCH_KEYS) from peers now, for a read that
+   * names a record this replica has not received yet: a version written
+   * through another node a moment ago, whose push or gossip is still on its
+   * way (a quorum need not include this node). The online peers of `first`
+   * (the version's writer, which holds it once the put was answered) are
+   * asked first; only when none of them answers are up to RECALL_PEERS other
+   * online peers asked at once. What they send is applied as an
+   * anti-entropy pull applies it. Returns how many records changed here; a
+   * peer that fails or takes longer than RECALL_TIMEOUT_MS is skipped, never
+   * an error, so the read answers as it would have without the recall.
+   */
+  async recall (keys: ReadonlyArray<[MetaTable, string]>, first: readonly string[], signal?: AbortSignal): Promise<number> {
+    const online = this.transport.onlinePeers()
+    const writers = online.filter((p) => first.includes(p))
+    const ask = async (peers: readonly string[]): Promise<{ answered: number, changed: number }> => {
+      const wait = AbortSignal.any([AbortSignal.timeout(RECALL_TIMEOUT_MS), ...(signal === undefined ? [] : [signal])])
+      let answered = 0
+      let changed = 0
+      await Promise.all(peers.map(async (peer) => {
+        try {
+          const res = await this.requestFull(peer, { op: 'fetch' }, jsonBody(keys.slice(0, MAX_FETCH_KEYS)), wait)
+          changed += this.applyFetched(res.body, peer)
+          answered++
+        } catch { /* skipped: another peer, or anti-entropy, brings the record */ }
+      }))
+      return { answered, changed }
+    }
+    if (writers.length > 0) {
+      const r = await ask(writers)
+      if (r.answered > 0) return r.changed
+    }
+    const others = online.filter((p) => !first.includes(p))
+    const sample = gossipOrder(others, new Set(), this.random).slice(0, RECALL_PEERS)
+    return (await ask(sample)).changed
   }
 
   /** A push carrying any record stamped too far ahead is refused whole: nothing of it is applied. */

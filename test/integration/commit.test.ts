@@ -163,6 +163,27 @@ describe('commit: all or nothing across processes', { timeout: 1_200_000 }, () =
     for (const dir of all) assert.deepEqual((await api(dir, 'GET', `/retention?${q('policy')}`)).json, { keepVersions: 3 }, `retention after anti-entropy on ${dir}`)
   })
 
+  it('a version just written through one node reads at once, by its id, through a node its records have not reached', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const all = dirs()
+    const outsider = all[5] as string
+    await setFaults([outsider], { push: 'drop', sync: 'off' })
+    const bytes = randomBytes(OBJECT_BYTES)
+    const put = await api(all[0] as string, 'PUT', `/object?${q('fresh', 'doc')}`, bytes)
+    assert.equal(put.status, 200, put.body.toString('utf8'))
+    const id = (put.json as { id: string }).id
+    // The outsider has not received the version: it takes no pushes and runs no anti-entropy.
+    const latest = await api(outsider, 'GET', `/object?${q('fresh', 'doc')}`)
+    assert.equal(latest.status, 404, `the outsider does not know the key yet (${latest.body.toString('utf8').slice(0, 120)})`)
+    // Named by its id, the version is fetched from its writer and read.
+    const named = await api(outsider, 'GET', `/object?${q('fresh', 'doc')}&version=${encodeURIComponent(id)}`)
+    assert.equal(named.status, 200, named.body.toString('utf8').slice(0, 200))
+    assert.equal(sha(named.body), sha(bytes), 'the right bytes')
+    // A well-formed id that no node wrote is still a clear 404.
+    const unknown = await api(outsider, 'GET', `/object?${q('fresh', 'doc')}&version=${'0'.repeat(12)}-0000-deadbeef`)
+    assert.equal(unknown.status, 404)
+    assert.match(unknown.body.toString('utf8'), /NO_SUCH_VERSION/)
+  })
+
   it('cairn config sets a cluster-wide setting, prints every setting as JSON, and refuses bad ones clearly', { timeout: TEST_TIMEOUT_MS }, async () => {
     const [first, , , , , last] = cluster().nodes
     assert.ok(first !== undefined && last !== undefined)

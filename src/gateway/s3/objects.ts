@@ -29,6 +29,9 @@ const NOT_IMPLEMENTED_SUBRESOURCES = ['acl', 'uploads', 'uploadId', 'partNumber'
 export async function objectOperation (s3: S3Request): Promise<void> {
   const sub = NOT_IMPLEMENTED_SUBRESOURCES.find((name) => s3.query.has(name))
   if (sub !== undefined) throw new S3Error('NotImplemented', `The ${sub} subresource of objects is not implemented by Cairn`)
+  // A version written through another node a moment ago is fetched before any answer that names it.
+  const asked = s3.query.get('versionId')
+  if (asked !== undefined) await s3.engine.recall(s3.bucket, asked, s3.signal)
   if (s3.query.has('tagging')) return await objectTagging(s3)
   switch (s3.method) {
     case 'PUT': return s3.req.headers['x-amz-copy-source'] === undefined ? await putObject(s3) : await copyObject(s3)
@@ -341,6 +344,7 @@ async function copyObject (s3: S3Request): Promise<void> {
   s3.authorize(s3.bucket, 'write')
   const { bucket: srcBucket, key: srcKey, versionId } = copySource(s3)
   s3.authorize(srcBucket, 'read')
+  if (versionId !== undefined) await s3.engine.recall(srcBucket, versionId, s3.signal)
   if (versionId !== undefined && s3.engine.bucket(srcBucket) !== undefined && lookupVersion(s3, srcBucket, srcKey, versionId)?.deleteMarker === true) {
     throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.')
   }
