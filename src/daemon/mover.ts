@@ -303,12 +303,16 @@ export class Mover {
     const { k, m } = item.body.manifest ?? { k: 0, m: 0 }
     const limiter = this.d.healer.limiter
     let pending = new Map<string, string[]>()
+    // The member each pending copy leaves and its size, for the progress once committed.
+    let leftBehind: Array<{ from: string, bytes: number }> = []
     let stripes = 0
     let firstMs = 0
     const flush = async (): Promise<void> => {
       if (pending.size === 0) return
       await commitLocation(this.d, item.versionId, pending, signal)
+      this.noteMoved(leftBehind)
       pending = new Map()
+      leftBehind = []
       stripes = 0
     }
     for (const s of item.stripes) {
@@ -335,9 +339,28 @@ export class Mover {
       this.stats.movedBytes += result.movedBytes
       if (result.moves.size === 0) continue
       if (pending.size === 0) firstMs = Date.now()
-      for (const [hash, holders] of result.moves) pending.set(hash, holders)
+      for (const [hash, holders] of result.moves) {
+        pending.set(hash, holders)
+        for (const move of s.moves) if (move.hash === hash) leftBehind.push({ from: move.from, bytes: s.stripe.shardSizeBytes })
+      }
       if (++stripes >= STRIPES_PER_COMMIT || Date.now() - firstMs >= MOVE_COMMIT_AFTER_MS) await flush()
     }
     await flush()
+  }
+
+  /**
+   * Count committed moves off leaving members in the progress at once: a
+   * pass recounts from the location records only when it starts, and a pass
+   * can take minutes under a low repairRate, so `--wait` and status would
+   * otherwise show one figure for all that time. Moves other nodes
+   * coordinate show at this node's next pass.
+   */
+  private noteMoved (moved: ReadonlyArray<{ from: string, bytes: number }>): void {
+    for (const { from, bytes } of moved) {
+      const entry = this.stats.decommission.find((x) => x.id === from && x.state === 'decommissioning')
+      if (entry === undefined) continue
+      entry.shardsLeft = Math.max(0, entry.shardsLeft - 1)
+      entry.bytesLeft = Math.max(0, entry.bytesLeft - bytes)
+    }
   }
 }
