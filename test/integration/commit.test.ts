@@ -10,7 +10,9 @@
  * - cluster settings set on one node reach every node, and bad ones are
  *   refused clearly;
  * - a hung node (SIGSTOP) is no longer online once it misses heartbeats, so
- *   puts are placed and acknowledged without it.
+ *   puts are placed and acknowledged without it;
+ * - a version named by its id (API and S3 GET, HEAD, DELETE) answers through
+ *   a node its records have not reached yet: the node fetches it first.
  * Faults come from the node's test-only fault switch (src/daemon/faults.ts):
  * peers hold metadata pushes unanswered ("stall") until released, then
  * apply them, or refuse them ("drop"), or stop anti-entropy ("sync off").
@@ -24,6 +26,9 @@ import { api, q, sha } from '../helpers/api.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { assertFailedClearly, assertSucceeded, parseJsonOutput } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListBucketsCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { bodyBytes, s3Client, s3Endpoint, s3Error } from '../helpers/s3.ts'
+import type { S3Key } from '../helpers/s3.ts'
 
 const NODE_COUNT = 6
 /** Erasure coded, not inline (the inline limit is 16 KiB). */
@@ -182,6 +187,36 @@ describe('commit: all or nothing across processes', { timeout: 1_200_000 }, () =
     const unknown = await api(outsider, 'GET', `/object?${q('fresh', 'doc')}&version=${'0'.repeat(12)}-0000-deadbeef`)
     assert.equal(unknown.status, 404)
     assert.match(unknown.body.toString('utf8'), /NO_SUCH_VERSION/)
+  })
+
+  it('through S3 too: GET, HEAD and DELETE with a versionId just written through another node answer from the outsider', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const all = dirs()
+    const outsider = all[5] as string
+    const key = parseJsonOutput<S3Key>(await cluster().cli(['key', 'create', 'recall-admin', '--admin', '--json', '--node', all[0] as string]), 'key create')
+    const writer = s3Client(await s3Endpoint(cluster(), 'node-1'), key)
+    const reader = s3Client(await s3Endpoint(cluster(), 'node-6'), key)
+    // The outsider knows the key before it stops taking records.
+    await waitFor(async () => await reader.send(new ListBucketsCommand({})).then(() => true, () => false), CONVERGE_MS, 'the access key on node-6')
+    await writer.send(new CreateBucketCommand({ Bucket: 'recall' }))
+    await writer.send(new PutBucketVersioningCommand({ Bucket: 'recall', VersioningConfiguration: { Status: 'Enabled' } }))
+    await setFaults([outsider], { push: 'drop', sync: 'off' })
+    try {
+      const bytes = randomBytes(OBJECT_BYTES)
+      const put = await writer.send(new PutObjectCommand({ Bucket: 'recall', Key: 'doc', Body: bytes }))
+      const versionId = put.VersionId as string
+      assert.ok(versionId !== undefined && versionId !== 'null', `a version id (${String(versionId)})`)
+      assert.equal((await s3Error(reader.send(new GetObjectCommand({ Bucket: 'recall', Key: 'doc' })), 'the current version on node-6')).status, 404, 'node-6 has not received the put')
+      const got = await reader.send(new GetObjectCommand({ Bucket: 'recall', Key: 'doc', VersionId: versionId }))
+      assert.equal(sha(await bodyBytes(got.Body)), sha(bytes), 'GET by versionId through node-6 answers the right bytes')
+      assert.equal(got.VersionId, versionId)
+      assert.equal((await reader.send(new HeadObjectCommand({ Bucket: 'recall', Key: 'doc', VersionId: versionId }))).ContentLength, OBJECT_BYTES)
+      // Deleting it by id through node-6 removes it, instead of answering success for a version node-6 did not know.
+      await reader.send(new DeleteObjectCommand({ Bucket: 'recall', Key: 'doc', VersionId: versionId }))
+      await waitFor(async () => (await s3Error(writer.send(new GetObjectCommand({ Bucket: 'recall', Key: 'doc', VersionId: versionId })), 'the removed version').then((e) => e.status === 404, () => false)), CONVERGE_MS, 'the version removed through node-6 to be gone on node-1')
+    } finally {
+      writer.destroy()
+      reader.destroy()
+    }
   })
 
   it('cairn config sets a cluster-wide setting, prints every setting as JSON, and refuses bad ones clearly', { timeout: TEST_TIMEOUT_MS }, async () => {
