@@ -37,6 +37,8 @@ const DAY_PCS = ['node-1', 'node-2', 'node-3', 'node-4']
 const NIGHT_PCS = ['node-5', 'node-6', 'node-7', 'node-8']
 /** Model days of alternating schedules: a whole model week, so no hour of the week is left at the mean (84 s real). */
 const SCHEDULE_DAYS = 7
+/** Difference between two sampled plans of the same hour that is noise (the plans sample placements). */
+const WORST_HOUR_NOISE = 0.02
 const OBJECTS = 12
 const CONVERGE_MS = 90_000
 const clock = modelClock(HOUR_REAL_MS)
@@ -128,11 +130,21 @@ describe('placement by measured hours, 4 day-time and 4 night-time PCs, 2+2', { 
   // (the puts and reads below take ~90 model hours) is more observation at
   // the same hours of the week with every PC on, which blurs the profiles.
   it('plans the live cluster with the same profiles, placed by profile', { timeout: 300_000 }, async () => {
-    type Plan = { method: string, worstHourUnavailable: number }
+    type Plan = { method: string, worstHourUnavailable: number, worstHour: number, pUnreadable: number }
     const profiled = parseJsonOutput<Plan>(await c.cli(['plan', '--node', dir('node-1'), '--json']), 'plan --node')
     const plain = parseJsonOutput<Plan>(await c.cli(['plan', '--node', dir('node-1'), '--placement', 'rendezvous', '--json']), 'plan --node --placement rendezvous')
     assert.equal(profiled.method, 'sampled-placements')
-    assert.ok(profiled.worstHourUnavailable < plain.worstHourUnavailable, `worst hour unreadable ${profiled.worstHourUnavailable} (profile) vs ${plain.worstHourUnavailable} (rendezvous)`)
+    const seen = `unreadable on average ${profiled.pUnreadable} (profile) vs ${plain.pUnreadable} (rendezvous); worst hour ${profiled.worstHourUnavailable} at hour ${profiled.worstHour} vs ${plain.worstHourUnavailable} at hour ${plain.worstHour}`
+    console.log(`# plan: ${seen}`)
+    assert.ok(profiled.pUnreadable < plain.pUnreadable, seen)
+    // The worst hour can be one in which every PC was seen off for a while
+    // (a switch of the schedule on a loaded machine: the resumed group is
+    // offline to its peers until its heartbeats are answered again). No
+    // placement helps in that hour, so both plans give it the same figure up
+    // to the sampling noise; in every other case placing by profile is better.
+    // (test/sim/profile-placement.test.ts asserts the strict worst-hour gain
+    // on exact profiles.)
+    assert.ok(profiled.worstHourUnavailable < plain.worstHourUnavailable + WORST_HOUR_NOISE, seen)
   })
 
   it('puts every stripe on 2 day-time and 2 night-time PCs', { timeout: 300_000 }, async () => {
