@@ -18,15 +18,28 @@
  *    trips; forwards have a queue of their own per peer (push-queues.ts).
  * 2. Anti-entropy: `syncWith(peer)` walks a Merkle tree over the records
  *    (4096 XOR-of-digest leaves, fan-out 16: levels of 1, 16, 256 and 4096
- *    hashes) top-down, exchanging only the hashes of subtrees that differ,
- *    then record summaries of the differing leaves, then the records each
- *    side lacks. Bytes exchanged grow with the difference, not the table.
+ *    hashes) top-down, exchanging only the hashes of subtrees that differ.
+ *    A differing leaf that holds SUB_LEAF_MIN_RECORDS or more records here
+ *    is compared one level lower, by the hashes of its 64 sub-leaves
+ *    (computed from the leaf's rows when asked, not stored), and only the
+ *    differing sub-leaves are summarised; a leaf with fewer is summarised
+ *    whole. Then the records each side lacks are fetched. Bytes exchanged
+ *    grow with the difference, not the table: at a million records a leaf
+ *    holds ~244, and a replica that missed 2,000 writes was sent 44 MB of
+ *    leaf summaries before the sub-leaves, 4.3 MB of sub-leaf hashes and
+ *    summaries after (bench/catchup.ts, docs/PERFORMANCE.md).
  *
  * Sync requests (`header.op`):
  * - `hashes` {level, indices[]} → body: 32 bytes per index, in order
  * - `summaries` {leaves[]} → {served} body: JSON RecordSummary[] of the
  *   first `served` leaves (at least one), as many as fit SYNC_BODY_MAX_BYTES;
  *   the requester asks again for the rest
+ * - `subhashes` {leaves[]} → body: for each leaf in order, the 32-byte
+ *   hashes of its MERKLE_SUB_LEAVES sub-leaves (a peer from before them
+ *   answers "unknown replication operation": the requester then summarises
+ *   every leaf whole)
+ * - `subsummaries` {parts: [leaf, sub][]} → {served} body: JSON
+ *   RecordSummary[] of the first `served` sub-leaves, cut as `summaries`
  * - `fetch` {} body: JSON [table, pk][] → {served} body: JSON MetaRecord[]
  *   for the first `served` keys (at least one; missing keys are skipped), as
  *   many as fit SYNC_BODY_MAX_BYTES; the requester asks again for the rest
@@ -46,10 +59,10 @@ import { DEFAULT_GOSSIP_FANOUT, MAX_GOSSIP_HOPS, gossipOrder, gossipTargetCount 
 import { GroupCommitter } from './group-commit.ts'
 import { MAX_RECORDS_PER_MESSAGE, PushQueues } from './push-queues.ts'
 import type { PushCounters } from './push-queues.ts'
-import { MERKLE_LEAF_COUNT } from './store.ts'
+import { MERKLE_LEAF_COUNT, MERKLE_SUB_LEAVES } from './store.ts'
 import { DEFAULT_MAX_CLOCK_SKEW_MS, SkewTracker, formatSkewMs, splitBySkew } from './skew.ts'
 import type { SkewRefusal } from './skew.ts'
-import type { MetaStore, RecordSummary } from './store.ts'
+import type { LeafParts, MetaStore, RecordSummary } from './store.ts'
 import type { MetaRecord, MetaTable, VersionBody } from './types.ts'
 
 export { MAX_PUSH_BATCH_BYTES, MAX_QUEUED_RECORDS_PER_PEER, MAX_RECORDS_PER_MESSAGE } from './push-queues.ts'
@@ -71,8 +84,16 @@ export const DEFAULT_WRITE_QUORUM = 1
  * push takes on a busy office LAN, so a slow peer rarely costs an extra push.
  */
 export const GOSSIP_HEDGE_MS = 2000
-/** Most leaves whose summaries are asked for in one request. */
+/** Most leaves whose summaries (or sub-leaf hashes: 2 KiB per leaf) are asked for in one request. */
 export const MAX_LEAVES_PER_REQUEST = 512
+/** Most sub-leaves whose summaries are asked for in one request. */
+export const MAX_SUB_LEAVES_PER_REQUEST = 4096
+/**
+ * Local records a differing leaf must hold to be compared by its sub-leaves
+ * before its summaries are asked for. Below this the sub-leaf hashes (2 KiB)
+ * cost about as much as the summaries of the whole leaf (~120 B each).
+ */
+export const SUB_LEAF_MIN_RECORDS = 32
 /**
  * Byte budget of one anti-entropy message body (fetch and summaries answers,
  * fetch keys, sync pushes): a quarter of the 16 MiB RPC frame limit, and four
@@ -441,6 +462,37 @@ export class Replicator {
       }
       return { header: { served }, body: jsonBody(out) }
     }
+    if (op === 'subhashes') {
+      const leaves = header.leaves
+      if (!Array.isArray(leaves) || leaves.length > MAX_LEAVES_PER_REQUEST || !leaves.every(isLeaf)) {
+        throw new CairnError('PROTOCOL', 'bad subhashes request', 'upgrade the peer')
+      }
+      const out = Buffer.alloc(32 * MERKLE_SUB_LEAVES * leaves.length)
+      leaves.forEach((leaf: number, i) => {
+        this.meta.leafParts(leaf).hashes.forEach((hash, sub) => { hash.copy(out, (i * MERKLE_SUB_LEAVES + sub) * 32) })
+      })
+      return { header: {}, body: out }
+    }
+    if (op === 'subsummaries') {
+      const parts = header.parts
+      if (!Array.isArray(parts) || parts.length > MAX_SUB_LEAVES_PER_REQUEST || !parts.every((p) => Array.isArray(p) && p.length === 2 && isLeaf(p[0]) && Number.isInteger(p[1]) && p[1] >= 0 && p[1] < MERKLE_SUB_LEAVES)) {
+        throw new CairnError('PROTOCOL', 'bad subsummaries request', 'upgrade the peer')
+      }
+      const out: RecordSummary[] = []
+      let bytes = 2
+      let served = 0
+      let cached: { leaf: number, parts: LeafParts } | undefined
+      for (const [leaf, sub] of parts as Array<[number, number]>) {
+        if (cached?.leaf !== leaf) cached = { leaf, parts: this.meta.leafParts(leaf, false) }
+        const part = cached.parts.summaries[sub] as RecordSummary[]
+        const partBytes = part.reduce((n, r) => n + jsonBytes(r), 0)
+        if (served > 0 && bytes + partBytes > SYNC_BODY_MAX_BYTES) break
+        out.push(...part)
+        bytes += partBytes
+        served++
+      }
+      return { header: { served }, body: jsonBody(out) }
+    }
     if (op === 'fetch') {
       const keys = parseJson(body)
       if (!Array.isArray(keys) || keys.length > MAX_FETCH_KEYS) throw new CairnError('PROTOCOL', 'bad fetch request', 'upgrade the peer')
@@ -499,39 +551,86 @@ export class Replicator {
   async syncWith (peer: string, options: { push?: boolean, signal?: AbortSignal } = {}): Promise<{ pulled: number, pushed: number }> {
     const signal = options.signal
     const leaves = await this.differingLeaves(peer, signal)
-    let pulled = 0
-    let pushed = 0
-    for (let i = 0; i < leaves.length;) {
-      const asked = leaves.slice(i, i + MAX_LEAVES_PER_REQUEST)
+    const counts = this.meta.leafCounts()
+    // A leaf with many records here is compared a level lower first (its
+    // sub-leaves' hashes), so only the few records that differ are
+    // summarised; a leaf with few (a new replica's) is summarised whole.
+    let fine = leaves.filter((leaf) => (counts[leaf] ?? 0) >= SUB_LEAF_MIN_RECORDS)
+    const coarse = leaves.filter((leaf) => (counts[leaf] ?? 0) < SUB_LEAF_MIN_RECORDS)
+    const total = { pulled: 0, pushed: 0 }
+    const add = (r: { pulled: number, pushed: number }): void => { total.pulled += r.pulled; total.pushed += r.pushed }
+    for (let i = 0; i < fine.length;) {
+      const asked = fine.slice(i, i + MAX_LEAVES_PER_REQUEST)
+      let remoteHashes: Uint8Array
+      try {
+        remoteHashes = await this.request(peer, { op: 'subhashes', leaves: asked }, new Uint8Array(0), signal)
+      } catch (err) {
+        if (!errorMessage(err).includes('unknown replication operation')) throw err
+        // A peer from before sub-leaves: every leaf left is summarised whole.
+        coarse.push(...fine.slice(i))
+        fine = []
+        break
+      }
+      if (remoteHashes.length !== 32 * MERKLE_SUB_LEAVES * asked.length) throw new CairnError('PROTOCOL', 'peer answered a wrong number of sub-leaf hashes', 'upgrade the peer')
+      i += asked.length
+      const differing: Array<[number, number]> = []
+      const local = new Map<string, RecordSummary[]>()
+      asked.forEach((leaf, j) => {
+        const parts = this.meta.leafParts(leaf)
+        parts.hashes.forEach((hash, sub) => {
+          const at = (j * MERKLE_SUB_LEAVES + sub) * 32
+          if (hash.equals(remoteHashes.subarray(at, at + 32))) return
+          differing.push([leaf, sub])
+          local.set(`${leaf}/${sub}`, parts.summaries[sub] as RecordSummary[])
+        })
+      })
+      for (let d = 0; d < differing.length;) {
+        const group = differing.slice(d, d + MAX_SUB_LEAVES_PER_REQUEST)
+        const res = await this.requestFull(peer, { op: 'subsummaries', parts: group }, new Uint8Array(0), signal)
+        const served = group.slice(0, servedCount(res.header, group.length))
+        d += served.length
+        add(await this.reconcile(peer, parseJson(res.body) as RecordSummary[], served.flatMap(([leaf, sub]) => local.get(`${leaf}/${sub}`) ?? []), options.push === true, signal))
+      }
+    }
+    for (let i = 0; i < coarse.length;) {
+      const asked = coarse.slice(i, i + MAX_LEAVES_PER_REQUEST)
       const res = await this.requestFull(peer, { op: 'summaries', leaves: asked }, new Uint8Array(0), signal)
       const group = asked.slice(0, servedCount(res.header, asked.length))
       i += group.length
-      const remote = parseJson(res.body) as RecordSummary[]
-      const local = new Map(this.meta.summaries(group).map((s) => [`${s.table}\u0000${s.pk}`, s]))
-      const want: Array<[string, string]> = []
-      for (const r of remote) {
-        const id = `${r.table}\u0000${r.pk}`
-        const mine = local.get(id)
-        local.delete(id)
-        if (mine === undefined || summaryNewer(r, mine)) want.push([r.table, r.pk])
-        else if (summaryNewer(mine, r)) local.set(id, mine)
-      }
-      pulled += await this.pull(peer, want, signal)
-      if (options.push !== true) continue
-      // What is left in `local` is missing or older on the peer.
-      const give = [...local.values()].map((s) => this.meta.get(s.table, s.pk)).filter((r): r is MetaRecord => r !== undefined)
-      for (const batch of batchByBytes(give, cappedJsonBytes, SYNC_BODY_MAX_BYTES)) {
-        for (let j = 0; j < batch.length; j += MAX_RECORDS_PER_MESSAGE) {
-          await this.request(peer, { op: 'push' }, jsonBody(batch.slice(j, j + MAX_RECORDS_PER_MESSAGE)), signal)
-        }
-      }
-      pushed += give.length
+      add(await this.reconcile(peer, parseJson(res.body) as RecordSummary[], this.meta.summaries(group), options.push === true, signal))
     }
     this.stats.syncs++
-    this.stats.recordsPulled += pulled
-    this.stats.recordsSentBySync += pushed
+    this.stats.recordsPulled += total.pulled
+    this.stats.recordsSentBySync += total.pushed
     this.stats.lastSyncMs = Date.now()
-    return { pulled, pushed }
+    return total
+  }
+
+  /**
+   * Given the peer's summaries and this replica's of the same leaves or
+   * sub-leaves: pull what the peer has newer, and with `push` give it what
+   * this replica has newer or it lacks.
+   */
+  private async reconcile (peer: string, remote: RecordSummary[], mine: RecordSummary[], push: boolean, signal?: AbortSignal): Promise<{ pulled: number, pushed: number }> {
+    const local = new Map(mine.map((s) => [`${s.table}\u0000${s.pk}`, s]))
+    const want: Array<[string, string]> = []
+    for (const r of remote) {
+      const id = `${r.table}\u0000${r.pk}`
+      const have = local.get(id)
+      local.delete(id)
+      if (have === undefined || summaryNewer(r, have)) want.push([r.table, r.pk])
+      else if (summaryNewer(have, r)) local.set(id, have)
+    }
+    const pulled = await this.pull(peer, want, signal)
+    if (!push) return { pulled, pushed: 0 }
+    // What is left in `local` is missing or older on the peer.
+    const give = [...local.values()].map((s) => this.meta.get(s.table, s.pk)).filter((r): r is MetaRecord => r !== undefined)
+    for (const batch of batchByBytes(give, cappedJsonBytes, SYNC_BODY_MAX_BYTES)) {
+      for (let j = 0; j < batch.length; j += MAX_RECORDS_PER_MESSAGE) {
+        await this.request(peer, { op: 'push' }, jsonBody(batch.slice(j, j + MAX_RECORDS_PER_MESSAGE)), signal)
+      }
+    }
+    return { pulled, pushed: give.length }
   }
 
   private async pull (peer: string, want: Array<[string, string]>, signal?: AbortSignal): Promise<number> {
@@ -640,6 +739,10 @@ function gossipHop (hop: unknown): number {
 }
 
 /** How many items of a request of `asked` an answer covers (all, from a peer that does not say). */
+function isLeaf (value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < MERKLE_LEAF_COUNT
+}
+
 function servedCount (header: Record<string, unknown>, asked: number): number {
   const served = header.served
   if (served === undefined) return asked

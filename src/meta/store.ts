@@ -18,7 +18,7 @@
  * survives a power cut. The replicator's group commit merges concurrent
  * commits into one transaction, so they share one fsync.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
@@ -86,13 +86,39 @@ export type VersionState = 'live' | 'tombstone' | 'unknown'
 /** A record's identity and clock, what anti-entropy compares per leaf. */
 export interface RecordSummary { table: MetaTable, pk: string, hlc: string, origin: string, tombstone: boolean }
 
-/** The Merkle leaf of a (table, pk). */
+/**
+ * Sub-leaves per Merkle leaf (2^6), the level anti-entropy compares below a
+ * differing leaf before it asks for record summaries: at a million records a
+ * leaf holds ~244 of them, a sub-leaf ~4. Their hashes are not stored; a
+ * replica computes them from the leaf's rows when asked.
+ */
+export const MERKLE_SUB_LEAVES = 64
+
+/** The Merkle leaf of a (table, pk): the first 12 bits of the SHA-256 of both. */
 export function leafOf (table: string, pk: string): number {
-  return createHash('sha256').update(table).update('\u0000').update(pk).digest().readUInt16BE(0) >> 4
+  return hash('sha256', `${table}\u0000${pk}`, 'buffer').readUInt16BE(0) >> 4
 }
 
+/**
+ * The sub-leaf of a (table, pk) within its leaf: the top 6 bits of a 32-bit
+ * FNV-1a of the table and key (a spread, not a security property: a
+ * sub-leaf's hash is still the XOR of its records' SHA-256 digests). FNV
+ * instead of a second SHA-256, because a leaf's sub-leaves are computed when
+ * asked for: ~0.1 against ~3 µs per record (docs/PERFORMANCE.md).
+ */
+export function subLeafOf (table: string, pk: string): number {
+  let h = 0x811c9dc5
+  for (const text of [table, '\u0000', pk]) {
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  }
+  return h >>> 26
+}
+
+/** One Merkle leaf split into its sub-leaves: each one's hash (XOR of its records' digests) and record summaries. */
+export interface LeafParts { hashes: Buffer[], summaries: RecordSummary[][] }
+
 function digestOf (r: RecordSummary): Buffer {
-  return createHash('sha256').update(`${r.table}\u0000${r.pk}\u0000${r.hlc}\u0000${r.origin}\u0000${r.tombstone ? 1 : 0}`).digest()
+  return hash('sha256', `${r.table}\u0000${r.pk}\u0000${r.hlc}\u0000${r.origin}\u0000${r.tombstone ? 1 : 0}`, 'buffer')
 }
 
 function xorInto (target: Buffer, other: Buffer): void {
@@ -374,6 +400,28 @@ export class MetaStore {
     for (const leaf of leaves) {
       const rows = this.stmt('SELECT tbl, pk, hlc, origin, tombstone FROM records WHERE leaf = ?').all(leaf) as unknown as Array<Omit<RecordRow, 'body'>>
       for (const r of rows) out.push({ table: r.tbl as MetaTable, pk: r.pk, hlc: r.hlc, origin: r.origin, tombstone: r.tombstone === 1 })
+    }
+    return out
+  }
+
+  /** Local record count of every Merkle leaf (what `merkle.count` keeps). */
+  leafCounts (): Uint32Array {
+    const counts = new Uint32Array(MERKLE_LEAF_COUNT)
+    for (const row of this.stmt('SELECT leaf, count FROM merkle').all() as unknown as Array<{ leaf: number, count: number }>) counts[row.leaf] = row.count
+    return counts
+  }
+
+  /**
+   * `leaf` split into its MERKLE_SUB_LEAVES sub-leaves (anti-entropy's level
+   * below the leaves); without `hashes` only the summaries (the hashes are
+   * then all zero), which saves a SHA-256 per record.
+   */
+  leafParts (leaf: number, hashes = true): LeafParts {
+    const out: LeafParts = { hashes: Array.from({ length: MERKLE_SUB_LEAVES }, () => Buffer.alloc(32)), summaries: Array.from({ length: MERKLE_SUB_LEAVES }, () => []) }
+    for (const r of this.summaries([leaf])) {
+      const sub = subLeafOf(r.table, r.pk)
+      if (hashes) xorInto(out.hashes[sub] as Buffer, digestOf(r));
+      (out.summaries[sub] as RecordSummary[]).push(r)
     }
     return out
   }
