@@ -42,6 +42,7 @@ import type { ShardCollector } from '../heal/collector.ts'
 import { buildStatus, objectHealthReport } from './status.ts'
 import { Faults } from './faults.ts'
 import { startHeartbeats } from './heartbeat.ts'
+import { watchForWake } from './wake.ts'
 import { ClusterSettings } from '../cluster/cluster-settings.ts'
 import type { Liveness } from '../cluster/liveness.ts'
 import { ClockOffsets, seedClock, skewLogLine } from './clock.ts'
@@ -61,6 +62,9 @@ export const ANTI_ENTROPY_INTERVAL_MS = 15_000
  * Up to 7 nodes every peer is still in every round.
  */
 export const ANTI_ENTROPY_PEERS_PER_ROUND = 6
+/** After a wake (wake.ts), how often and how many times the node checks for a peer it has heard from again before its catch-up round. */
+export const WAKE_PEER_WAIT_MS = 250
+export const WAKE_PEER_WAIT_TRIES = 40
 /** How often open multipart uploads are checked against `multipartExpiry`. */
 export const MULTIPART_SWEEP_INTERVAL_MS = 60_000
 /** Test and demo override of MULTIPART_SWEEP_INTERVAL_MS (milliseconds). */
@@ -125,6 +129,7 @@ export class Daemon {
   /** Heartbeat answers of peers (presence dates absences from them). */
   liveness: Liveness | undefined
   private stopHeartbeats: (() => void) | undefined
+  private stopWakeWatch: (() => void) | undefined
   private server: Server | undefined
   private s3Server: Server | undefined
   private readonly syncing = new Set<string>()
@@ -263,6 +268,7 @@ export class Daemon {
     this.collector = createCollector(this)
     this.addWorkers()
     this.workers.start()
+    this.stopWakeWatch = watchForWake({ onWake: (gapMs) => { void this.onWake(gapMs) } })
     for (const peer of this.net.connectedPeers()) void this.onPeerConnected(peer)
     this.log(`node ${node.name} (${this.net.peerId}) started: API http://127.0.0.1:${port}, p2p ${this.net.multiaddrs().join(' ')}`)
   }
@@ -526,6 +532,22 @@ export class Daemon {
     }
   }
 
+  /**
+   * The node ran again after `gapMs` away (the PC slept, the process was
+   * stopped): its peers pushed the writes of that time to others, so it
+   * catches up now instead of at its next periodic round. It first waits
+   * (bounded) for a heartbeat answer, since a peer it has not heard from
+   * since before the gap does not count as online yet.
+   */
+  private async onWake (gapMs: number): Promise<void> {
+    if (this.stopped) return
+    this.log(`resumed after ${(gapMs / 1000).toFixed(1)} s away (the PC slept or the process was stopped): running anti-entropy now`)
+    for (let i = 0; i < WAKE_PEER_WAIT_TRIES && this.memberPeers().length === 0 && !this.stopped; i++) {
+      await new Promise((resolve) => setTimeout(resolve, WAKE_PEER_WAIT_MS))
+    }
+    if (!this.stopped) await this.workers.trigger('anti-entropy')
+  }
+
   private async antiEntropyRound (): Promise<void> {
     // Responsive members only: a round with a hung peer would hold the queue until its timeout.
     for (const peer of gossipOrder(this.memberPeers()).slice(0, ANTI_ENTROPY_PEERS_PER_ROUND)) await this.syncPeer(peer)
@@ -568,6 +590,7 @@ export class Daemon {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.stopWakeWatch?.()
     await this.workers.stop()
     this.stopHeartbeats?.()
     this.presence?.stop()

@@ -20,12 +20,15 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { fetchStatus, startCluster } from '../helpers/cluster.ts'
 import { api, q, sha } from '../helpers/api.ts'
 import type { TestCluster } from '../helpers/cluster.ts'
 import { assertFailedClearly, assertSucceeded, parseJsonOutput } from '../helpers/cli-assert.ts'
 import { waitFor } from '../helpers/process.ts'
+import { GAP_MS } from '../../src/daemon/wake.ts'
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListBucketsCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { bodyBytes, s3Client, s3Endpoint, s3Error } from '../helpers/s3.ts'
 import type { S3Key } from '../helpers/s3.ts'
@@ -237,21 +240,34 @@ describe('commit: all or nothing across processes', { timeout: 1_200_000 }, () =
     assert.match(table.stdout, /maxClockSkew\s+30s\s+5m/)
   })
 
-  it('a hung node (SIGSTOP) stops counting as online within seconds, and puts go on without it', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('a hung node (SIGSTOP) stops counting as online within seconds, puts go on without it, and it catches up as soon as it runs again', { timeout: TEST_TIMEOUT_MS }, async () => {
     const hung = cluster().node('node-6')
     const writer = dirs()[0] as string
+    const hungLog = join(hung.dir, 'node.log')
+    const logBefore = readFileSync(hungLog, 'utf8').length
+    const body = randomBytes(OBJECT_BYTES)
     process.kill(hung.pid, 'SIGSTOP')
+    const stoppedAt = Date.now()
     try {
       // Its TCP connections stay up; only the missing heartbeat answers tell.
       await waitFor(async () => (await fetchStatus(writer)).nodes.find((n) => n.name === 'node-6')?.online === false, CONVERGE_MS, 'node-1 to see the hung node-6 as not online')
-      const body = randomBytes(OBJECT_BYTES)
       const put = await api(writer, 'PUT', `/object?${q('atomic', 'while-hung')}`, body)
       assert.equal(put.status, 200, put.body.toString('utf8'))
       const got = await api(dirs()[2] as string, 'GET', `/object?${q('atomic', 'while-hung')}`)
       assert.equal(sha(got.body), sha(body), 'readable through another node while node-6 hangs')
+      // Away long enough to count as an absence (wake.ts GAP_MS): a PC that slept.
+      const awayMs = GAP_MS + 2000 - (Date.now() - stoppedAt)
+      if (awayMs > 0) await new Promise((resolve) => setTimeout(resolve, awayMs))
     } finally {
       process.kill(hung.pid, 'SIGCONT')
     }
+    // It notices its absence and catches up at once, not at its next periodic round.
+    await waitFor(async () => /resumed after \d+\.\d s away/.test(readFileSync(hungLog, 'utf8').slice(logBefore)), CONVERGE_MS, 'node-6 to notice it was away')
+    // Its own replica answers a read of the key's current version: 404 until the record reached it.
+    await waitFor(async () => {
+      const r = await api(hung.dir, 'GET', `/object?${q('atomic', 'while-hung')}`)
+      return r.status === 200 && sha(r.body) === sha(body)
+    }, CONVERGE_MS, 'node-6 to hold the version written while it was away')
     await cluster().waitOnline()
   })
 })
