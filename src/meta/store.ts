@@ -31,6 +31,8 @@ import { CairnError } from '../util/errors.ts'
 
 /** Number of Merkle leaves (2^12): ~25 records per leaf at 100,000 objects. */
 export const MERKLE_LEAF_COUNT = 4096
+/** The hash of an empty leaf (shared, never modified). */
+const ZERO_LEAF = Buffer.alloc(32)
 /** Most objects one list call returns. */
 export const MAX_LIST_LIMIT = 10_000
 /** `local_state` name of the largest HLC of any stored record (maxHlc). */
@@ -251,6 +253,7 @@ export class MetaStore {
     this.stmt(`INSERT INTO records(tbl, pk, hlc, origin, tombstone, body, leaf) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT(tbl, pk) DO UPDATE SET hlc=excluded.hlc, origin=excluded.origin, tombstone=excluded.tombstone, body=excluded.body`)
       .run(record.table, record.pk, record.hlc, record.origin, record.tombstone ? 1 : 0, bodyText ?? JSON.stringify(record.body), leaf)
+    this.#leaves = undefined
     const old = this.stmt('SELECT hash FROM merkle WHERE leaf = ?').get(leaf) as { hash: Uint8Array } | undefined
     if (old !== undefined) xorInto(digest, Buffer.from(old.hash))
     this.stmt('INSERT INTO merkle(leaf, hash, count) VALUES (?, ?, 1) ON CONFLICT(leaf) DO UPDATE SET hash = excluded.hash, count = count + ?')
@@ -385,14 +388,26 @@ export class MetaStore {
     return { objects, versions, records }
   }
 
-  /** The hash of every Merkle leaf (32 zero bytes for an empty leaf). */
+  /**
+   * The hash of every Merkle leaf (32 zero bytes for an empty leaf); the
+   * caller must not modify the Buffers. Kept in memory until a record
+   * changes a leaf: every anti-entropy round reads them on both sides, and
+   * reading 4,096 rows cost ~13 ms, about 1% of an idle node's CPU at a
+   * round every 15 s with 6 peers (docs/PERFORMANCE.md).
+   */
   merkleLeaves (): Buffer[] {
-    const leaves = Array.from({ length: MERKLE_LEAF_COUNT }, () => Buffer.alloc(32))
-    for (const row of this.stmt('SELECT leaf, hash FROM merkle').all() as unknown as Array<{ leaf: number, hash: Uint8Array }>) {
-      leaves[row.leaf] = Buffer.from(row.hash)
+    if (this.#leaves === undefined) {
+      const leaves = Array.from({ length: MERKLE_LEAF_COUNT }, () => ZERO_LEAF)
+      for (const row of this.stmt('SELECT leaf, hash FROM merkle').all() as unknown as Array<{ leaf: number, hash: Uint8Array }>) {
+        leaves[row.leaf] = Buffer.from(row.hash)
+      }
+      this.#leaves = leaves
     }
-    return leaves
+    return [...this.#leaves]
   }
+
+  /** merkleLeaves' copy; undefined once a write may have changed a leaf (a rolled-back one too: it is read again). */
+  #leaves: Buffer[] | undefined
 
   /** Identity and clock of every record in the given leaves. */
   summaries (leaves: readonly number[]): RecordSummary[] {

@@ -131,6 +131,24 @@ describe('anti-entropy by sub-leaves', () => {
     assert.ok(parts.summaries.filter((s) => s.length > 0).length > 40)
   })
 
+  it('keeps the leaf hashes it serves in step with every write, and with a batch that was rolled back', () => {
+    const a = MetaStore.open(':memory:')
+    const fresh = (): string => a.merkleLeaves().map((b) => b.toString('hex')).join('')
+    const clock = new HybridClock()
+    a.apply(recordsIn([7], 3, 'A', clock))
+    const before = fresh()
+    assert.equal(fresh(), before, 'read twice, the same')
+    const [next] = recordsIn([7], 1, 'A', clock)
+    a.apply([next as MetaRecord])
+    assert.notEqual(fresh(), before, 'a new record changes leaf 7')
+    const afterNew = fresh()
+    // A batch with a malformed record is refused whole: nothing of it stays.
+    const [good] = recordsIn([100], 1, 'A', clock)
+    assert.throws(() => a.apply([good as MetaRecord, { ...(good as MetaRecord), pk: '', hlc: 'not a clock' }]))
+    assert.equal(fresh(), afterNew)
+    assert.equal(a.get('version', (good as MetaRecord).pk), undefined)
+  })
+
   it('refuses malformed sub-leaf requests with a protocol error', async () => {
     const a = MetaStore.open(':memory:')
     const r = new Replicator(a, { onlinePeers: () => [], call: async () => { throw new Error('unused') } })
