@@ -542,10 +542,15 @@ export class Daemon {
   private async onWake (gapMs: number): Promise<void> {
     if (this.stopped) return
     this.log(`resumed after ${(gapMs / 1000).toFixed(1)} s away (the PC slept or the process was stopped): running anti-entropy now`)
-    for (let i = 0; i < WAKE_PEER_WAIT_TRIES && this.memberPeers().length === 0 && !this.stopped; i++) {
-      await new Promise((resolve) => setTimeout(resolve, WAKE_PEER_WAIT_MS))
+    try {
+      for (let i = 0; i < WAKE_PEER_WAIT_TRIES && !this.stopped && this.memberPeers().length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, WAKE_PEER_WAIT_MS))
+      }
+      if (!this.stopped) await this.workers.trigger('anti-entropy')
+    } catch (err) {
+      // The periodic round catches up instead.
+      if (!this.stopped) this.log(`catch-up after the absence failed: ${errorMessage(err)}`)
     }
-    if (!this.stopped) await this.workers.trigger('anti-entropy')
   }
 
   private async antiEntropyRound (): Promise<void> {

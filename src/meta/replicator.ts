@@ -34,12 +34,15 @@
  * - `summaries` {leaves[]} → {served} body: JSON RecordSummary[] of the
  *   first `served` leaves (at least one), as many as fit SYNC_BODY_MAX_BYTES;
  *   the requester asks again for the rest
- * - `subhashes` {leaves[]} → body: for each leaf in order, the 32-byte
- *   hashes of its MERKLE_SUB_LEAVES sub-leaves (a peer from before them
- *   answers "unknown replication operation": the requester then summarises
- *   every leaf whole)
- * - `subsummaries` {parts: [leaf, sub][]} → {served} body: JSON
- *   RecordSummary[] of the first `served` sub-leaves, cut as `summaries`
+ * - `subhashes` {leaves[], ascending} → {served} body: for each of the
+ *   first `served` leaves, the 32-byte hashes of its MERKLE_SUB_LEAVES
+ *   sub-leaves, as many leaves as SUB_LEAF_READ_RECORDS records allow (a
+ *   peer from before sub-leaves answers "unknown replication operation":
+ *   the requester then summarises every leaf whole, and asks that peer for
+ *   whole leaves for NO_SUB_LEAVES_MEMORY_MS)
+ * - `subsummaries` {parts: [leaf, sub][], ascending} → {served} body: JSON
+ *   RecordSummary[] of the first `served` sub-leaves, cut by bytes as
+ *   `summaries` and by records read as `subhashes`
  * - `fetch` {} body: JSON [table, pk][] → {served} body: JSON MetaRecord[]
  *   for the first `served` keys (at least one; missing keys are skipped), as
  *   many as fit SYNC_BODY_MAX_BYTES; the requester asks again for the rest
@@ -94,6 +97,15 @@ export const MAX_SUB_LEAVES_PER_REQUEST = 4096
  * cost about as much as the summaries of the whole leaf (~120 B each).
  */
 export const SUB_LEAF_MIN_RECORDS = 32
+/**
+ * Records a `subhashes` or `subsummaries` answer reads at most (at least
+ * one leaf's): the leaves' rows are read and hashed synchronously, ~3.5 µs
+ * a record, so this bounds how long one request holds the event loop
+ * (~60 ms) whatever the table size; the requester asks again for the rest.
+ */
+export const SUB_LEAF_READ_RECORDS = 16_384
+/** How long a peer that answered "unknown replication operation" to a sub-leaf request is asked for whole leaves only. */
+export const NO_SUB_LEAVES_MEMORY_MS = 10 * 60_000
 /**
  * Byte budget of one anti-entropy message body (fetch and summaries answers,
  * fetch keys, sync pushes): a quarter of the 16 MiB RPC frame limit, and four
@@ -156,6 +168,8 @@ export interface ReplicatorOptions {
   gossipFanout?: () => number
   /** Random numbers in [0, 1) for the choice of peers (default Math.random). */
   random?: () => number
+  /** Records one sub-leaf request reads at most (default SUB_LEAF_READ_RECORDS; tests make it small). */
+  subLeafReadRecords?: number
 }
 
 /** The pushes of one commit or publish: peers in the order they are tried, and how far. */
@@ -216,6 +230,13 @@ export class Replicator {
   readonly skew = new SkewTracker()
   private readonly options: ReplicatorOptions
   private readonly group: GroupCommitter
+
+  /** Peers that do not know sub-leaves, until when (NO_SUB_LEAVES_MEMORY_MS). */
+  private readonly noSubLeaves = new Map<string, number>()
+
+  private subLeafReadRecords (): number {
+    return Math.max(1, this.options.subLeafReadRecords ?? SUB_LEAF_READ_RECORDS)
+  }
 
   constructor (meta: MetaStore, transport: MetaTransport, onChange?: (records: MetaRecord[]) => void, options: ReplicatorOptions = {}) {
     this.meta = meta
@@ -464,26 +485,41 @@ export class Replicator {
     }
     if (op === 'subhashes') {
       const leaves = header.leaves
-      if (!Array.isArray(leaves) || leaves.length > MAX_LEAVES_PER_REQUEST || !leaves.every(isLeaf)) {
+      if (!Array.isArray(leaves) || leaves.length > MAX_LEAVES_PER_REQUEST || !leaves.every(isLeaf) || !ascending(leaves)) {
         throw new CairnError('PROTOCOL', 'bad subhashes request', 'upgrade the peer')
       }
-      const out = Buffer.alloc(32 * MERKLE_SUB_LEAVES * leaves.length)
-      leaves.forEach((leaf: number, i) => {
-        this.meta.leafParts(leaf).hashes.forEach((hash, sub) => { hash.copy(out, (i * MERKLE_SUB_LEAVES + sub) * 32) })
-      })
-      return { header: {}, body: out }
+      const counts = this.meta.leafCounts()
+      const budget = this.subLeafReadRecords()
+      const hashes: Buffer[] = []
+      let read = 0
+      let served = 0
+      for (const leaf of leaves) {
+        if (served > 0 && read + (counts[leaf] ?? 0) > budget) break
+        read += counts[leaf] ?? 0
+        hashes.push(...this.meta.leafParts(leaf).hashes)
+        served++
+      }
+      return { header: { served }, body: Buffer.concat(hashes) }
     }
     if (op === 'subsummaries') {
       const parts = header.parts
-      if (!Array.isArray(parts) || parts.length > MAX_SUB_LEAVES_PER_REQUEST || !parts.every((p) => Array.isArray(p) && p.length === 2 && isLeaf(p[0]) && Number.isInteger(p[1]) && p[1] >= 0 && p[1] < MERKLE_SUB_LEAVES)) {
+      if (!Array.isArray(parts) || parts.length > MAX_SUB_LEAVES_PER_REQUEST || !parts.every(isPart) || !ascending(parts.map(([leaf, sub]) => leaf * MERKLE_SUB_LEAVES + sub))) {
         throw new CairnError('PROTOCOL', 'bad subsummaries request', 'upgrade the peer')
       }
+      const counts = this.meta.leafCounts()
+      const budget = this.subLeafReadRecords()
       const out: RecordSummary[] = []
       let bytes = 2
+      let read = 0
       let served = 0
+      // Parts come in order, so each leaf is read once.
       let cached: { leaf: number, parts: LeafParts } | undefined
-      for (const [leaf, sub] of parts as Array<[number, number]>) {
-        if (cached?.leaf !== leaf) cached = { leaf, parts: this.meta.leafParts(leaf, false) }
+      for (const [leaf, sub] of parts) {
+        if (cached?.leaf !== leaf) {
+          if (served > 0 && read + (counts[leaf] ?? 0) > budget) break
+          read += counts[leaf] ?? 0
+          cached = { leaf, parts: this.meta.leafParts(leaf, false) }
+        }
         const part = cached.parts.summaries[sub] as RecordSummary[]
         const partBytes = part.reduce((n, r) => n + jsonBytes(r), 0)
         if (served > 0 && bytes + partBytes > SYNC_BODY_MAX_BYTES) break
@@ -559,37 +595,48 @@ export class Replicator {
     const coarse = leaves.filter((leaf) => (counts[leaf] ?? 0) < SUB_LEAF_MIN_RECORDS)
     const total = { pulled: 0, pushed: 0 }
     const add = (r: { pulled: number, pushed: number }): void => { total.pulled += r.pulled; total.pushed += r.pushed }
+    if ((this.noSubLeaves.get(peer) ?? 0) > Date.now()) {
+      coarse.push(...fine)
+      fine = []
+    }
+    const budget = this.subLeafReadRecords()
     for (let i = 0; i < fine.length;) {
-      const asked = fine.slice(i, i + MAX_LEAVES_PER_REQUEST)
-      let remoteHashes: Uint8Array
+      // As many leaves as the peer reads within its budget, if its leaves hold what these do.
+      let end = i + 1
+      for (let read = counts[fine[i] as number] ?? 0; end < fine.length && end - i < MAX_LEAVES_PER_REQUEST && read + (counts[fine[end] as number] ?? 0) <= budget; end++) read += counts[fine[end] as number] ?? 0
+      const asked = fine.slice(i, end)
+      let res: { header: Record<string, unknown>, body: Uint8Array }
       try {
-        remoteHashes = await this.request(peer, { op: 'subhashes', leaves: asked }, new Uint8Array(0), signal)
+        res = await this.requestFull(peer, { op: 'subhashes', leaves: asked }, new Uint8Array(0), signal)
       } catch (err) {
         if (!errorMessage(err).includes('unknown replication operation')) throw err
-        // A peer from before sub-leaves: every leaf left is summarised whole.
+        // A peer from before sub-leaves: every leaf left is summarised whole, and for a while in later rounds too.
+        this.noSubLeaves.set(peer, Date.now() + NO_SUB_LEAVES_MEMORY_MS)
         coarse.push(...fine.slice(i))
         fine = []
         break
       }
-      if (remoteHashes.length !== 32 * MERKLE_SUB_LEAVES * asked.length) throw new CairnError('PROTOCOL', 'peer answered a wrong number of sub-leaf hashes', 'upgrade the peer')
-      i += asked.length
+      const served = asked.slice(0, servedCount(res.header, asked.length))
+      const remoteHashes = res.body
+      if (remoteHashes.length !== 32 * MERKLE_SUB_LEAVES * served.length) throw new CairnError('PROTOCOL', 'peer answered a wrong number of sub-leaf hashes', 'upgrade the peer')
+      i += served.length
       const differing: Array<[number, number]> = []
-      const local = new Map<string, RecordSummary[]>()
-      asked.forEach((leaf, j) => {
+      const local = new Map<number, RecordSummary[]>()
+      served.forEach((leaf, j) => {
         const parts = this.meta.leafParts(leaf)
         parts.hashes.forEach((hash, sub) => {
           const at = (j * MERKLE_SUB_LEAVES + sub) * 32
           if (hash.equals(remoteHashes.subarray(at, at + 32))) return
           differing.push([leaf, sub])
-          local.set(`${leaf}/${sub}`, parts.summaries[sub] as RecordSummary[])
+          local.set(leaf * MERKLE_SUB_LEAVES + sub, parts.summaries[sub] as RecordSummary[])
         })
       })
       for (let d = 0; d < differing.length;) {
         const group = differing.slice(d, d + MAX_SUB_LEAVES_PER_REQUEST)
-        const res = await this.requestFull(peer, { op: 'subsummaries', parts: group }, new Uint8Array(0), signal)
-        const served = group.slice(0, servedCount(res.header, group.length))
-        d += served.length
-        add(await this.reconcile(peer, parseJson(res.body) as RecordSummary[], served.flatMap(([leaf, sub]) => local.get(`${leaf}/${sub}`) ?? []), options.push === true, signal))
+        const answer = await this.requestFull(peer, { op: 'subsummaries', parts: group }, new Uint8Array(0), signal)
+        const covered = group.slice(0, servedCount(answer.header, group.length))
+        d += covered.length
+        add(await this.reconcile(peer, parseJson(answer.body) as RecordSummary[], covered.flatMap(([leaf, sub]) => local.get(leaf * MERKLE_SUB_LEAVES + sub) ?? []), options.push === true, signal))
       }
     }
     for (let i = 0; i < coarse.length;) {
@@ -738,10 +785,20 @@ function gossipHop (hop: unknown): number {
   return typeof hop === 'number' && Number.isInteger(hop) && hop >= 0 && hop <= MAX_GOSSIP_HOPS ? hop : MAX_GOSSIP_HOPS
 }
 
-/** How many items of a request of `asked` an answer covers (all, from a peer that does not say). */
 function isLeaf (value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < MERKLE_LEAF_COUNT
 }
+
+function isPart (value: unknown): value is [number, number] {
+  return Array.isArray(value) && value.length === 2 && isLeaf(value[0]) && Number.isInteger(value[1]) && (value[1] as number) >= 0 && (value[1] as number) < MERKLE_SUB_LEAVES
+}
+
+/** Whether `values` are strictly increasing (a request names each leaf or sub-leaf once, in order). */
+function ascending (values: readonly number[]): boolean {
+  return values.every((v, i) => i === 0 || v > (values[i - 1] as number))
+}
+
+/** How many items of a request of `asked` an answer covers (all, from a peer that does not say). */
 
 function servedCount (header: Record<string, unknown>, asked: number): number {
   const served = header.served

@@ -4,7 +4,7 @@
  */
 
 /** Version of the on-disk schema. */
-export const SCHEMA_VERSION = 4
+export const SCHEMA_VERSION = 3
 
 /**
  * The statements that bring a database of schema N to N+1, run in one
@@ -12,13 +12,6 @@ export const SCHEMA_VERSION = 4
  * - 1 → 2: `versions.null_version` (VersionBody.nullVersion, S3's `null`
  *   version). Every version written before was not one, so 0 is right for
  *   every existing row.
- * - 3 → 4: the index of records by Merkle leaf covers what anti-entropy
- *   reads of a leaf (`records_by_leaf_summary`: leaf, hlc, origin,
- *   tombstone, and the key columns), so a leaf's summaries come from the
- *   index alone instead of a seek into the table per record: 1.3 against
- *   7.7 µs per record at a million (docs/PERFORMANCE.md). SCHEMA_SQL creates
- *   the new index; the migration drops the old one. Built in ~3 s at a
- *   million records.
  * - 2 → 3: `versions.inline` (1 when the version's object is stored inline in
  *   its record), so the healer, auditor and mover walk only the erasure-coded
  *   versions (index `versions_coded`, SCHEMA_INDEX_SQL) instead of decoding
@@ -29,8 +22,7 @@ export const SCHEMA_MIGRATIONS: Record<number, string> = {
   1: 'ALTER TABLE versions ADD COLUMN null_version INTEGER NOT NULL DEFAULT 0;',
   2: `ALTER TABLE versions ADD COLUMN inline INTEGER NOT NULL DEFAULT 0;
     UPDATE versions SET inline = 1 WHERE version_id IN
-      (SELECT pk FROM records WHERE tbl = 'version' AND tombstone = 0 AND json_extract(body, '$.manifest.inline') IS NOT NULL);`,
-  3: 'DROP INDEX IF EXISTS records_by_leaf;'
+      (SELECT pk FROM records WHERE tbl = 'version' AND tombstone = 0 AND json_extract(body, '$.manifest.inline') IS NOT NULL);`
 }
 
 /**
@@ -72,7 +64,14 @@ CREATE TABLE IF NOT EXISTS records (
   leaf INTEGER NOT NULL,
   PRIMARY KEY (tbl, pk)
 ) WITHOUT ROWID;
+-- Covers what anti-entropy reads of a leaf (its summaries), so a leaf's rows
+-- come from the index alone, not a seek into the table per record: 1.3
+-- against 7.7 µs a record at a million (docs/PERFORMANCE.md). It replaced
+-- records_by_leaf(leaf), dropped here; an index needs no schema version,
+-- so a node can still go back to the release before (which creates its
+-- own index again). Built in ~3 s at a million records.
 CREATE INDEX IF NOT EXISTS records_by_leaf_summary ON records(leaf, hlc, origin, tombstone);
+DROP INDEX IF EXISTS records_by_leaf;
 CREATE TABLE IF NOT EXISTS merkle (
   leaf INTEGER PRIMARY KEY,
   hash BLOB NOT NULL,

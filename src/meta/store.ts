@@ -103,7 +103,8 @@ export function leafOf (table: string, pk: string): number {
 
 /**
  * The sub-leaf of a (table, pk) within its leaf: the top 6 bits of a 32-bit
- * FNV-1a of the table and key (a spread, not a security property: a
+ * FNV-1a over the UTF-16 code units of table, NUL, key (every replica must
+ * compute the same; a spread, not a security property: a
  * sub-leaf's hash is still the XOR of its records' SHA-256 digests). FNV
  * instead of a second SHA-256, because a leaf's sub-leaves are computed when
  * asked for: ~0.1 against ~3 µs per record (docs/PERFORMANCE.md).

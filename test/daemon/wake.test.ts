@@ -49,6 +49,12 @@ describe('wake detection', () => {
       mono += 7000
       await until(() => wakes.length > 0)
       assert.ok((wakes[0] ?? 0) >= 7000)
+      const seen = wakes.length
+      let ticks = 0
+      const stopCounting = watchForWake({ onWake: () => {}, monotonicMs: () => { ticks++; return mono }, tickMs: 5 })
+      await until(() => ticks > 5)
+      stopCounting()
+      assert.equal(wakes.length, seen, 'one absence, one report')
     } finally {
       stop()
     }

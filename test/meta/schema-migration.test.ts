@@ -48,4 +48,29 @@ describe('metadata schema migration', () => {
     // Opening again is a no-op.
     MetaStore.open(path).close()
   })
+
+  it('replaces the index of records by leaf with one that covers a leaf\'s summaries, and the records read from it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cairn-migrate-'))
+    dirs.push(dir)
+    const path = join(dir, 'meta.db')
+    const first = MetaStore.open(path)
+    first.apply([version('000000000003-0000-aaaaaaaa', {})])
+    first.close()
+    // The index the release before created.
+    const old = new DatabaseSync(path)
+    old.exec('DROP INDEX records_by_leaf_summary; CREATE INDEX records_by_leaf ON records(leaf);')
+    old.close()
+    const meta = MetaStore.open(path)
+    try {
+      assert.equal(meta.summaries([...Array(4096).keys()]).length, 1)
+    } finally {
+      meta.close()
+    }
+    const check = new DatabaseSync(path)
+    const indexes = (check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'").all() as Array<{ name: string }>).map((r) => r.name)
+    assert.deepEqual(indexes, ['records_by_leaf_summary'])
+    const plan = (check.prepare('EXPLAIN QUERY PLAN SELECT tbl, pk, hlc, origin, tombstone FROM records WHERE leaf = ?').all(1) as Array<{ detail: string }>).map((r) => r.detail).join(' ')
+    assert.match(plan, /COVERING INDEX records_by_leaf_summary/)
+    check.close()
+  })
 })

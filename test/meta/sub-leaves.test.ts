@@ -18,7 +18,7 @@ import type { MetaRecord } from '../../src/meta/types.ts'
 
 interface Op { messages: number, bytesReceived: number }
 
-function pair (options: { oldPeer?: boolean } = {}): { a: MetaStore, b: MetaStore, rb: Replicator, ops: Map<string, Op> } {
+function pair (options: { oldPeer?: boolean, readRecords?: number } = {}): { a: MetaStore, b: MetaStore, rb: Replicator, ops: Map<string, Op> } {
   const a = MetaStore.open(':memory:')
   const b = MetaStore.open(':memory:')
   const ops = new Map<string, Op>()
@@ -38,8 +38,9 @@ function pair (options: { oldPeer?: boolean } = {}): { a: MetaStore, b: MetaStor
       return { header: res.header, body: out }
     }
   })
-  replicators.a = new Replicator(a, transport('a'))
-  replicators.b = new Replicator(b, transport('b'))
+  const replicatorOptions = options.readRecords === undefined ? {} : { subLeafReadRecords: options.readRecords }
+  replicators.a = new Replicator(a, transport('a'), undefined, replicatorOptions)
+  replicators.b = new Replicator(b, transport('b'), undefined, replicatorOptions)
   return { a, b, rb: replicators.b, ops }
 }
 
@@ -90,6 +91,26 @@ describe('anti-entropy by sub-leaves', () => {
     const summaryBytes = ops.get('subsummaries')?.bytesReceived ?? 0
     const wholeLeaves = Buffer.byteLength(JSON.stringify(a.summaries(LEAVES)))
     assert.ok(summaryBytes > 0 && summaryBytes * 10 < wholeLeaves, `${summaryBytes} bytes of sub-leaf summaries against ${wholeLeaves} for the whole leaves`)
+    assert.deepEqual(await rb.syncWith('a'), { pulled: 0, pushed: 0 })
+  })
+
+  it('gives a peer a whole leaf it lacks, and takes in pieces what one answer may not read at once', async () => {
+    // B holds 3 leaves of ~100 records that A lacks entirely, and A one of its own;
+    // each sub-leaf answer may read only 120 records, so every request is cut.
+    const { a, b, rb, ops } = pair({ readRecords: 120 })
+    const clock = new HybridClock()
+    const onlyB = recordsIn(LEAVES, 300, 'B', clock)
+    b.apply(onlyB)
+    const shared = recordsIn([3000], 80, 'A', clock)
+    a.apply(shared)
+    b.apply(shared)
+    const onlyA = recordsIn([3000], 3, 'A', clock)
+    a.apply(onlyA)
+    assert.deepEqual(await rb.syncWith('a', { push: true }), { pulled: 3, pushed: 300 })
+    assert.deepEqual(b.merkleLeaves(), a.merkleLeaves())
+    // 4 leaves of 80–100 records at 120 a request: one leaf per subhashes answer.
+    assert.equal(ops.get('subhashes')?.messages, 4)
+    assert.ok((ops.get('subsummaries')?.messages ?? 0) >= 4)
     assert.deepEqual(await rb.syncWith('a'), { pulled: 0, pushed: 0 })
   })
 
@@ -156,6 +177,9 @@ describe('anti-entropy by sub-leaves', () => {
     await assert.rejects(r.handle({ op: 'subhashes', leaves: 'x' }, new Uint8Array(0)), { code: 'PROTOCOL' })
     await assert.rejects(r.handle({ op: 'subsummaries', parts: [[1, MERKLE_SUB_LEAVES]] }, new Uint8Array(0)), { code: 'PROTOCOL' })
     await assert.rejects(r.handle({ op: 'subsummaries', parts: [[1]] }, new Uint8Array(0)), { code: 'PROTOCOL' })
+    // Each leaf or sub-leaf once and in order: a request cannot make a node read one leaf many times.
+    await assert.rejects(r.handle({ op: 'subhashes', leaves: [5, 5] }, new Uint8Array(0)), { code: 'PROTOCOL' })
+    await assert.rejects(r.handle({ op: 'subsummaries', parts: [[2, 0], [1, 0], [2, 1]] }, new Uint8Array(0)), { code: 'PROTOCOL' })
     const ok = await r.handle({ op: 'subsummaries', parts: [[1, 0]] }, new Uint8Array(0))
     assert.equal(ok.header.served, 1)
   })
