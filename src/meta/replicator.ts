@@ -238,6 +238,19 @@ export class Replicator {
     return Math.max(1, this.options.subLeafReadRecords ?? SUB_LEAF_READ_RECORDS)
   }
 
+  /** Admits leaves to one sub-leaf answer while their records fit SUB_LEAF_READ_RECORDS (the first always). */
+  private leafReadBudget (): (leaf: number, first: boolean) => boolean {
+    const counts = this.meta.leafCounts()
+    const budget = this.subLeafReadRecords()
+    let read = 0
+    return (leaf, first) => {
+      const n = counts[leaf] ?? 0
+      if (!first && read + n > budget) return false
+      read += n
+      return true
+    }
+  }
+
   constructor (meta: MetaStore, transport: MetaTransport, onChange?: (records: MetaRecord[]) => void, options: ReplicatorOptions = {}) {
     this.meta = meta
     this.transport = transport
@@ -467,67 +480,43 @@ export class Replicator {
     }
     if (op === 'summaries') {
       const leaves = header.leaves
-      if (!Array.isArray(leaves) || leaves.length > MAX_LEAVES_PER_REQUEST || !leaves.every((l) => Number.isInteger(l) && l >= 0 && l < MERKLE_LEAF_COUNT)) {
+      if (!Array.isArray(leaves) || leaves.length > MAX_LEAVES_PER_REQUEST || !leaves.every(isLeaf)) {
         throw new CairnError('PROTOCOL', 'bad summaries request', 'upgrade the peer')
       }
-      const out: RecordSummary[] = []
-      let bytes = 2
-      let served = 0
-      for (const leaf of leaves as number[]) {
-        const part = this.meta.summaries([leaf])
-        const partBytes = part.reduce((n, r) => n + jsonBytes(r), 0)
-        if (served > 0 && bytes + partBytes > SYNC_BODY_MAX_BYTES) break
-        out.push(...part)
-        bytes += partBytes
-        served++
-      }
-      return { header: { served }, body: jsonBody(out) }
+      const answer = new SummaryAnswer()
+      for (const leaf of leaves as number[]) if (!answer.add(this.meta.summaries([leaf]))) break
+      return answer.message()
     }
     if (op === 'subhashes') {
       const leaves = header.leaves
       if (!Array.isArray(leaves) || leaves.length > MAX_LEAVES_PER_REQUEST || !leaves.every(isLeaf) || !ascending(leaves)) {
         throw new CairnError('PROTOCOL', 'bad subhashes request', 'upgrade the peer')
       }
-      const counts = this.meta.leafCounts()
-      const budget = this.subLeafReadRecords()
+      const admit = this.leafReadBudget()
       const hashes: Buffer[] = []
-      let read = 0
-      let served = 0
       for (const leaf of leaves) {
-        if (served > 0 && read + (counts[leaf] ?? 0) > budget) break
-        read += counts[leaf] ?? 0
+        if (!admit(leaf, hashes.length === 0)) break
         hashes.push(...this.meta.leafParts(leaf).hashes)
-        served++
       }
-      return { header: { served }, body: Buffer.concat(hashes) }
+      return { header: { served: hashes.length / MERKLE_SUB_LEAVES }, body: Buffer.concat(hashes) }
     }
     if (op === 'subsummaries') {
       const parts = header.parts
       if (!Array.isArray(parts) || parts.length > MAX_SUB_LEAVES_PER_REQUEST || !parts.every(isPart) || !ascending(parts.map(([leaf, sub]) => leaf * MERKLE_SUB_LEAVES + sub))) {
         throw new CairnError('PROTOCOL', 'bad subsummaries request', 'upgrade the peer')
       }
-      const counts = this.meta.leafCounts()
-      const budget = this.subLeafReadRecords()
-      const out: RecordSummary[] = []
-      let bytes = 2
-      let read = 0
-      let served = 0
+      const admit = this.leafReadBudget()
+      const answer = new SummaryAnswer()
       // Parts come in order, so each leaf is read once.
       let cached: { leaf: number, parts: LeafParts } | undefined
       for (const [leaf, sub] of parts) {
         if (cached?.leaf !== leaf) {
-          if (served > 0 && read + (counts[leaf] ?? 0) > budget) break
-          read += counts[leaf] ?? 0
+          if (!admit(leaf, answer.served === 0)) break
           cached = { leaf, parts: this.meta.leafParts(leaf, false) }
         }
-        const part = cached.parts.summaries[sub] as RecordSummary[]
-        const partBytes = part.reduce((n, r) => n + jsonBytes(r), 0)
-        if (served > 0 && bytes + partBytes > SYNC_BODY_MAX_BYTES) break
-        out.push(...part)
-        bytes += partBytes
-        served++
+        if (!answer.add(cached.parts.summaries[sub] as RecordSummary[])) break
       }
-      return { header: { served }, body: jsonBody(out) }
+      return answer.message()
     }
     if (op === 'fetch') {
       const keys = parseJson(body)
@@ -783,6 +772,26 @@ function cappedJsonBytes (value: unknown): number {
 /** The hop count of a forwarded push; a missing or malformed one is treated as the last hop (not forwarded again). */
 function gossipHop (hop: unknown): number {
   return typeof hop === 'number' && Number.isInteger(hop) && hop >= 0 && hop <= MAX_GOSSIP_HOPS ? hop : MAX_GOSSIP_HOPS
+}
+
+/** The summaries of an answer, cut at SYNC_BODY_MAX_BYTES: `add` takes a leaf's or sub-leaf's while they fit (the first always). */
+class SummaryAnswer {
+  private readonly out: RecordSummary[] = []
+  private bytes = 2
+  served = 0
+
+  add (part: RecordSummary[]): boolean {
+    const partBytes = part.reduce((n, r) => n + jsonBytes(r), 0)
+    if (this.served > 0 && this.bytes + partBytes > SYNC_BODY_MAX_BYTES) return false
+    this.out.push(...part)
+    this.bytes += partBytes
+    this.served++
+    return true
+  }
+
+  message (): { header: Record<string, unknown>, body: Uint8Array } {
+    return { header: { served: this.served }, body: jsonBody(this.out) }
+  }
 }
 
 function isLeaf (value: unknown): value is number {
