@@ -576,7 +576,7 @@ export class Replicator {
   async syncWith (peer: string, options: { push?: boolean, signal?: AbortSignal } = {}): Promise<{ pulled: number, pushed: number }> {
     const signal = options.signal
     const leaves = await this.differingLeaves(peer, signal)
-    const counts = this.meta.leafCounts()
+    const counts = leaves.length === 0 ? new Uint32Array(0) : this.meta.leafCounts()
     // A leaf with many records here is compared a level lower first (its
     // sub-leaves' hashes), so only the few records that differ are
     // summarised; a leaf with few (a new replica's) is summarised whole.

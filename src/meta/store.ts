@@ -254,7 +254,7 @@ export class MetaStore {
     this.stmt(`INSERT INTO records(tbl, pk, hlc, origin, tombstone, body, leaf) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT(tbl, pk) DO UPDATE SET hlc=excluded.hlc, origin=excluded.origin, tombstone=excluded.tombstone, body=excluded.body`)
       .run(record.table, record.pk, record.hlc, record.origin, record.tombstone ? 1 : 0, bodyText ?? JSON.stringify(record.body), leaf)
-    this.#leaves = undefined
+    this.#merkle = undefined
     const old = this.stmt('SELECT hash FROM merkle WHERE leaf = ?').get(leaf) as { hash: Uint8Array } | undefined
     if (old !== undefined) xorInto(digest, Buffer.from(old.hash))
     this.stmt('INSERT INTO merkle(leaf, hash, count) VALUES (?, ?, 1) ON CONFLICT(leaf) DO UPDATE SET hash = excluded.hash, count = count + ?')
@@ -384,8 +384,8 @@ export class MetaStore {
   counts (): { objects: number, versions: number, records: number } {
     const objects = (this.stmt('SELECT count(*) AS n FROM current WHERE delete_marker = 0').get() as { n: number }).n
     const versions = (this.stmt('SELECT count(*) AS n FROM versions').get() as { n: number }).n
-    // The Merkle leaves count every record (records are never deleted, only tombstoned): 4096 rows, not a walk of the table.
-    const records = (this.stmt('SELECT coalesce(sum(count), 0) AS n FROM merkle').get() as { n: number }).n
+    // The Merkle leaves count every record (records are never deleted, only tombstoned): 4096 counts kept in memory, not a walk of the table.
+    const records = this.merkle().counts.reduce((sum, n) => sum + n, 0)
     return { objects, versions, records }
   }
 
@@ -397,18 +397,29 @@ export class MetaStore {
    * round every 15 s with 6 peers (docs/PERFORMANCE.md).
    */
   merkleLeaves (): Buffer[] {
-    if (this.#leaves === undefined) {
-      const leaves = Array.from({ length: MERKLE_LEAF_COUNT }, () => ZERO_LEAF)
-      for (const row of this.stmt('SELECT leaf, hash FROM merkle').all() as unknown as Array<{ leaf: number, hash: Uint8Array }>) {
-        leaves[row.leaf] = Buffer.from(row.hash)
-      }
-      this.#leaves = leaves
-    }
-    return [...this.#leaves]
+    return [...this.merkle().leaves]
   }
 
-  /** merkleLeaves' copy; undefined once a write may have changed a leaf (a rolled-back one too: it is read again). */
-  #leaves: Buffer[] | undefined
+  /** Local record count of every Merkle leaf (what `merkle.count` keeps), from the same copy as merkleLeaves. */
+  leafCounts (): Uint32Array {
+    return this.merkle().counts.slice()
+  }
+
+  private merkle (): { leaves: Buffer[], counts: Uint32Array } {
+    if (this.#merkle === undefined) {
+      const leaves = Array.from({ length: MERKLE_LEAF_COUNT }, () => ZERO_LEAF)
+      const counts = new Uint32Array(MERKLE_LEAF_COUNT)
+      for (const row of this.stmt('SELECT leaf, hash, count FROM merkle').all() as unknown as Array<{ leaf: number, hash: Uint8Array, count: number }>) {
+        leaves[row.leaf] = Buffer.from(row.hash)
+        counts[row.leaf] = row.count
+      }
+      this.#merkle = { leaves, counts }
+    }
+    return this.#merkle
+  }
+
+  /** The `merkle` table in memory; undefined once a write may have changed a leaf (a rolled-back one too: it is read again). */
+  #merkle: { leaves: Buffer[], counts: Uint32Array } | undefined
 
   /** Identity and clock of every record in the given leaves. */
   summaries (leaves: readonly number[]): RecordSummary[] {
@@ -418,13 +429,6 @@ export class MetaStore {
       for (const r of rows) out.push({ table: r.tbl as MetaTable, pk: r.pk, hlc: r.hlc, origin: r.origin, tombstone: r.tombstone === 1 })
     }
     return out
-  }
-
-  /** Local record count of every Merkle leaf (what `merkle.count` keeps). */
-  leafCounts (): Uint32Array {
-    const counts = new Uint32Array(MERKLE_LEAF_COUNT)
-    for (const row of this.stmt('SELECT leaf, count FROM merkle').all() as unknown as Array<{ leaf: number, count: number }>) counts[row.leaf] = row.count
-    return counts
   }
 
   /**
